@@ -1,0 +1,31 @@
+"""burstmap: embarrassingly parallel Python jobs on AWS Step Functions Distributed Map and Lambda.
+
+The package also runs inside Lambda (as a layer) where aws-cdk-lib is not installed, so the CDK
+construct is imported lazily: ``from burstmap import BurstCompute`` loads it on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["BurstCompute", "compute_handler", "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from burstmap.compute import compute_handler
+    from burstmap.construct import BurstCompute
+
+_LAZY = {
+    "BurstCompute": "burstmap.construct",
+    "compute_handler": "burstmap.compute",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'burstmap' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)
