@@ -88,13 +88,15 @@ def synthesize(
     out_dir: Path | None = None,
     validate: bool = False,
     force: bool = False,
+    watch: tuple[str, ...] = INPUT_FILES + INPUT_DIRS,
 ) -> Path:
     """Synthesize the CDK app in ``app_dir`` into ``out_dir`` (default ``app_dir/cdk.out``); return out_dir.
 
     Re-synthesis is skipped when the stamp file shows the same context, the assembly is unchanged since,
     and no input file (app.py, cdk.json, infra/, lambdas/, burstmap/) was modified after that synth began.
-    ``validate`` keeps CDK's built-in CloudFormation validator on (about 4 s a synth); a local run does
-    not need it, ``cdk synth`` does it before a deploy.
+    ``watch`` lists those inputs relative to ``app_dir``; "burstmap" also watches the installed package,
+    which the runtime layer copies. ``validate`` keeps CDK's built-in CloudFormation validator on (about
+    4 s a synth); a local run does not need it, ``cdk synth`` does it before a deploy.
     """
     app_dir = Path(app_dir).resolve()
     if not (app_dir / "app.py").is_file() and not (app_dir / "cdk.json").is_file():
@@ -106,7 +108,7 @@ def synthesize(
     out_dir.mkdir(parents=True, exist_ok=True)
     full_context = _synth_context(app_dir, context or {})
     with _locked(out_dir / LOCK_FILE):
-        if not force and is_up_to_date(app_dir, out_dir, full_context):
+        if not force and is_up_to_date(app_dir, out_dir, full_context, watch):
             return out_dir
         (out_dir / STAMP_FILE).unlink(missing_ok=True)
         started = time.time()
@@ -121,7 +123,12 @@ def synthesize(
     return out_dir
 
 
-def is_up_to_date(app_dir: Path, out_dir: Path, full_context: dict[str, Any]) -> bool:
+def is_up_to_date(
+    app_dir: Path,
+    out_dir: Path,
+    full_context: dict[str, Any],
+    watch: tuple[str, ...] = INPUT_FILES + INPUT_DIRS,
+) -> bool:
     """Whether ``out_dir`` holds this app's assembly for exactly this context, newer than every input."""
     stamp_path = out_dir / STAMP_FILE
     manifest = out_dir / "manifest.json"
@@ -136,19 +143,20 @@ def is_up_to_date(app_dir: Path, out_dir: Path, full_context: dict[str, Any]) ->
     if stamp.get("manifest_sha256") != _sha256(manifest):  # e.g. `cdk synth` wrote it since
         return False
     started = float(stamp.get("started", 0))
-    return all(path.stat().st_mtime < started for path in input_files(app_dir))
+    return all(path.stat().st_mtime < started for path in input_files(app_dir, watch))
 
 
-def input_files(app_dir: Path) -> Iterator[Path]:
-    """Every file whose change can change the synthesized assembly."""
-    for name in INPUT_FILES:
+def input_files(app_dir: Path, watch: tuple[str, ...] = INPUT_FILES + INPUT_DIRS) -> Iterator[Path]:
+    """Every file whose change can change the synthesized assembly (and burstmap's own package)."""
+    for name in watch:
         if (app_dir / name).is_file():
             yield app_dir / name
-    roots = [app_dir / name for name in INPUT_DIRS]
-    with contextlib.suppress(FileNotFoundError):  # the installed package ships the layer's code
-        from burstmap.assets import lambdas_dir, package_dir
+    roots = [app_dir / name for name in watch if (app_dir / name).is_dir()]
+    if "burstmap" in watch:  # the runtime layer copies the installed package, wherever it lives
+        with contextlib.suppress(FileNotFoundError):
+            from burstmap.assets import lambdas_dir, package_dir
 
-        roots += [package_dir(), lambdas_dir()]
+            roots += [package_dir(), lambdas_dir()]
     seen: set[Path] = set()
     for root in roots:
         root = root.resolve()
