@@ -157,14 +157,21 @@ def input_files(app_dir: Path, watch: tuple[str, ...] = INPUT_FILES + INPUT_DIRS
             from burstmap.assets import lambdas_dir, package_dir
 
             roots += [package_dir(), lambdas_dir()]
-    seen: set[Path] = set()
+    # The local engine (burstmap/local) never changes what the app synthesizes: editing it keeps cdk.out.
+    seen: set[Path] = {(root / "local").resolve() for root in roots if root.name == "burstmap"}
     for root in roots:
         root = root.resolve()
         if root in seen or not root.is_dir():
             continue
         seen.add(root)
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = [d for d in dirnames if d not in _IGNORED_PARTS and not d.endswith(".egg-info")]
+            dirnames[:] = [
+                d
+                for d in dirnames
+                if d not in _IGNORED_PARTS
+                and not d.endswith(".egg-info")
+                and Path(dirpath, d).resolve() not in seen
+            ]
             for filename in filenames:
                 if not filename.endswith((".pyc", ".pyo")):
                     yield Path(dirpath, filename)
