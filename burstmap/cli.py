@@ -1,0 +1,586 @@
+"""`burstmap run | plan | status | results | cancel | redrive`.
+
+`run` is local by default (the example app's state machine on this machine) and on AWS with
+``--stack NAME`` or ``--state-machine-arn ARN``; both print the execution output as one JSON object on
+stdout, progress on stderr, and exit non-zero when the execution fails.
+
+Exit codes: 0 success; 1 the execution failed (its error and cause are on stderr); 2 bad usage or an
+AWS error (one line on stderr, no traceback); 130 interrupted (a remote job keeps running on AWS).
+
+Progress: a live bar on stderr when stderr is a terminal; nothing otherwise, unless ``--progress``
+asks for it, in which case plain lines (``burstmap: 512/1024 items (50.0%), ...``) are written every
+10 seconds and once at the end, which suits CI logs. ``--no-progress`` hides it everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from burstmap import plan as planning
+from burstmap import remote
+from burstmap.progress import progress_display
+
+app = typer.Typer(
+    name="burstmap",
+    help="Run embarrassingly parallel jobs on Step Functions Distributed Map, locally or on AWS.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_FAILED = 1
+EXIT_USAGE_OR_AWS = 2
+EXIT_INTERRUPTED = 130
+
+# ---------------------------------------------------------------------------------------- options
+# Declared once, shared by the commands that take them.
+Size = Annotated[int | None, typer.Option("--size", help="Run over the items 0..N-1.", show_default=False)]
+ItemsFile = Annotated[
+    Path | None,
+    typer.Option("--items", help="A file of items: one JSON list, or JSON Lines.", show_default=False),
+]
+Parameters = Annotated[
+    str | None,
+    typer.Option("--parameters", help="A JSON object passed to every compute call.", show_default=False),
+]
+BatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        help="Items per compute invocation. Default: the app's setting (plan: 1).",
+        show_default=False,
+    ),
+]
+MaxConcurrency = Annotated[
+    int | None,
+    typer.Option(
+        "--max-concurrency",
+        help="Child executions at once (local). Default: the app's setting.",
+        show_default=False,
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", help="Local worker processes per function. Default: the CPU count.", show_default=False
+    ),
+]
+OutputDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--output-dir",
+        help="Copy the manifest, the result files and failed_items.json here.",
+        show_default=False,
+    ),
+]
+Stats = Annotated[bool, typer.Option("--stats", help="Add a `stats` object to the printed JSON.")]
+InjectThrottle = Annotated[
+    float | None,
+    typer.Option(
+        "--inject-throttle",
+        metavar="RATE",
+        help="Local: fail this fraction of Lambda invocations with Lambda.TooManyRequestsException.",
+        show_default=False,
+    ),
+]
+RetryTimeScale = Annotated[
+    float | None,
+    typer.Option(
+        "--retry-time-scale", metavar="F", help="Local: scale Retry waits (0 for tests).", show_default=False
+    ),
+]
+EndpointUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url",
+        help="Local: an S3-compatible server to use instead of the embedded one.",
+        show_default=False,
+    ),
+]
+AppDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--app-dir",
+        help="Local: the CDK app directory (cdk.json). Default: the current directory.",
+        show_default=False,
+    ),
+]
+Stack = Annotated[
+    str | None,
+    typer.Option(
+        "--stack",
+        help="Run on AWS: the deployed stack (outputs StateMachineArn, BucketName).",
+        show_default=False,
+    ),
+]
+StateMachineArn = Annotated[
+    str | None,
+    typer.Option("--state-machine-arn", help="Run on AWS: this state machine.", show_default=False),
+]
+NoWait = Annotated[bool, typer.Option("--no-wait", help="AWS: print the execution ARN and return at once.")]
+ShowProgress = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Show progress on stderr. Default: a live bar when stderr is a terminal, else nothing.",
+        show_default=False,
+    ),
+]
+PollSeconds = Annotated[float, typer.Option("--poll-seconds", help="AWS: seconds between progress polls.")]
+ExecutionName = Annotated[
+    str | None, typer.Option("--name", help="AWS: the execution name. Default: a UUID.", show_default=False)
+]
+Region = Annotated[
+    str | None,
+    typer.Option(
+        "--region", help="AWS region. Default: the execution ARN's, else the AWS config.", show_default=False
+    ),
+]
+Profile = Annotated[str | None, typer.Option("--profile", help="AWS profile.", show_default=False)]
+ExecutionArn = Annotated[str, typer.Argument(help="The execution ARN.", metavar="EXECUTION_ARN")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# ---------------------------------------------------------------------------------------- helpers
+class UsageError(Exception):
+    """A bad combination of options: one line on stderr, exit 2."""
+
+
+def _say(message: str) -> None:
+    typer.echo(f"burstmap: {message}", err=True)
+
+
+def _handles_errors(command: F) -> F:
+    """Turn AWS errors and bad input into one line on stderr and an exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (remote.AwsError, UsageError, remote.InvalidItemsFile, planning.InvalidPlan) as exc:
+            _say(str(exc))
+            raise typer.Exit(EXIT_USAGE_OR_AWS) from None
+        except remote.JobFailed as failed:
+            _report_failure(
+                failed.status, failed.error, failed.cause, failed.first_failure, failed.failed_items
+            )
+            raise typer.Exit(EXIT_FAILED) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _short_cause(cause: str | None) -> str:
+    """A Lambda error's cause is a JSON string; its errorMessage is what a person needs to read."""
+    if not cause:
+        return "no cause given"
+    try:
+        parsed = json.loads(cause)
+    except json.JSONDecodeError:
+        return cause
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        return str(parsed["errorMessage"])
+    return cause
+
+
+def _report_failure(
+    status: str,
+    error: str | None,
+    cause: str | None,
+    first: remote.FailedItem | None = None,
+    failed_count: int = 0,
+) -> None:
+    _say(f"execution {status}: {error or 'no error name'}: {_short_cause(cause)}")
+    if first is not None:
+        where = f"item {first.index}" if first.index is not None else f"item {json.dumps(first.item)}"
+        others = failed_count - 1
+        _say(
+            f"first failing {where}: {first.error}: {_short_cause(first.cause)}"
+            + (f" ({others} other item{'s' if others != 1 else ''} failed)" if others > 0 else "")
+        )
+
+
+def _parse_parameters(parameters: str | None) -> dict[str, Any] | None:
+    if parameters is None:
+        return None
+    try:
+        value = json.loads(parameters)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--parameters is not JSON ({exc.msg}): pass an object like '{{\"scale\": 2}}'"
+        ) from exc
+    if not isinstance(value, dict):
+        raise UsageError("--parameters must be a JSON object, like '{\"scale\": 2}'")
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, default=_json_default))
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return dict(value)
+
+
+# ---------------------------------------------------------------------------------------- run
+@app.command()
+@_handles_errors
+def run(
+    size: Size = None,
+    items: ItemsFile = None,
+    parameters: Parameters = None,
+    batch_size: BatchSize = None,
+    max_concurrency: MaxConcurrency = None,
+    workers: Workers = None,
+    output_dir: OutputDir = None,
+    stats: Stats = False,
+    inject_throttle: InjectThrottle = None,
+    retry_time_scale: RetryTimeScale = None,
+    endpoint_url: EndpointUrl = None,
+    app_dir: AppDir = None,
+    stack: Stack = None,
+    state_machine_arn: StateMachineArn = None,
+    no_wait: NoWait = False,
+    progress: ShowProgress = None,
+    poll_seconds: PollSeconds = 2.0,
+    name: ExecutionName = None,
+    region: Region = None,
+    profile: Profile = None,
+) -> None:
+    """Run a job and print its output as one JSON object (locally unless --stack / --state-machine-arn)."""
+    if (size is None) == (items is None):
+        raise UsageError("give exactly one of --size N or --items FILE")
+    parsed_parameters = _parse_parameters(parameters)
+    if stack is None and state_machine_arn is None:
+        if no_wait:
+            raise UsageError("--no-wait needs a job on AWS: add --stack NAME or --state-machine-arn ARN")
+        local_options = {
+            "batch_size": batch_size,
+            "max_concurrency": max_concurrency,
+            "workers": workers,
+            "output_dir": output_dir,
+            "inject_throttle": inject_throttle,
+            "retry_time_scale": retry_time_scale,
+            "endpoint_url": endpoint_url,
+            "app_dir": app_dir,
+        }
+        _run_local(size, items, parsed_parameters, stats, progress, local_options)
+        return
+    if stack is not None and state_machine_arn is not None:
+        raise UsageError("give --stack or --state-machine-arn, not both")
+    local_only = {
+        "--batch-size": batch_size,
+        "--max-concurrency": max_concurrency,
+        "--workers": workers,
+        "--inject-throttle": inject_throttle,
+        "--retry-time-scale": retry_time_scale,
+        "--endpoint-url": endpoint_url,
+        "--app-dir": app_dir,
+    }
+    given = [option for option, value in local_only.items() if value is not None]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} only apply to local runs; on AWS these are set when the stack is deployed "
+            "(BurstCompute arguments)"
+        )
+    _run_remote(
+        size=size,
+        items_file=items,
+        parameters=parsed_parameters,
+        stack=stack,
+        state_machine_arn=state_machine_arn,
+        no_wait=no_wait,
+        output_dir=output_dir,
+        stats=stats,
+        progress=progress,
+        poll_seconds=poll_seconds,
+        name=name,
+        region=region,
+        profile=profile,
+    )
+
+
+def _run_local(
+    size: int | None,
+    items_file: Path | None,
+    parameters: dict[str, Any] | None,
+    stats: bool,
+    progress: bool | None,
+    options: dict[str, Any],
+) -> None:
+    from burstmap.local.job import run_local  # lazily: the engine is heavy and not needed on AWS
+
+    kwargs = {key: value for key, value in options.items() if value is not None}
+    display = progress_display(progress)
+    try:
+        result = run_local(
+            size=size,
+            items_file=items_file,
+            parameters=parameters,
+            stats=stats,
+            on_progress=display.update,
+            **kwargs,
+        )
+    finally:
+        display.close()
+    if result.status != "SUCCEEDED":
+        _report_failure(result.status, result.error, result.cause)
+        raise typer.Exit(EXIT_FAILED)
+    output = result.output
+    if stats and isinstance(output, dict) and result.stats is not None and "stats" not in output:
+        output = {**output, "stats": _as_dict(result.stats)}
+    _print_json(output)
+
+
+def _run_remote(
+    *,
+    size: int | None,
+    items_file: Path | None,
+    parameters: dict[str, Any] | None,
+    stack: str | None,
+    state_machine_arn: str | None,
+    no_wait: bool,
+    output_dir: Path | None,
+    stats: bool,
+    progress: bool | None,
+    poll_seconds: float,
+    name: str | None,
+    region: str | None,
+    profile: str | None,
+) -> None:
+    if region is None and state_machine_arn is not None:
+        region = _region_of(state_machine_arn)
+    clients = remote.aws_clients(region=region, profile=profile)
+    bucket: str | None = None
+    if stack is not None:
+        resolved = remote.BurstmapStack.from_stack(stack, cloudformation=clients.cloudformation)
+        state_machine_arn, bucket = resolved.state_machine_arn, resolved.bucket_name
+    assert state_machine_arn is not None
+    items = remote.load_items_file(items_file) if items_file is not None else None
+    execution_input = remote.build_execution_input(size=size, items=items, parameters=parameters)
+    execution_input = remote.stage_large_items(execution_input, clients.s3, bucket)
+    job = remote.Job.start(state_machine_arn, execution_input, name=name, clients=clients)
+    if no_wait:
+        typer.echo(job.execution_arn)
+        return
+    _wait_and_print(job, output_dir=output_dir, stats=stats, progress=progress, poll_seconds=poll_seconds)
+
+
+def _wait_and_print(
+    job: remote.Job, *, output_dir: Path | None, stats: bool, progress: bool | None, poll_seconds: float
+) -> None:
+    """Follow a remote job to its end, then print its output (or its failure) like a local run."""
+    display = progress_display(progress)
+    last: list[Any] = []
+
+    def on_progress(update: Any) -> None:
+        last[:] = [update]
+        display.update(update)
+
+    try:
+        job.wait(on_progress=on_progress, poll_seconds=poll_seconds)
+    except KeyboardInterrupt:
+        display.close()
+        _say(f"still running on AWS: `burstmap cancel {job.execution_arn}` stops it")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    display.close()
+    output = job.result()  # raises JobFailed, reported by _handles_errors
+    if output_dir is not None:
+        downloaded = job.download_results(output_dir)
+        _say(f"results in {downloaded.directory} ({len(downloaded.result_files)} files)")
+    if stats and isinstance(output, dict):
+        final = last[0] if last else job.progress()
+        output = {
+            **output,
+            "stats": {
+                "wall_seconds": round(final.elapsed_seconds, 3),
+                "items_total": final.total,
+                "items_succeeded": final.succeeded,
+                "items_failed": final.failed,
+            },
+        }
+    _print_json(output)
+
+
+def _region_of(arn: str) -> str | None:
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise UsageError(f"not an ARN: {arn!r} (expected arn:aws:states:REGION:ACCOUNT:...)")
+    return parts[3] or None
+
+
+def _job(execution_arn: str, region: str | None, profile: str | None) -> remote.Job:
+    region = region or _region_of(execution_arn)
+    return remote.Job(execution_arn, clients=remote.aws_clients(region=region, profile=profile))
+
+
+# ---------------------------------------------------------------------------------------- operating
+@app.command()
+@_handles_errors
+def status(execution_arn: ExecutionArn, region: Region = None, profile: Profile = None) -> None:
+    """Print an execution's status and its map runs' DescribeMapRun counts as JSON."""
+    job = _job(execution_arn, region, profile)
+    description = job.describe()
+    runs = job.map_runs()
+    _print_json(
+        {
+            "executionArn": description["executionArn"],
+            "name": description.get("name"),
+            "status": description["status"],
+            "startDate": description.get("startDate"),
+            "stopDate": description.get("stopDate"),
+            "error": description.get("error"),
+            "cause": description.get("cause"),
+            "redriveCount": description.get("redriveCount", 0),
+            "mapRuns": [
+                {
+                    "mapRunArn": run["mapRunArn"],
+                    "status": run.get("status"),
+                    "itemCounts": run.get("itemCounts"),
+                    "executionCounts": run.get("executionCounts"),
+                }
+                for run in runs
+            ],
+        }
+    )
+
+
+@app.command()
+@_handles_errors
+def results(
+    execution_arn: ExecutionArn,
+    output_dir: OutputDir = None,
+    region: Region = None,
+    profile: Profile = None,
+) -> None:
+    """Download the manifest, the result files and failed_items.json (default: ./results/<execution name>)."""
+    job = _job(execution_arn, region, profile)
+    directory = output_dir or Path("results") / execution_arn.rsplit(":", 1)[-1]
+    downloaded = job.download_results(directory)
+    _print_json(
+        {
+            "directory": str(downloaded.directory),
+            "manifest": str(downloaded.manifest),
+            "result_files": [str(path) for path in downloaded.result_files],
+            "failed_items": str(downloaded.failed_items),
+            "failed_count": downloaded.failed_count,
+        }
+    )
+
+
+@app.command()
+@_handles_errors
+def cancel(execution_arn: ExecutionArn, region: Region = None, profile: Profile = None) -> None:
+    """Stop a running execution (StopExecution); its running child executions are aborted."""
+    stopped = _job(execution_arn, region, profile).cancel()
+    _print_json({"executionArn": execution_arn, "status": "ABORTED", "stopDate": stopped})
+
+
+@app.command()
+@_handles_errors
+def redrive(
+    execution_arn: ExecutionArn,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the redriven execution and print its output.")
+    ] = False,
+    output_dir: OutputDir = None,
+    stats: Stats = False,
+    progress: ShowProgress = None,
+    poll_seconds: PollSeconds = 2.0,
+    region: Region = None,
+    profile: Profile = None,
+) -> None:
+    """Rerun the failed, aborted or timed-out parts of an execution (RedriveExecution, within 14 days)."""
+    job = _job(execution_arn, region, profile)
+    redriven = job.redrive()
+    if not wait:
+        _print_json({"executionArn": execution_arn, "redriveDate": redriven})
+        return
+    _wait_and_print(job, output_dir=output_dir, stats=stats, progress=progress, poll_seconds=poll_seconds)
+
+
+# ---------------------------------------------------------------------------------------- plan
+@app.command()
+@_handles_errors
+def plan(
+    size: Size = None,
+    items: ItemsFile = None,
+    batch_size: BatchSize = None,
+    duration_ms: Annotated[
+        float, typer.Option("--duration-ms", help="Compute time of one item, measured or guessed.")
+    ] = 100.0,
+    memory_mb: Annotated[int, typer.Option("--memory-mb", help="The compute function's memory.")] = 1024,
+    architecture: Annotated[
+        str, typer.Option("--architecture", help="arm64 or x86_64 (Lambda prices differ).")
+    ] = "arm64",
+    overhead_ms: Annotated[
+        float, typer.Option("--overhead-ms", help="Assumed duration of the start and of the combine Lambda.")
+    ] = 1000.0,
+    prices: Annotated[
+        Path | None,
+        typer.Option(
+            "--prices", help=f"JSON file of price overrides (or ${planning.PRICES_ENV}).", show_default=False
+        ),
+    ] = None,
+    definition: Annotated[
+        Path | None,
+        typer.Option(
+            "--definition",
+            help="Count states from this ASL definition (JSON) instead of burstmap's.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Estimate what a job will consume on AWS and cost, without running anything."""
+    if (size is None) == (items is None):
+        raise UsageError("give exactly one of --size N or --items FILE")
+    count = size if size is not None else len(remote.load_items_file(items))  # type: ignore[arg-type]
+    shape = None
+    if definition is not None:
+        try:
+            shape = planning.shape_from_definition(json.loads(definition.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UsageError(f"cannot read the definition {definition}: {exc}") from exc
+    result = planning.plan_job(
+        items=count,
+        batch_size=batch_size or 1,
+        duration_ms=duration_ms,
+        memory_mb=memory_mb,
+        architecture=architecture,  # type: ignore[arg-type]
+        overhead_ms=overhead_ms,
+        shape=shape,
+        prices=planning.load_prices(prices),
+    )
+    if as_json:
+        _print_json(result.to_json())
+    else:
+        typer.echo(planning.render(result))
+
+
+def main() -> None:
+    """Console script entry point."""
+    app(prog_name="burstmap")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
