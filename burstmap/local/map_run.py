@@ -1,0 +1,910 @@
+"""Distributed Map: item source, ItemSelector, ItemBatcher, concurrency, tolerance, ResultWriter.
+
+`run_distributed_map` is called by the interpreter (states.py) with the Map state's effective input
+(after InputPath) and returns the Map's raw result (before ResultSelector / ResultPath). Each item
+(or batch) runs as a child workflow execution through the `run_child` callback, on a bounded thread
+pool: at most MaxConcurrency children run at once, and at most a few per local worker process
+whatever MaxConcurrency says, so a million items never mean a million threads or futures.
+
+Memory is bounded by the concurrency: items are read lazily (item_reader.py), at most one batch
+per running child is held, and with a ResultWriter each record is spooled to disk as it completes
+(result_writer.py). Without a ResultWriter the outputs are the state's output and are kept, in
+item order, as AWS returns them.
+
+Sources for the behaviour: AWS developer guide pages "ItemReader (Map)", "ItemBatcher (Map)",
+"ResultWriter (Map)" and "Distributed Map state", and the AWS-recorded conformance cases under
+shared/conformance/cases/map_distributed and map_item_reader.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from burstmap.local import item_reader
+from burstmap.local.map_common import (
+    PAYLOAD_LIMIT_BYTES,
+    InvalidDefinition,
+    UnsupportedFeature,
+    float_from_path,
+    integer_from_path,
+    is_states_error,
+    iso_timestamp,
+    json_size,
+    read_path,
+    resolve_template,
+    runtime_error,
+    states_error,
+    to_json,
+)
+from burstmap.local.result_writer import (
+    OUTPUT_TYPES,
+    PUT_OBJECT,
+    RESULT_FILE_MAX_BYTES,
+    TRANSFORMATIONS,
+    ResultWriter,
+    WriterConfig,
+    transformed_entries,
+)
+
+__all__ = [
+    "InvalidDefinition",
+    "MapRun",
+    "MapRunCounts",
+    "UnsupportedFeature",
+    "run_distributed_map",
+    "validate_distributed_map",
+]
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "111111111111"
+TOLERANCE_EXCEEDED_CAUSE = "The specified tolerated failure threshold was exceeded"
+THREADS_PER_WORKER = 2
+"""Children in flight per local worker process when MaxConcurrency is 0 or larger: enough to keep
+every worker busy while another child's result is being recorded, and no more."""
+
+# Fields of a Map state that the interpreter (states.py) handles for every state type.
+_COMMON_FIELDS = frozenset(
+    {
+        "Type",
+        "Comment",
+        "Next",
+        "End",
+        "InputPath",
+        "OutputPath",
+        "ResultPath",
+        "ResultSelector",
+        "Retry",
+        "Catch",
+        "Assign",
+        "QueryLanguage",
+        "ItemProcessor",
+        "Iterator",
+    }
+)
+# Fields this module runs.
+_MAP_FIELDS = frozenset(
+    {
+        "ItemsPath",
+        "ItemReader",
+        "ItemSelector",
+        "Parameters",
+        "ItemBatcher",
+        "MaxConcurrency",
+        "MaxConcurrencyPath",
+        "ToleratedFailureCount",
+        "ToleratedFailureCountPath",
+        "ToleratedFailurePercentage",
+        "ToleratedFailurePercentagePath",
+        "ResultWriter",
+        "Label",
+    }
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation at load time
+# ----------------------------------------------------------------------------------------------
+
+
+def _unsupported(field_name: str, state_name: str) -> UnsupportedFeature:
+    return UnsupportedFeature(f"not supported locally: '{field_name}' in state '{state_name}'")
+
+
+def _invalid(message: str, state_name: str) -> InvalidDefinition:
+    return InvalidDefinition(f"invalid distributed Map state '{state_name}': {message}")
+
+
+def _field_names(template: dict[str, Any]) -> set[str]:
+    return {key[:-2] if key.endswith(".$") else key for key in template}
+
+
+def _check_exclusive(block: dict[str, Any], name: str, where: str, state_name: str) -> None:
+    if name in block and f"{name}Path" in block:
+        raise _invalid(f"provide either {where}{name} or {where}{name}Path, but not both", state_name)
+
+
+def _check_int(value: Any, name: str, state_name: str, minimum: int, maximum: int | None = None) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        bound = f" and at most {maximum}" if maximum is not None else ""
+        raise _invalid(f"{name} must be an integer of at least {minimum}{bound}, got {value!r}", state_name)
+
+
+def validate_distributed_map(state_name: str, state: dict[str, Any]) -> None:
+    """Refuse, before anything runs, every field this engine would not run exactly as AWS does.
+
+    Raises UnsupportedFeature naming the field and the state, or InvalidDefinition for values AWS
+    rejects when the state machine is created.
+    """
+    if state.get("QueryLanguage") == "JSONata":
+        raise _unsupported("QueryLanguage: JSONata (distributed Map)", state_name)
+    for key in state:
+        if key not in _COMMON_FIELDS and key not in _MAP_FIELDS:
+            raise _unsupported(key, state_name)
+    processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+    execution_type = processor.get("ProcessorConfig", {}).get("ExecutionType", "STANDARD")
+    if execution_type not in ("STANDARD", "EXPRESS"):
+        raise _invalid(
+            f"ProcessorConfig.ExecutionType must be STANDARD or EXPRESS, got {execution_type!r}", state_name
+        )
+    if "ItemSelector" in state and "Parameters" in state:
+        raise _invalid("provide either ItemSelector or Parameters, but not both", state_name)
+    for name in ("MaxConcurrency", "ToleratedFailureCount", "ToleratedFailurePercentage"):
+        _check_exclusive(state, name, "", state_name)
+    if "MaxConcurrency" in state:
+        _check_int(state["MaxConcurrency"], "MaxConcurrency", state_name, 0)
+    if "ToleratedFailureCount" in state:
+        _check_int(state["ToleratedFailureCount"], "ToleratedFailureCount", state_name, 0)
+    if "ToleratedFailurePercentage" in state:
+        value = state["ToleratedFailurePercentage"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise _invalid(
+                f"ToleratedFailurePercentage must be a number from 0 to 100, got {value!r}", state_name
+            )
+    label = state.get("Label")
+    if label is not None and (not isinstance(label, str) or len(label) > 40):
+        raise _invalid("Label must be a string of 40 characters or less", state_name)
+    if "ItemReader" in state:
+        _validate_item_reader(state["ItemReader"], state_name)
+    if "ItemBatcher" in state:
+        _validate_item_batcher(state["ItemBatcher"], state_name)
+    if "ResultWriter" in state:
+        _validate_result_writer(state["ResultWriter"], state_name)
+
+
+def _validate_item_reader(reader: dict[str, Any], state_name: str) -> None:
+    for key in reader:
+        if key not in ("Resource", "Parameters", "ReaderConfig"):
+            raise _unsupported(f"ItemReader.{key}", state_name)
+    resource = reader.get("Resource")
+    if resource == item_reader.GET_OBJECT:
+        allowed, config_fields = (
+            item_reader.GET_OBJECT_PARAMETERS,
+            ("InputType", "CSVHeaderLocation", "CSVHeaders", "CSVDelimiter", "MaxItems", "MaxItemsPath"),
+        )
+    elif resource == item_reader.LIST_OBJECTS_V2:
+        allowed, config_fields = item_reader.LIST_OBJECTS_PARAMETERS, ("MaxItems", "MaxItemsPath")
+    else:
+        raise _unsupported(f"ItemReader.Resource {resource}", state_name)
+    parameters = reader.get("Parameters", {})
+    for name in _field_names(parameters):
+        if name not in allowed:
+            raise _unsupported(f"ItemReader.Parameters.{name}", state_name)
+    if "Bucket" not in _field_names(parameters):
+        raise _invalid("ItemReader.Parameters must name the Bucket", state_name)
+    config = reader.get("ReaderConfig", {})
+    for key in config:
+        if key not in config_fields:
+            raise _unsupported(f"ItemReader.ReaderConfig.{key}", state_name)
+    _check_exclusive(config, "MaxItems", "ItemReader.ReaderConfig.", state_name)
+    if "MaxItems" in config:
+        _check_int(
+            config["MaxItems"], "ItemReader.ReaderConfig.MaxItems", state_name, 0, item_reader.MAX_ITEMS_LIMIT
+        )
+    if resource == item_reader.LIST_OBJECTS_V2:
+        return
+    if "Key" not in _field_names(parameters):
+        raise _invalid("ItemReader.Parameters must name the Key of the object to read", state_name)
+    input_type = config.get("InputType")
+    if input_type is None:
+        raise _invalid("ItemReader.ReaderConfig.InputType is required with s3:getObject", state_name)
+    if input_type not in item_reader.INPUT_TYPES:
+        raise _unsupported(f"ItemReader.ReaderConfig.InputType {input_type}", state_name)
+    if input_type != "CSV":
+        for key in ("CSVHeaderLocation", "CSVHeaders", "CSVDelimiter"):
+            if key in config:
+                raise _invalid(f"ItemReader.ReaderConfig.{key} applies to CSV only", state_name)
+        return
+    location = config.get("CSVHeaderLocation")
+    if location not in ("FIRST_ROW", "GIVEN"):
+        raise _invalid("ItemReader.ReaderConfig.CSVHeaderLocation must be FIRST_ROW or GIVEN", state_name)
+    headers = config.get("CSVHeaders")
+    if location == "GIVEN" and (
+        not isinstance(headers, list) or not all(isinstance(h, str) for h in headers)
+    ):
+        raise _invalid("CSVHeaderLocation GIVEN needs CSVHeaders, a list of strings", state_name)
+    if location == "FIRST_ROW" and headers is not None:
+        raise _invalid("CSVHeaders is only allowed with CSVHeaderLocation GIVEN", state_name)
+    if config.get("CSVDelimiter", "COMMA") not in item_reader.CSV_DELIMITERS:
+        raise _invalid(f"CSVDelimiter must be one of {', '.join(item_reader.CSV_DELIMITERS)}", state_name)
+
+
+def _validate_item_batcher(batcher: dict[str, Any], state_name: str) -> None:
+    for key in batcher:
+        if key not in (
+            "MaxItemsPerBatch",
+            "MaxItemsPerBatchPath",
+            "MaxInputBytesPerBatch",
+            "MaxInputBytesPerBatchPath",
+            "BatchInput",
+        ):
+            raise _unsupported(f"ItemBatcher.{key}", state_name)
+    for name in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
+        _check_exclusive(batcher, name, "ItemBatcher.", state_name)
+    if not any(key.startswith("Max") for key in batcher):
+        raise _invalid(
+            "ItemBatcher needs MaxItemsPerBatch or MaxInputBytesPerBatch (or their Path forms)", state_name
+        )
+    if "MaxItemsPerBatch" in batcher:
+        _check_int(batcher["MaxItemsPerBatch"], "ItemBatcher.MaxItemsPerBatch", state_name, 1)
+    if "MaxInputBytesPerBatch" in batcher:
+        _check_int(
+            batcher["MaxInputBytesPerBatch"],
+            "ItemBatcher.MaxInputBytesPerBatch",
+            state_name,
+            1,
+            PAYLOAD_LIMIT_BYTES,
+        )
+
+
+def _validate_result_writer(writer: dict[str, Any], state_name: str) -> None:
+    for key in writer:
+        if key not in ("Resource", "Parameters", "WriterConfig"):
+            raise _unsupported(f"ResultWriter.{key}", state_name)
+    if not writer:
+        raise _invalid(
+            "ResultWriter cannot be empty: give Resource and Parameters, WriterConfig, or all three",
+            state_name,
+        )
+    if ("Resource" in writer) != ("Parameters" in writer):
+        raise _invalid("ResultWriter needs Resource and Parameters together", state_name)
+    if "Resource" in writer:
+        if writer["Resource"] != PUT_OBJECT:
+            raise _unsupported(f"ResultWriter.Resource {writer['Resource']}", state_name)
+        names = _field_names(writer["Parameters"])
+        for name in names:
+            if name not in ("Bucket", "Prefix"):
+                raise _unsupported(f"ResultWriter.Parameters.{name}", state_name)
+        if "Bucket" not in names:
+            raise _invalid("ResultWriter.Parameters must name the Bucket", state_name)
+    config = writer.get("WriterConfig", {})
+    for key in config:
+        if key not in ("Transformation", "OutputType"):
+            raise _unsupported(f"ResultWriter.WriterConfig.{key}", state_name)
+    if config.get("Transformation", "NONE") not in TRANSFORMATIONS:
+        raise _invalid(f"WriterConfig.Transformation must be one of {', '.join(TRANSFORMATIONS)}", state_name)
+    if config.get("OutputType", "JSON") not in OUTPUT_TYPES:
+        raise _invalid(f"WriterConfig.OutputType must be one of {', '.join(OUTPUT_TYPES)}", state_name)
+
+
+# ----------------------------------------------------------------------------------------------
+# Map run bookkeeping (DescribeMapRun's names)
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MapRunCounts:
+    """Counts as DescribeMapRun reports them (itemCounts counts items, executionCounts children)."""
+
+    pending: int = 0
+    running: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    timedOut: int = 0  # noqa: N815 - DescribeMapRun's name
+    aborted: int = 0
+    total: int = 0
+    resultsWritten: int = 0  # noqa: N815 - DescribeMapRun's name
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "pending": self.pending,
+            "running": self.running,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "timedOut": self.timedOut,
+            "aborted": self.aborted,
+            "total": self.total,
+            "resultsWritten": self.resultsWritten,
+        }
+
+
+@dataclass
+class MapRun:
+    """One run of a distributed Map state: what ListMapRuns / DescribeMapRun would show."""
+
+    map_run_arn: str
+    state_name: str
+    label: str
+    max_concurrency: int
+    tolerated_failure_count: int | None
+    tolerated_failure_percentage: float | None
+    status: str = "RUNNING"
+    start_date: str = field(default_factory=iso_timestamp)
+    stop_date: str | None = None
+    item_counts: MapRunCounts = field(default_factory=MapRunCounts)
+    execution_counts: MapRunCounts = field(default_factory=MapRunCounts)
+    items_read_complete: bool = False
+    """True once the item reader is exhausted: `total` is final from then on."""
+
+    def describe(self) -> dict[str, Any]:
+        """A DescribeMapRun-shaped snapshot."""
+        return {
+            "mapRunArn": self.map_run_arn,
+            "status": self.status,
+            "startDate": self.start_date,
+            **({"stopDate": self.stop_date} if self.stop_date else {}),
+            "maxConcurrency": self.max_concurrency,
+            "toleratedFailurePercentage": self.tolerated_failure_percentage or 0.0,
+            "toleratedFailureCount": self.tolerated_failure_count or 0,
+            "itemCounts": self.item_counts.as_dict(),
+            "executionCounts": self.execution_counts.as_dict(),
+        }
+
+
+# ----------------------------------------------------------------------------------------------
+# Runtime settings resolved from the state and its effective input
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Settings:
+    max_concurrency: int
+    tolerated_count: int | None
+    tolerated_percentage: float | None
+    batching: bool
+    max_items_per_batch: int | None
+    max_bytes_per_batch: int
+    batch_input: Any
+    has_batch_input: bool
+
+
+def _resolve_settings(
+    state_name: str, state: dict[str, Any], data: Any, context: dict[str, Any]
+) -> _Settings:
+    if "MaxConcurrencyPath" in state:
+        path = state["MaxConcurrencyPath"]
+        max_concurrency = integer_from_path(
+            "MaxConcurrencyPath", path, read_path(path, data, context), state_name, context
+        )
+        if max_concurrency < 0:
+            raise runtime_error(state_name, "MaxConcurrency cannot be negative.", context)
+    else:
+        max_concurrency = state.get("MaxConcurrency", 0)
+
+    tolerated_count = state.get("ToleratedFailureCount")
+    if "ToleratedFailureCountPath" in state:
+        path = state["ToleratedFailureCountPath"]
+        tolerated_count = integer_from_path(
+            "ToleratedFailureCountPath", path, read_path(path, data, context), state_name, context
+        )
+        if tolerated_count < 0:
+            raise runtime_error(state_name, "ToleratedFailureCount cannot be negative.", context)
+    tolerated_percentage = state.get("ToleratedFailurePercentage")
+    if "ToleratedFailurePercentagePath" in state:
+        path = state["ToleratedFailurePercentagePath"]
+        tolerated_percentage = float_from_path(
+            "ToleratedFailurePercentagePath", path, read_path(path, data, context), state_name, context
+        )
+        if not 0 <= tolerated_percentage <= 100:
+            raise runtime_error(state_name, "ToleratedFailurePercentage must be between 0 and 100.", context)
+
+    batcher = state.get("ItemBatcher")
+    max_items = None
+    max_bytes = PAYLOAD_LIMIT_BYTES
+    batch_input: Any = None
+    if batcher is not None:
+        if "MaxItemsPerBatchPath" in batcher:
+            path = batcher["MaxItemsPerBatchPath"]
+            max_items = integer_from_path(
+                "MaxItemsPerBatchPath", path, read_path(path, data, context), state_name, context
+            )
+        else:
+            max_items = batcher.get("MaxItemsPerBatch")
+        if max_items is not None and max_items < 1:
+            raise runtime_error(state_name, "MaxItemsPerBatch must be positive.", context)
+        if "MaxInputBytesPerBatchPath" in batcher:
+            path = batcher["MaxInputBytesPerBatchPath"]
+            max_bytes = integer_from_path(
+                "MaxInputBytesPerBatchPath", path, read_path(path, data, context), state_name, context
+            )
+        else:
+            max_bytes = batcher.get("MaxInputBytesPerBatch", PAYLOAD_LIMIT_BYTES)
+        if not 1 <= max_bytes <= PAYLOAD_LIMIT_BYTES:
+            raise runtime_error(state_name, "MaxInputBytesPerBatch must be between 1 and 262144.", context)
+        if "BatchInput" in batcher:
+            batch_input = resolve_template(batcher["BatchInput"], data, context)
+    return _Settings(
+        max_concurrency=max_concurrency,
+        tolerated_count=tolerated_count,
+        tolerated_percentage=tolerated_percentage,
+        batching=batcher is not None,
+        max_items_per_batch=max_items,
+        max_bytes_per_batch=max_bytes,
+        batch_input=batch_input,
+        has_batch_input=batcher is not None and "BatchInput" in batcher,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Items -> child inputs (ItemSelector, ItemBatcher)
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Batch:
+    """One child execution's work: its input and which items it carries."""
+
+    sequence: int
+    first_index: int
+    item_count: int
+    child_input: Any
+
+
+def _child_inputs(
+    state_name: str,
+    state: dict[str, Any],
+    items: Iterator[Any],
+    data: Any,
+    context: dict[str, Any],
+    settings: _Settings,
+) -> Iterator[_Batch]:
+    """ItemSelector on each item (with $$.Map.Item.Index/Value), then batches when ItemBatcher is set."""
+    selector = state.get("ItemSelector", state.get("Parameters"))
+
+    def selected() -> Iterator[Any]:
+        for index, value in enumerate(items):
+            if selector is None:
+                yield value
+            else:
+                item_context = {**context, "Map": {"Item": {"Index": index, "Value": value}}}
+                yield resolve_template(selector, data, item_context)
+
+    if not settings.batching:
+        for index, value in enumerate(selected()):
+            yield _Batch(index, index, 1, value)
+        return
+    yield from _batched(state_name, selected(), settings, context)
+
+
+def _batched(
+    state_name: str, items: Iterator[Any], settings: _Settings, context: dict[str, Any]
+) -> Iterator[_Batch]:
+    """Greedy batches: as many items as fit both MaxItemsPerBatch and MaxInputBytesPerBatch.
+
+    The byte size is that of the whole child input {"Items": [...], "BatchInput": ...} as compact
+    UTF-8 JSON, the text the child execution is started with.
+    """
+    envelope = json_size({"Items": []})
+    if settings.has_batch_input:
+        envelope += len(b',"BatchInput":') + json_size(settings.batch_input)
+    limit = settings.max_bytes_per_batch
+    sequence = 0
+    first_index = 0
+    batch: list[Any] = []
+    size = envelope
+
+    def emit() -> _Batch:
+        child_input: dict[str, Any] = {"Items": batch}
+        if settings.has_batch_input:
+            child_input["BatchInput"] = settings.batch_input
+        return _Batch(sequence, first_index, len(batch), child_input)
+
+    for index, item in enumerate(items):
+        item_bytes = json_size(item)
+        full = settings.max_items_per_batch is not None and len(batch) >= settings.max_items_per_batch
+        if batch and (full or size + 1 + item_bytes > limit):
+            yield emit()
+            sequence += 1
+            first_index = index
+            batch = []
+            size = envelope
+        if not batch and size + item_bytes > limit:
+            raise runtime_error(
+                state_name,
+                f"The item at index {index} makes a batch of {size + item_bytes} bytes on its own, more than "
+                f"MaxInputBytesPerBatch ({limit}); reduce the item with ItemSelector or raise the limit.",
+                context,
+            )
+        size += item_bytes + (1 if batch else 0)
+        batch.append(item)
+    if batch:
+        yield emit()
+
+
+# ----------------------------------------------------------------------------------------------
+# Running the children
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    batch: _Batch
+    name: str
+    execution_arn: str
+    start: datetime
+    stop: datetime
+    output: Any = None
+    failed: bool = False
+    error: str | None = None
+    cause: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """ARNs of a map run and of its child executions, shaped like AWS's."""
+
+    region: str
+    account: str
+    state_machine_name: str
+    label: str
+    map_run_id: str
+    execution_type: str
+
+    @property
+    def map_run_arn(self) -> str:
+        return (
+            f"arn:aws:states:{self.region}:{self.account}:mapRun:"
+            f"{self.state_machine_name}/{self.label}:{self.map_run_id}"
+        )
+
+    @property
+    def child_state_machine_name(self) -> str:
+        return f"{self.state_machine_name}/{self.label}"
+
+    @property
+    def child_state_machine_arn(self) -> str:
+        return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{self.child_state_machine_name}"
+
+    def child_name(self, sequence: int) -> str:
+        """A UUID per child, stable for a map run (AWS names children with UUIDs too)."""
+        return str(uuid.uuid5(uuid.UUID(self.map_run_id), str(sequence)))
+
+    def child_execution_arn(self, name: str) -> str:
+        kind = "express" if self.execution_type == "EXPRESS" else "execution"
+        return f"arn:aws:states:{self.region}:{self.account}:{kind}:{self.child_state_machine_name}:{name}"
+
+
+def _identity(state_name: str, state: dict[str, Any], context: dict[str, Any], services: Any) -> _Identity:
+    machine = context.get("StateMachine") or {}
+    name = machine.get("Name") or getattr(services, "state_machine_name", None) or "StateMachine"
+    arn = machine.get("Id") or getattr(services, "state_machine_arn", None) or ""
+    parts = arn.split(":")
+    region, account = (
+        (parts[3], parts[4]) if len(parts) > 5 and parts[0] == "arn" else (DEFAULT_REGION, DEFAULT_ACCOUNT)
+    )
+    processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+    execution_type = processor.get("ProcessorConfig", {}).get("ExecutionType", "STANDARD")
+    return _Identity(
+        region, account, name, state.get("Label") or state_name, str(uuid.uuid4()), execution_type
+    )
+
+
+def _pool_size(max_concurrency: int, services: Any) -> int:
+    """MaxConcurrency, capped by what the machine usefully runs (0 means AWS's maximum: the cap)."""
+    workers = getattr(services, "max_workers", None) or os.cpu_count() or 1
+    cap = max(1, THREADS_PER_WORKER * workers)
+    return cap if max_concurrency == 0 else min(max_concurrency, cap)
+
+
+def _succeeded_record(outcome: _Outcome, identity: _Identity) -> dict[str, Any]:
+    return {
+        "ExecutionArn": outcome.execution_arn,
+        "Input": to_json(outcome.batch.child_input),
+        "InputDetails": {"Included": True},
+        "Name": outcome.name,
+        "Output": to_json(outcome.output),
+        "OutputDetails": {"Included": True},
+        "RedriveCount": 0,
+        "RedriveStatus": "NOT_REDRIVABLE",
+        "RedriveStatusReason": "Execution is SUCCEEDED and cannot be redriven",
+        "StartDate": iso_timestamp(outcome.start),
+        "StateMachineArn": identity.child_state_machine_arn,
+        "Status": "SUCCEEDED",
+        "StopDate": iso_timestamp(outcome.stop),
+    }
+
+
+def _failed_record(outcome: _Outcome, identity: _Identity) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    if outcome.cause is not None:
+        record["Cause"] = outcome.cause
+    if outcome.error is not None:
+        record["Error"] = outcome.error
+    record.update(
+        {
+            "ExecutionArn": outcome.execution_arn,
+            "Input": to_json(outcome.batch.child_input),
+            "InputDetails": {"Included": True},
+            "Name": outcome.name,
+            "RedriveCount": 0,
+            "RedriveStatus": "REDRIVABLE_BY_MAP_RUN"
+            if identity.execution_type == "EXPRESS"
+            else "REDRIVABLE",
+            "StartDate": iso_timestamp(outcome.start),
+            "StateMachineArn": identity.child_state_machine_arn,
+            "Status": "FAILED",
+            "StopDate": iso_timestamp(outcome.stop),
+        }
+    )
+    return record
+
+
+def _pending_record(batch: _Batch) -> dict[str, Any]:
+    return {"Input": to_json(batch.child_input), "InputDetails": {"Included": True}, "Status": "PENDING"}
+
+
+def _tolerance_exceeded(settings: _Settings, run: MapRun) -> bool:
+    """Past the threshold: more failed items than ToleratedFailureCount, or a larger share than
+    ToleratedFailurePercentage of all items (decided once the total is known). With neither field,
+    one failed item is past it."""
+    failed = run.item_counts.failed
+    if failed == 0:
+        return False
+    count, percentage = settings.tolerated_count, settings.tolerated_percentage
+    if count is None and percentage is None:
+        return True
+    if count is not None and failed > count:
+        return True
+    if percentage is not None and run.items_read_complete:
+        return failed * 100 > percentage * run.item_counts.total
+    return False
+
+
+def run_distributed_map(
+    state_name: str,
+    state: dict[str, Any],
+    effective_input: Any,
+    context: dict[str, Any],
+    services: Any,
+    run_child: Callable[[Any, dict[str, Any]], Any],
+    *,
+    on_progress: Callable[[MapRun], None] | None = None,
+    result_file_max_bytes: int = RESULT_FILE_MAX_BYTES,
+) -> Any:
+    """Run one distributed Map state and return its raw result (before ResultSelector/ResultPath).
+
+    Without a ResultWriter destination: the list of child outputs in item order (a failed child
+    within tolerance appears as its full execution record, as AWS documents). With one:
+    {"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}. Past the tolerated failures it raises
+    States.ExceedToleratedFailureThreshold, after writing the results (PENDING for unstarted items).
+
+    `services` provides `.s3` (boto3 S3 client or None), optionally `.max_workers`, `.map_runs` (a
+    list the MapRun is appended to) and `.on_map_run_progress` (callback, like `on_progress`).
+    """
+    settings = _resolve_settings(state_name, state, effective_input, context)
+    identity = _identity(state_name, state, context, services)
+    pool_size = _pool_size(settings.max_concurrency, services)
+    run = MapRun(
+        identity.map_run_arn,
+        state_name,
+        identity.label,
+        settings.max_concurrency,
+        settings.tolerated_count,
+        settings.tolerated_percentage,
+    )
+    map_runs = getattr(services, "map_runs", None)
+    if isinstance(map_runs, list):
+        map_runs.append(run)
+    progress = on_progress or getattr(services, "on_map_run_progress", None)
+    writer_config = WriterConfig.from_state(state.get("ResultWriter"))
+    writer = _open_writer(
+        state_name, state, effective_input, context, services, identity, writer_config, result_file_max_bytes
+    )
+    role_arn = (context.get("Execution") or {}).get("RoleArn")
+
+    def run_one(batch: _Batch) -> _Outcome:
+        name = identity.child_name(batch.sequence)
+        arn = identity.child_execution_arn(name)
+        start = datetime.now(UTC)
+        child_context: dict[str, Any] = {
+            "Execution": {
+                "Id": arn,
+                "Name": name,
+                "Input": batch.child_input,
+                "StartTime": iso_timestamp(start),
+                "RedriveCount": 0,
+            },
+            "StateMachine": {
+                "Id": identity.child_state_machine_arn,
+                "Name": identity.child_state_machine_name,
+            },
+        }
+        if role_arn is not None:
+            child_context["Execution"]["RoleArn"] = role_arn
+        outcome = _Outcome(batch, name, arn, start, start)
+        try:
+            outcome.output = run_child(batch.child_input, child_context)
+        except Exception as exc:
+            if not is_states_error(exc):
+                raise
+            outcome.failed, outcome.error, outcome.cause = True, exc.error, getattr(exc, "cause", None)
+        outcome.stop = datetime.now(UTC)
+        return outcome
+
+    outputs: dict[int, Any] = {}
+    lock = threading.Lock()  # counts are read by progress callbacks on other threads
+
+    def record(outcome: _Outcome) -> None:
+        items = outcome.batch.item_count
+        with lock:
+            run.item_counts.running -= items
+            run.execution_counts.running -= 1
+            if outcome.succeeded:
+                run.item_counts.succeeded += items
+                run.execution_counts.succeeded += 1
+            else:
+                run.item_counts.failed += items
+                run.execution_counts.failed += 1
+        if writer is not None:
+            if outcome.succeeded:
+                writer.add_succeeded(_succeeded_record(outcome, identity), outcome.output)
+            else:
+                writer.add_failed(_failed_record(outcome, identity))
+            with lock:
+                run.item_counts.resultsWritten += items
+                run.execution_counts.resultsWritten += 1
+        elif outcome.succeeded:
+            outputs[outcome.batch.sequence] = (
+                outcome.output
+                if writer_config.transformation != "NONE"
+                else _succeeded_record(outcome, identity)
+            )
+        else:
+            outputs[outcome.batch.sequence] = _failed_record(outcome, identity)
+        if progress is not None:
+            progress(run)
+
+    batches = _child_inputs(
+        state_name,
+        state,
+        item_reader.iter_items(state_name, state, effective_input, context, getattr(services, "s3", None)),
+        effective_input,
+        context,
+        settings,
+    )
+    in_flight: dict[Future[_Outcome], _Batch] = {}
+    exceeded = False
+    executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix=f"map-{identity.label}")
+    try:
+
+        def collect() -> None:
+            """Wait for at least one running child and record every finished one."""
+            nonlocal exceeded
+            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            for future in done:
+                in_flight.pop(future)
+                record(future.result())
+            if _tolerance_exceeded(settings, run):
+                exceeded = True
+
+        for batch in batches:
+            with lock:
+                run.item_counts.total += batch.item_count
+                run.execution_counts.total += 1
+            while len(in_flight) >= pool_size:
+                collect()
+            if exceeded:
+                _record_pending(batch, batches, run, writer, lock)
+                break
+            with lock:
+                run.item_counts.running += batch.item_count
+                run.execution_counts.running += 1
+            in_flight[executor.submit(run_one, batch)] = batch
+        with lock:
+            run.items_read_complete = True
+        while in_flight:
+            collect()
+        exceeded = exceeded or _tolerance_exceeded(settings, run)
+    except BaseException:
+        run.status = "FAILED"
+        run.stop_date = iso_timestamp()
+        executor.shutdown(wait=True, cancel_futures=True)
+        if writer is not None:
+            writer.close()
+        raise
+    executor.shutdown(wait=True)
+
+    run.status = "FAILED" if exceeded else "SUCCEEDED"
+    run.stop_date = iso_timestamp()
+    if progress is not None:
+        progress(run)
+    if writer is not None:
+        try:
+            details = writer.finish()
+        except (ClientError, BotoCoreError) as exc:
+            raise states_error(
+                "States.ResultWriterFailed", f"writing the results to S3 failed: {exc}"
+            ) from exc
+        finally:
+            writer.close()
+        if exceeded:
+            raise states_error("States.ExceedToleratedFailureThreshold", TOLERANCE_EXCEEDED_CAUSE)
+        return {"MapRunArn": identity.map_run_arn, "ResultWriterDetails": details}
+    if exceeded:
+        raise states_error("States.ExceedToleratedFailureThreshold", TOLERANCE_EXCEEDED_CAUSE)
+    ordered = (outputs.pop(sequence) for sequence in range(len(outputs)))
+    if writer_config.transformation == "FLATTEN":
+        return [entry for value in ordered for entry in _flatten_one(value)]
+    return list(ordered)
+
+
+def _flatten_one(value: Any) -> Iterator[Any]:
+    return transformed_entries(WriterConfig(transformation="FLATTEN"), {}, value)
+
+
+def _record_pending(
+    first: _Batch, rest: Iterator[_Batch], run: MapRun, writer: ResultWriter | None, lock: threading.Lock
+) -> None:
+    """Items never started because the map run failed: counted as pending, written to PENDING_n."""
+    with lock:
+        run.item_counts.pending += first.item_count
+        run.execution_counts.pending += 1
+    if writer is not None:
+        writer.add_pending(_pending_record(first))
+    for batch in rest:
+        with lock:
+            run.item_counts.total += batch.item_count
+            run.execution_counts.total += 1
+            run.item_counts.pending += batch.item_count
+            run.execution_counts.pending += 1
+        if writer is not None:
+            writer.add_pending(_pending_record(batch))
+
+
+def _open_writer(
+    state_name: str,
+    state: dict[str, Any],
+    data: Any,
+    context: dict[str, Any],
+    services: Any,
+    identity: _Identity,
+    config: WriterConfig,
+    max_file_bytes: int,
+) -> ResultWriter | None:
+    spec = state.get("ResultWriter")
+    if spec is None or "Resource" not in spec:
+        return None
+    s3 = getattr(services, "s3", None)
+    if s3 is None:
+        raise states_error(
+            "States.ResultWriterFailed",
+            f"state '{state_name}' writes its results to S3 but the engine has no S3 client; "
+            "start the local S3 endpoint or pass --endpoint-url",
+        )
+    parameters = resolve_template(spec["Parameters"], data, context)
+    return ResultWriter(
+        s3,
+        parameters["Bucket"],
+        parameters.get("Prefix", ""),
+        identity.map_run_arn,
+        identity.map_run_id,
+        config,
+        max_file_bytes=max_file_bytes,
+    )

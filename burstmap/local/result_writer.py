@@ -1,0 +1,173 @@
+"""ResultWriter: the child executions' results in S3, in AWS's layout.
+
+Layout (AWS developer guide, "ResultWriter (Map)"): under `<Prefix>/<map run id>/` Step Functions
+writes `manifest.json` ({DestinationBucket, MapRunArn, ResultFiles: {FAILED, PENDING, SUCCEEDED:
+[{Key, Size}]}}) and one or more result files per status, `SUCCEEDED_n.json`, `FAILED_n.json`,
+`PENDING_n.json` (n from 0); a new file starts when one would pass 5 GB. Failed, timed-out and
+aborted children go to FAILED, children never started because the map run failed go to PENDING.
+
+`WriterConfig.Transformation`: NONE (default with an S3 destination) writes one record per child
+(ExecutionArn, Input, Output as JSON text, Status, dates, ...); COMPACT writes the outputs alone;
+FLATTEN writes the outputs with array outputs flattened one level. Failed children are always
+written as NONE records. `WriterConfig.OutputType` JSON writes a JSON array, JSONL one value a line.
+
+Records are spooled to temporary files as they arrive and uploaded at the end (managed multipart
+upload), so memory is bounded by the records in flight, never by the item count.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from burstmap.local.map_common import to_json
+
+PUT_OBJECT = "arn:aws:states:::s3:putObject"
+RESULT_FILE_MAX_BYTES = 5 * 1024**3
+"""AWS: "Step Functions supports individual result files of up to 5 GB" (then it starts the next file)."""
+STATUSES = ("FAILED", "PENDING", "SUCCEEDED")
+TRANSFORMATIONS = ("NONE", "COMPACT", "FLATTEN")
+OUTPUT_TYPES = ("JSON", "JSONL")
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    """ResultWriter.WriterConfig, with AWS's defaults for an S3 destination."""
+
+    transformation: str = "NONE"
+    output_type: str = "JSON"
+
+    @classmethod
+    def from_state(cls, result_writer: dict[str, Any] | None) -> WriterConfig:
+        """Defaults: NONE when exporting to S3 without WriterConfig, COMPACT without a ResultWriter."""
+        if result_writer is None:
+            return cls(transformation="COMPACT")
+        config = result_writer.get("WriterConfig")
+        if config is None:
+            return cls()
+        return cls(config.get("Transformation", "NONE"), config.get("OutputType", "JSON"))
+
+
+def transformed_entries(config: WriterConfig, record: dict[str, Any], output: Any) -> Iterator[Any]:
+    """What one successful child contributes to the results under the configured Transformation."""
+    if config.transformation == "NONE":
+        yield record
+    elif config.transformation == "FLATTEN" and isinstance(output, list):
+        yield from output
+    else:
+        yield output
+
+
+@dataclass
+class _ResultFile:
+    handle: IO[bytes]
+    size: int = 0
+    entries: int = 0
+
+
+@dataclass
+class _StatusSpool:
+    """The result files of one status, on local disk until the map run ends."""
+
+    status: str
+    json_array: bool
+    max_bytes: int
+    files: list[_ResultFile] = field(default_factory=list)
+
+    def write(self, entry: Any) -> None:
+        data = to_json(entry).encode("utf-8")
+        current = self.files[-1] if self.files else None
+        extra = len(data) + 1  # "," before it (JSON) or "\n" after it (JSONL)
+        closing = 2 if self.json_array else 0  # "[" and "]"
+        if current is None or (current.entries and current.size + extra + closing > self.max_bytes):
+            current = _ResultFile(tempfile.TemporaryFile())  # noqa: SIM115 - closed by close()
+            self.files.append(current)
+        if self.json_array:
+            current.handle.write(b"," if current.entries else b"[")
+            current.handle.write(data)
+        else:
+            current.handle.write(data)
+            current.handle.write(b"\n")
+        current.size += extra
+        current.entries += 1
+
+    def finished_files(self) -> Iterator[tuple[IO[bytes], int]]:
+        for result_file in self.files:
+            if self.json_array:
+                result_file.handle.write(b"]")
+            result_file.handle.flush()
+            size = result_file.handle.tell()
+            result_file.handle.seek(0)
+            yield result_file.handle, size
+
+    def close(self) -> None:
+        for result_file in self.files:
+            result_file.handle.close()
+
+
+class ResultWriter:
+    """Collects a map run's child records and writes them, with the manifest, to S3."""
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        prefix: str,
+        map_run_arn: str,
+        map_run_id: str,
+        config: WriterConfig,
+        *,
+        max_file_bytes: int = RESULT_FILE_MAX_BYTES,
+    ) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.directory = f"{prefix}/{map_run_id}" if prefix else map_run_id
+        self.map_run_arn = map_run_arn
+        self.config = config
+        json_array = config.output_type == "JSON"
+        self.extension = "json" if json_array else "jsonl"
+        self._spools = {status: _StatusSpool(status, json_array, max_file_bytes) for status in STATUSES}
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.directory}/manifest.json"
+
+    def add_succeeded(self, record: dict[str, Any], output: Any) -> None:
+        for entry in transformed_entries(self.config, record, output):
+            self._spools["SUCCEEDED"].write(entry)
+
+    def add_failed(self, record: dict[str, Any]) -> None:
+        self._spools["FAILED"].write(record)
+
+    def add_pending(self, record: dict[str, Any]) -> None:
+        self._spools["PENDING"].write(record)
+
+    def finish(self) -> dict[str, str]:
+        """Upload every result file, then the manifest; returns ResultWriterDetails {Bucket, Key}."""
+        result_files: dict[str, list[dict[str, Any]]] = {}
+        for status in STATUSES:
+            entries = []
+            spool = self._spools[status]
+            for number, (handle, size) in enumerate(spool.finished_files()):
+                key = f"{self.directory}/{status}_{number}.{self.extension}"
+                self.s3.upload_fileobj(handle, self.bucket, key)
+                entries.append({"Key": key, "Size": size})
+            result_files[status] = entries
+        manifest = {
+            "DestinationBucket": self.bucket,
+            "MapRunArn": self.map_run_arn,
+            "ResultFiles": result_files,
+        }
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=self.manifest_key,
+            Body=to_json(manifest).encode("utf-8"),
+            ContentType="application/json",
+        )
+        return {"Bucket": self.bucket, "Key": self.manifest_key}
+
+    def close(self) -> None:
+        for spool in self._spools.values():
+            spool.close()
