@@ -26,7 +26,7 @@ from botocore.config import Config
 from burstmap.progress import Progress
 
 #: Retries for every client: standard mode retries throttling and transient errors with backoff.
-RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 8}, user_agent_extra="burstmap")
+RETRY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 8}, user_agent_extra="burstmap")
 
 #: Step Functions refuses a state input above 256 KiB; items above this size go through S3 instead.
 MAX_INLINE_INPUT_BYTES = 200 * 1024
@@ -129,9 +129,10 @@ def _describe_client_error(exc: botocore.exceptions.ClientError, what: str) -> A
             "ask for that permission or use a role that has it"
         )
     if code in _THROTTLING_CODES:
+        attempts = int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
         return AwsThrottled(
-            f"AWS kept throttling {operation} on {what} after {RETRY_CONFIG.retries['max_attempts']} "
-            "attempts; wait a minute and try again"
+            f"AWS kept throttling {operation} on {what} after {attempts} attempts; "
+            "wait a minute and try again"
         )
     if code in _NOT_FOUND_CODES:
         return NotFound(f"{what} not found ({operation}: {message}); check the ARN and the region")
@@ -376,23 +377,23 @@ class Job:
     def status(self) -> str:
         return self.describe()["status"]
 
-    def map_runs(self) -> list[dict[str, Any]]:
-        """DescribeMapRun of every map run the execution started (none before the Map state begins)."""
-        runs: list[dict[str, Any]] = []
+    def map_run_arns(self) -> list[str]:
+        """ListMapRuns: the map runs the execution started (none before the Map state begins)."""
+        arns: list[str] = []
         kwargs: dict[str, Any] = {"executionArn": self.execution_arn}
         while True:
             page = _call(f"execution {self.execution_arn}", self.clients.sfn.list_map_runs, **kwargs)
-            for summary in page.get("mapRuns", []):
-                runs.append(
-                    _call(
-                        f"map run {summary['mapRunArn']}",
-                        self.clients.sfn.describe_map_run,
-                        mapRunArn=summary["mapRunArn"],
-                    )
-                )
+            arns.extend(summary["mapRunArn"] for summary in page.get("mapRuns", []))
             if not page.get("nextToken"):
-                return runs
+                return arns
             kwargs["nextToken"] = page["nextToken"]
+
+    def map_runs(self) -> list[dict[str, Any]]:
+        """DescribeMapRun of every map run the execution started."""
+        return [
+            _call(f"map run {arn}", self.clients.sfn.describe_map_run, mapRunArn=arn)
+            for arn in self.map_run_arns()
+        ]
 
     def progress(self, *, description: dict[str, Any] | None = None) -> Progress:
         """Item counts summed over the map runs (DescribeMapRun `itemCounts`); total None before the map."""
@@ -494,11 +495,13 @@ class Job:
             self.clients.sfn.describe_state_machine,
             stateMachineArn=description["stateMachineArn"],
         )
-        writers = list(_result_writers(json.loads(machine["definition"])))
+        writers = list(
+            dict.fromkeys(_result_writers(json.loads(machine["definition"])))
+        )  # both maps share one
         uris: list[str] = []
-        for run in self.map_runs():
+        for map_run_arn in self.map_run_arns():
             for bucket, prefix in writers:
-                key = f"{prefix.rstrip('/')}/{_map_run_id(run['mapRunArn'])}/manifest.json".lstrip("/")
+                key = f"{prefix.rstrip('/')}/{_map_run_id(map_run_arn)}/manifest.json".lstrip("/")
                 if self._exists(bucket, key):
                     uris.append(f"s3://{bucket}/{key}")
         return uris
