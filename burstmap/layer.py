@@ -31,9 +31,9 @@ COMPATIBLE_RUNTIMES: tuple[lambda_.Runtime, ...] = (
     lambda_.Runtime.PYTHON_3_13,
 )
 
-# Everything in the package directory that is not a runtime module, as asset-hash exclusions: editing
-# the CLI or the local engine must not change the layer's hash (and so must not redeploy it).
-_FINGERPRINT_EXCLUDES: tuple[str, ...] = ("__pycache__", "*.pyc", "local", "cli.py", "construct.py", "layer.py")
+# The asset hash covers the runtime modules only: editing the CLI or the local engine must not change
+# the layer's hash (and so must not redeploy it). Glob patterns; "!" re-includes.
+_FINGERPRINT_EXCLUDES: tuple[str, ...] = ("*", *(f"!{name}" for name in RUNTIME_MODULES))
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -48,10 +48,14 @@ class _CopyRuntimeModules:
         """Copy the modules that exist; CDK calls this at synth instead of running a container."""
         target = Path(output_dir) / "python" / "burstmap"
         target.mkdir(parents=True, exist_ok=True)
+        missing = [name for name in self._modules if not (self._source / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"burstmap runtime modules missing from {self._source}: {', '.join(missing)}; "
+                "reinstall burstmap (pip install -e .) so the Lambda layer can be built"
+            )
         for name in self._modules:
-            source = self._source / name
-            if source.is_file():
-                shutil.copy2(source, target / name)
+            shutil.copy2(self._source / name, target / name)
         (target / "py.typed").touch()
         return True
 
