@@ -146,7 +146,7 @@ class _Parser:
         call = self.call()
         self.skip_space()
         if self.pos != len(self.text):
-            raise self.fail(f"unexpected {self.text[self.pos:]!r}")
+            raise self.fail(f"unexpected {self.text[self.pos :]!r}")
         if self.calls > MAX_FUNCTIONS_PER_FIELD:
             raise IntrinsicSyntaxError(
                 f"invalid intrinsic function {self.text!r}: {self.calls} function calls in one field; "
