@@ -327,7 +327,9 @@ def _run_local(
     progress: bool | None,
     options: dict[str, Any],
 ) -> None:
-    from burstmap.local.job import run_local  # lazily: the engine is heavy and not needed on AWS
+    # Imported lazily: the engine (and the CDK it synthesizes with) is not needed for AWS commands.
+    from burstmap.local.assembly import AssemblyError
+    from burstmap.local.job import JobInputError, run_local
 
     kwargs = {key: value for key, value in options.items() if value is not None}
     display = progress_display(progress)
@@ -340,6 +342,8 @@ def _run_local(
             on_progress=display.update,
             **kwargs,
         )
+    except (JobInputError, AssemblyError) as exc:  # the job could not start: say why, exit 2
+        raise UsageError(str(exc)) from exc
     finally:
         display.close()
     if result.status != "SUCCEEDED":

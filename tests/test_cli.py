@@ -1,0 +1,489 @@
+"""`burstmap` through typer's CliRunner: local runs (engine faked), AWS runs (moto + Stubber), plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_fakes import (
+    BUCKET,
+    DEFINITION,
+    EXECUTION_ARN,
+    MACHINE_ARN,
+    MAP_RUN_ARN,
+    REGION,
+    ROLE_ARN,
+    child_record,
+    describe_map_run,
+    execution,
+    finish_moto_execution,
+    lambda_cause,
+    list_map_runs,
+    put_results,
+    stubbed_sfn,
+)
+from moto import mock_aws
+from typer.testing import CliRunner
+
+import burstmap.local.job as local_job
+from burstmap import remote
+from burstmap.cli import app
+from burstmap.local.job import JobInputError, LocalJobResult
+from burstmap.progress import Progress
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def one_line(text: str) -> str:
+    """The single stderr line of an error (fails if there are more, or a traceback)."""
+    assert "Traceback" not in text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------------------ local run
+class FakeRunLocal:
+    """Stands in for the engine: records its arguments, reports progress, returns a given result."""
+
+    def __init__(self, result: LocalJobResult, updates: list[Progress] | None = None) -> None:
+        self.result = result
+        self.updates = updates or []
+        self.kwargs: dict[str, Any] = {}
+
+    def __call__(self, **kwargs: Any) -> LocalJobResult:
+        self.kwargs = kwargs
+        for update in self.updates:
+            kwargs["on_progress"](update)
+        return self.result
+
+
+def test_local_run_maps_every_option_and_prints_one_json_object(runner, monkeypatch, tmp_path: Path):
+    fake = FakeRunLocal(
+        LocalJobResult("SUCCEEDED", output={"total_sum": "28", "succeeded": 8}, stats={"wall_seconds": 1.5})
+    )
+    monkeypatch.setattr(local_job, "run_local", fake)
+    items = tmp_path / "items.json"
+    items.write_text("[1, 2]")
+    result = runner.invoke(
+        app,
+        [
+            "run", "--items", str(items), "--parameters", '{"scale": 2}', "--batch-size", "4",
+            "--max-concurrency", "8", "--workers", "2", "--output-dir", str(tmp_path / "out"), "--stats",
+            "--inject-throttle", "0.3", "--retry-time-scale", "0", "--endpoint-url", "http://127.0.0.1:9000",
+            "--app-dir", str(tmp_path),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {"total_sum": "28", "succeeded": 8, "stats": {"wall_seconds": 1.5}}
+    assert len(result.stdout.strip().splitlines()) == 1
+    on_progress = fake.kwargs.pop("on_progress")
+    assert callable(on_progress)
+    assert fake.kwargs == {
+        "size": None,
+        "items_file": items,
+        "parameters": {"scale": 2},
+        "stats": True,
+        "batch_size": 4,
+        "max_concurrency": 8,
+        "workers": 2,
+        "output_dir": tmp_path / "out",
+        "inject_throttle": 0.3,
+        "retry_time_scale": 0.0,
+        "endpoint_url": "http://127.0.0.1:9000",
+        "app_dir": tmp_path,
+    }
+
+
+def test_local_run_leaves_unset_options_to_the_engine_defaults(runner, monkeypatch):
+    fake = FakeRunLocal(LocalJobResult("SUCCEEDED", output={"total_sum": "0"}))
+    monkeypatch.setattr(local_job, "run_local", fake)
+    result = runner.invoke(app, ["run", "--size", "8"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"total_sum": "0"}  # no stats unless asked
+    assert set(fake.kwargs) == {"size", "items_file", "parameters", "stats", "on_progress"}
+
+
+def test_local_failure_prints_error_and_cause_and_exits_1(runner, monkeypatch):
+    cause = lambda_cause("size must be a non-negative integer, got -5", "InvalidInput")
+    monkeypatch.setattr(
+        local_job, "run_local", FakeRunLocal(LocalJobResult("FAILED", error="InvalidInput", cause=cause))
+    )
+    result = runner.invoke(app, ["run", "--size", "-5"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert one_line(result.stderr) == (
+        "burstmap: execution FAILED: InvalidInput: size must be a non-negative integer, got -5"
+    )
+
+
+def test_local_job_that_cannot_start_is_one_line_exit_2(runner, monkeypatch):
+    def refuse(**kwargs: Any) -> LocalJobResult:
+        raise JobInputError("cannot read the items file nope.json: No such file")
+
+    monkeypatch.setattr(local_job, "run_local", refuse)
+    result = runner.invoke(app, ["run", "--items", "nope.json"])
+    assert result.exit_code == 2
+    assert one_line(result.stderr) == "burstmap: cannot read the items file nope.json: No such file"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run"], "give exactly one of --size N or --items FILE"),
+        (["run", "--size", "3", "--items", "x.json"], "give exactly one of --size N or --items FILE"),
+        (["run", "--size", "3", "--no-wait"], "--no-wait needs a job on AWS: add --stack NAME"),
+        (["run", "--size", "3", "--parameters", "[1]"], "--parameters must be a JSON object"),
+        (["run", "--size", "3", "--parameters", "{oops"], "--parameters is not JSON"),
+        (
+            ["run", "--size", "3", "--stack", "s", "--batch-size", "2", "--workers", "2"],
+            "--batch-size, --workers only apply to local runs; on AWS these are set when the stack is",
+        ),
+        (["run", "--size", "3", "--stack", "s", "--state-machine-arn", MACHINE_ARN], "not both"),
+    ],
+)
+def test_bad_option_combinations_exit_2_with_one_line(runner, args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in one_line(result.stderr)
+
+
+def test_progress_lines_when_asked_and_stderr_is_not_a_terminal(runner, monkeypatch):
+    updates = [
+        Progress(total=4, succeeded=2, running=2, elapsed_seconds=1.0),
+        Progress(total=4, succeeded=3, running=1, retries=5, elapsed_seconds=1.5),
+        Progress(total=4, succeeded=3, failed=1, retries=5, elapsed_seconds=2.0),
+    ]
+    monkeypatch.setattr(
+        local_job, "run_local", FakeRunLocal(LocalJobResult("SUCCEEDED", output={"total_sum": "6"}), updates)
+    )
+    shown = runner.invoke(app, ["run", "--size", "4", "--progress"])
+    assert shown.exit_code == 0
+    # The first update at once, then at most one line per 10 s, and the final counts on close.
+    assert shown.stderr.splitlines() == [
+        "burstmap: 2/4 items (50.0%), 2.0 items/s, 2 running, 0 retries, 0 failed, 1.0s",
+        "burstmap: 4/4 items (100.0%), 2.0 items/s, 0 running, 5 retries, 1 failed, 2.0s",
+    ]
+    assert json.loads(shown.stdout) == {"total_sum": "6"}
+
+    hidden = runner.invoke(app, ["run", "--size", "4"])
+    assert hidden.exit_code == 0 and hidden.stderr == ""
+
+
+@pytest.mark.slow
+def test_real_local_run_rejects_a_negative_size(runner, tmp_path):
+    """The real engine and the example app: `--size -5` fails the execution with InvalidInput, exit 1."""
+    app_dir = Path(__file__).resolve().parents[1]
+    if not (app_dir / "app.py").exists():
+        pytest.skip("the example app (app.py) is not in this checkout yet")
+    result = runner.invoke(app, ["run", "--size", "-5", "--app-dir", str(app_dir), "--retry-time-scale", "0"])
+    assert result.exit_code == 1, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("burstmap: execution FAILED: InvalidInput: ")
+
+
+# ------------------------------------------------------------------------------------------ AWS run
+@pytest.fixture
+def stack():
+    """moto: a CloudFormation stack with burstmap's outputs, its state machine and bucket."""
+    with mock_aws():
+        cloudformation = boto3.client("cloudformation", region_name=REGION)
+        template = {
+            "Resources": {
+                "Results": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": BUCKET}},
+                "Machine": {
+                    "Type": "AWS::StepFunctions::StateMachine",
+                    "Properties": {"RoleArn": ROLE_ARN, "DefinitionString": json.dumps(DEFINITION)},
+                },
+            },
+            "Outputs": {
+                "StateMachineArn": {"Value": {"Ref": "Machine"}},
+                "BucketName": {"Value": {"Ref": "Results"}},
+            },
+        }
+        cloudformation.create_stack(StackName="burstmap-demo", TemplateBody=json.dumps(template))
+        yield remote.BurstmapStack.from_stack("burstmap-demo", cloudformation=cloudformation)
+
+
+def test_no_wait_starts_the_stack_state_machine_and_prints_the_arn(runner, stack):
+    result = runner.invoke(
+        app, ["run", "--stack", "burstmap-demo", "--size", "3", "--parameters", '{"k": 1}', "--no-wait"]
+    )
+    assert result.exit_code == 0, result.stderr
+    execution_arn = result.stdout.strip()
+    assert execution_arn.startswith(stack.state_machine_arn.replace(":stateMachine:", ":execution:") + ":")
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    described = sfn.describe_execution(executionArn=execution_arn)
+    assert described["status"] == "RUNNING"
+    assert json.loads(described["input"]) == {"size": 3, "parameters": {"k": 1}}
+
+
+def test_no_wait_with_a_state_machine_arn(runner, stack):
+    result = runner.invoke(
+        app, ["run", "--state-machine-arn", stack.state_machine_arn, "--items", _items_file(), "--no-wait"]
+    )
+    assert result.exit_code == 0, result.stderr
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    assert json.loads(sfn.describe_execution(executionArn=result.stdout.strip())["input"]) == {
+        "items": [1, "a"]
+    }
+
+
+def _items_file() -> str:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "items.jsonl"
+    path.write_text('1\n"a"\n')
+    return str(path)
+
+
+def _stubbed_clients(monkeypatch, sfn: Any, s3: Any = None, cloudformation: Any = None) -> None:
+    clients = remote.Clients(sfn=sfn, s3=s3, cloudformation=cloudformation)
+    monkeypatch.setattr(remote, "aws_clients", lambda region=None, profile=None: clients)
+
+
+def _start_and_follow(stubber, final: dict[str, Any]) -> None:
+    stubber.add_response(
+        "start_execution", {"executionArn": EXECUTION_ARN, "startDate": execution("RUNNING")["startDate"]}
+    )
+    stubber.add_response("describe_execution", execution("RUNNING"))
+    stubber.add_response("list_map_runs", list_map_runs())
+    stubber.add_response("describe_map_run", describe_map_run(succeeded=1, running=3, total=4))
+    stubber.add_response("describe_execution", final)
+    stubber.add_response("list_map_runs", list_map_runs())
+
+
+def test_remote_run_shows_progress_waits_and_prints_the_output_with_stats(runner, monkeypatch):
+    sfn, stubber = stubbed_sfn()
+    _start_and_follow(stubber, execution("SUCCEEDED", output={"total_sum": "6", "succeeded": 4}, seconds=8))
+    stubber.add_response("describe_map_run", describe_map_run(succeeded=4, total=4, status="SUCCEEDED"))
+    _stubbed_clients(monkeypatch, sfn)
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--state-machine-arn",
+            MACHINE_ARN,
+            "--size",
+            "4",
+            "--stats",
+            "--progress",
+            "--poll-seconds",
+            "0",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "total_sum": "6",
+        "succeeded": 4,
+        "stats": {"wall_seconds": 8.0, "items_total": 4, "items_succeeded": 4, "items_failed": 0},
+    }
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("burstmap: 1/4 items (25.0%), ")
+    assert lines[-1] == "burstmap: 4/4 items (100.0%), 0.5 items/s, 0 running, 0 retries, 0 failed, 8.0s"
+    stubber.assert_no_pending_responses()
+
+
+def test_remote_failure_names_the_first_failing_item_and_exits_1(runner, monkeypatch):
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET)
+        put_results(
+            s3,
+            succeeded=[child_record(0, 0, output=0)],
+            failed=[
+                child_record(1, 1, error="ValueError", cause=lambda_cause("item 1 is odd")),
+                child_record(3, 3, error="ValueError", cause=lambda_cause("item 3 is odd")),
+                child_record(5, 5, error="ValueError", cause=lambda_cause("item 5 is odd")),
+            ],
+        )
+        sfn, stubber = stubbed_sfn()
+        failed = execution(
+            "FAILED",
+            error="States.ExceedToleratedFailureThreshold",
+            cause="The specified tolerated failure threshold was exceeded",
+        )
+        _start_and_follow(stubber, failed)
+        stubber.add_response(
+            "describe_map_run", describe_map_run(succeeded=1, failed=3, total=4, status="FAILED")
+        )
+        stubber.add_response(
+            "describe_state_machine",
+            {"stateMachineArn": MACHINE_ARN, "name": "m", "definition": json.dumps(DEFINITION),
+             "roleArn": ROLE_ARN, "type": "STANDARD", "creationDate": failed["startDate"]},
+        )  # fmt: skip
+        stubber.add_response("list_map_runs", list_map_runs())
+        _stubbed_clients(monkeypatch, sfn, s3=s3)
+        result = runner.invoke(
+            app, ["run", "--state-machine-arn", MACHINE_ARN, "--size", "4", "--poll-seconds", "0"]
+        )
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "burstmap: execution FAILED: States.ExceedToleratedFailureThreshold: "
+        "The specified tolerated failure threshold was exceeded",
+        "burstmap: first failing item 1: ValueError: item 1 is odd (2 other items failed)",
+    ]
+
+
+# ------------------------------------------------------------------------------------------ operating
+def test_status_prints_describe_map_run_counts(runner, monkeypatch):
+    sfn, stubber = stubbed_sfn()
+    stubber.add_response("describe_execution", execution("RUNNING"))
+    stubber.add_response("list_map_runs", list_map_runs())
+    stubber.add_response("describe_map_run", describe_map_run(succeeded=2, failed=1, running=1, total=4))
+    _stubbed_clients(monkeypatch, sfn)
+    result = runner.invoke(app, ["status", EXECUTION_ARN])
+    assert result.exit_code == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["status"] == "RUNNING" and status["stopDate"] is None
+    assert status["mapRuns"][0]["mapRunArn"] == MAP_RUN_ARN
+    assert status["mapRuns"][0]["itemCounts"]["succeeded"] == 2
+    assert status["mapRuns"][0]["itemCounts"]["failed"] == 1
+
+
+def test_results_downloads_manifest_files_and_failed_items(runner, stack, tmp_path: Path):
+    s3 = boto3.client("s3", region_name=REGION)
+    manifest = put_results(
+        s3,
+        succeeded=[child_record(0, "a", output=1)],
+        failed=[child_record(1, "b", error="KeyError", cause=lambda_cause("'b'", "KeyError"))],
+    )
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, input='{"size": 2}')["executionArn"]
+    finish_moto_execution(arn, "SUCCEEDED", output={"total_sum": "1", "manifest": manifest})
+    result = runner.invoke(app, ["results", arn, "--output-dir", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["failed_count"] == 1
+    assert sorted(Path(p).name for p in summary["result_files"]) == ["FAILED_0.json", "SUCCEEDED_0.json"]
+    assert json.loads((tmp_path / "r" / "failed_items.json").read_text())[0]["item"] == "b"
+    assert json.loads((tmp_path / "r" / "manifest.json").read_text())["DestinationBucket"] == BUCKET
+
+
+def test_cancel_stops_the_execution(runner, stack):
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    arn = sfn.start_execution(stateMachineArn=stack.state_machine_arn, input='{"size": 2}')["executionArn"]
+    result = runner.invoke(app, ["cancel", arn])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["status"] == "ABORTED"
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+
+
+def test_redrive_calls_redrive_execution(runner, monkeypatch):
+    sfn, stubber = stubbed_sfn()
+    stubber.add_response("redrive_execution", {"redriveDate": execution("FAILED")["startDate"]})
+    _stubbed_clients(monkeypatch, sfn)
+    result = runner.invoke(app, ["redrive", EXECUTION_ARN])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "executionArn": EXECUTION_ARN,
+        "redriveDate": "2026-11-23T10:00:00+00:00",
+    }
+    stubber.assert_no_pending_responses()
+
+
+# ------------------------------------------------------------------------------------------ AWS errors
+def test_no_credentials_is_one_line_exit_2(runner, monkeypatch, tmp_path: Path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result = runner.invoke(app, ["status", EXECUTION_ARN])
+    assert result.exit_code == 2
+    assert one_line(result.stderr).startswith("burstmap: no AWS credentials found: run `aws configure`")
+
+
+def test_stack_not_found_is_one_line_exit_2(runner):
+    with mock_aws():
+        result = runner.invoke(app, ["run", "--stack", "missing", "--size", "3"])
+    assert result.exit_code == 2
+    assert one_line(result.stderr) == (
+        "burstmap: stack 'missing' not found in us-east-1: deploy it with `cdk deploy`, "
+        "or pass --region / --state-machine-arn"
+    )
+
+
+def test_access_denied_is_one_line_exit_2(runner, monkeypatch):
+    sfn, stubber = stubbed_sfn()
+    stubber.add_client_error(
+        "stop_execution", "AccessDeniedException", "not authorized to perform: states:StopExecution", 400
+    )
+    _stubbed_clients(monkeypatch, sfn)
+    result = runner.invoke(app, ["cancel", EXECUTION_ARN])
+    assert result.exit_code == 2
+    line = one_line(result.stderr)
+    assert line.startswith(f"burstmap: access denied: StopExecution on execution {EXECUTION_ARN}")
+
+
+def test_throttling_after_retries_is_one_line_exit_2(runner, monkeypatch):
+    sfn, stubber = stubbed_sfn()
+    stubber.add_client_error(
+        "describe_execution", "ThrottlingException", "Rate exceeded", 400,
+        response_meta={"RetryAttempts": 7},
+    )  # fmt: skip
+    _stubbed_clients(monkeypatch, sfn)
+    result = runner.invoke(app, ["status", EXECUTION_ARN])
+    assert result.exit_code == 2
+    assert one_line(result.stderr).endswith("after 8 attempts; wait a minute and try again")
+
+
+def test_not_an_arn_is_refused(runner):
+    result = runner.invoke(app, ["status", "job-1"])
+    assert result.exit_code == 2
+    assert "not an ARN: 'job-1'" in one_line(result.stderr)
+
+
+# ------------------------------------------------------------------------------------------ plan
+def test_plan_json_matches_the_hand_computed_case(runner):
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            "--size",
+            "1000",
+            "--batch-size",
+            "10",
+            "--duration-ms",
+            "200",
+            "--memory-mb",
+            "1024",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["child_executions"] == 100
+    assert plan["state_transitions"] == 204
+    assert plan["lambda_invocations"] == 102
+    assert plan["lambda_gb_seconds"] == "202"
+    assert plan["cost_usd"]["total"] == "0.0078137468"
+
+
+def test_plan_table_and_price_override(runner, tmp_path: Path):
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"region": "eu-west-1", "sfn_standard_per_transition": "0.001"}))
+    result = runner.invoke(app, ["plan", "--size", "10", "--prices", str(prices)])
+    assert result.exit_code == 0, result.stderr
+    assert "state transitions    24   $0.024000" in result.stdout
+    assert "prices: eu-west-1" in result.stdout
+
+
+def test_plan_counts_an_items_file_and_refuses_bad_values(runner, tmp_path: Path):
+    items = tmp_path / "items.jsonl"
+    items.write_text("1\n2\n3\n")
+    counted = runner.invoke(app, ["plan", "--items", str(items), "--json"])
+    assert json.loads(counted.stdout)["child_executions"] == 3
+    refused = runner.invoke(app, ["plan", "--size", "10", "--memory-mb", "64"])
+    assert refused.exit_code == 2
+    assert (
+        one_line(refused.stderr)
+        == "burstmap: --memory-mb must be between 128 and 10240 (Lambda's range), got 64"
+    )
