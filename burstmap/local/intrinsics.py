@@ -30,10 +30,12 @@ from typing import Any
 
 __all__ = [
     "IntrinsicSyntaxError",
+    "PathNotFound",
     "evaluate_intrinsic",
     "is_intrinsic",
     "parse_intrinsic",
     "resolve_argument_path",
+    "states_error",
 ]
 
 MAX_FUNCTIONS_PER_FIELD = 10  # "You can nest up to 10 intrinsic functions within a field"
@@ -64,7 +66,7 @@ class _FallbackStatesError(Exception):
         self.cause = cause
 
 
-def _states_error(error: str, cause: str | None) -> Exception:
+def states_error(error: str, cause: str | None) -> Exception:
     """An ASL error as the engine's StatesError (imported lazily: errors.py is another owner's)."""
     try:
         from burstmap.local.errors import StatesError
@@ -274,7 +276,7 @@ def parse_intrinsic(expression: str) -> Call:
 # Paths
 
 
-class _PathNotFound(Exception):
+class PathNotFound(Exception):
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.path = path
@@ -294,7 +296,7 @@ def resolve_argument_path(path: str, data: Any, context: Any) -> Any:
     """Value of a reference path as AWS resolves an intrinsic argument or a Choice ``Variable``.
 
     A definite path that matches nothing (including an index past the end) raises
-    ``_PathNotFound``; an indefinite one (wildcard, filter, slice, union, ``..``) yields the list of
+    ``PathNotFound``; an indefinite one (wildcard, filter, slice, union, ``..``) yields the list of
     matches, possibly empty.
     """
     target, own = (context, path[1:]) if path.startswith("$$") else (data, path)
@@ -303,12 +305,12 @@ def resolve_argument_path(path: str, data: Any, context: Any) -> Any:
     try:
         expression = _compiled(own)
     except Exception as exc:  # jsonpath-ng raises several unrelated exception types
-        raise _states_error(RUNTIME_ERROR, f"Invalid path '{path}': {exc}") from None
+        raise states_error(RUNTIME_ERROR, f"Invalid path '{path}': {exc}") from None
     matches = [match.value for match in expression.find(target)]
     if _INDEFINITE.search(own):
         return matches
     if not matches:
-        raise _PathNotFound(path)
+        raise PathNotFound(path)
     return matches[0]
 
 
@@ -329,10 +331,10 @@ def evaluate_intrinsic(expression: str, data: Any, context: Any) -> Any:
     try:
         tree = parse_intrinsic(expression)
     except IntrinsicSyntaxError as exc:
-        raise _states_error(RUNTIME_ERROR, str(exc)) from None
+        raise states_error(RUNTIME_ERROR, str(exc)) from None
     try:
         return _evaluate(tree, data, context)
-    except _PathNotFound as missing:
+    except PathNotFound as missing:
         # AWS names a $$ argument as if it were a $ path, and quotes the state input.
         field = "$" + missing.path[2:] if missing.path.startswith("$$") else missing.path
         detail = (
@@ -341,7 +343,7 @@ def evaluate_intrinsic(expression: str, data: Any, context: Any) -> Any:
         )
     except _InvalidArguments as invalid:
         detail = f"Invalid arguments in {invalid}"
-    raise _states_error(RUNTIME_ERROR, f"The function '{expression}' had the following error: {detail}")
+    raise states_error(RUNTIME_ERROR, f"The function '{expression}' had the following error: {detail}")
 
 
 def _evaluate(node: Literal | PathArg | Call, data: Any, context: Any) -> Any:
