@@ -277,6 +277,8 @@ def parse_intrinsic(expression: str) -> Call:
 
 
 class PathNotFound(Exception):
+    """A definite path matched nothing; callers turn it into the AWS error of their field."""
+
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.path = path
