@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,14 @@ from aws_fakes import (
     stubbed_sfn,
 )
 from moto import mock_aws
+from rich.console import Console
 from typer.testing import CliRunner
 
 import burstmap.local.job as local_job
 from burstmap import remote
 from burstmap.cli import app
 from burstmap.local.job import JobInputError, LocalJobResult
-from burstmap.progress import Progress
+from burstmap.progress import LineProgress, NoProgress, Progress, RichProgress, progress_display
 
 
 @pytest.fixture
@@ -180,8 +182,13 @@ def test_progress_lines_when_asked_and_stderr_is_not_a_terminal(runner, monkeypa
 def test_real_local_run_rejects_a_negative_size(runner, tmp_path):
     """The real engine and the example app: `--size -5` fails the execution with InvalidInput, exit 1."""
     app_dir = Path(__file__).resolve().parents[1]
-    if not (app_dir / "app.py").exists():
-        pytest.skip("the example app (app.py) is not in this checkout yet")
+    needed = [
+        app_dir / "app.py",
+        *(app_dir / "burstmap" / n for n in ("contracts.py", "compute.py", "results.py")),
+    ]
+    missing = [path.name for path in needed if not path.exists()]
+    if missing:
+        pytest.skip(f"the example app is not complete in this checkout yet (missing {', '.join(missing)})")
     result = runner.invoke(app, ["run", "--size", "-5", "--app-dir", str(app_dir), "--retry-time-scale", "0"])
     assert result.exit_code == 1, result.stderr
     assert result.stdout == ""
@@ -487,3 +494,57 @@ def test_plan_counts_an_items_file_and_refuses_bad_values(runner, tmp_path: Path
         one_line(refused.stderr)
         == "burstmap: --memory-mb must be between 128 and 10240 (Lambda's range), got 64"
     )
+
+
+# ------------------------------------------------------------------------------------------ progress display
+class _Stream(io.StringIO):
+    def __init__(self, terminal: bool) -> None:
+        super().__init__()
+        self._terminal = terminal
+
+    def isatty(self) -> bool:
+        return self._terminal
+
+
+@pytest.mark.parametrize(
+    ("mode", "terminal", "kind"),
+    [
+        (None, True, RichProgress),
+        (None, False, NoProgress),
+        (True, False, LineProgress),
+        (True, True, RichProgress),
+        (False, True, NoProgress),
+    ],
+)
+def test_progress_display_follows_the_terminal_and_the_flag(mode, terminal, kind):
+    display = progress_display(mode, _Stream(terminal))
+    try:
+        assert isinstance(display, kind)
+    finally:
+        display.close()
+
+
+def test_rich_bar_shows_done_of_total_rate_retries_and_failures():
+    stream = _Stream(True)
+    bar = RichProgress(Console(file=stream, force_terminal=True, width=150))
+    bar.update(Progress(total=4, succeeded=2, failed=1, running=1, retries=7, elapsed_seconds=2.0))
+    bar.close()
+    shown = stream.getvalue()
+    assert "3/4" in shown
+    assert "1.5 items/s" in shown
+    assert "7 retries" in shown and "1 failed" in shown
+
+
+def test_line_progress_waits_its_interval_between_lines():
+    stream = _Stream(False)
+    now = [0.0]
+    lines = LineProgress(stream, interval_seconds=10, clock=lambda: now[0])
+    for second, done in ((0, 1), (5, 2), (11, 3), (12, 4)):
+        now[0] = float(second)
+        lines.update(Progress(total=4, succeeded=done, elapsed_seconds=float(second)))
+    lines.close()
+    assert [line.split(" items")[0] for line in stream.getvalue().splitlines()] == [
+        "burstmap: 1/4",
+        "burstmap: 3/4",
+        "burstmap: 4/4",
+    ]
