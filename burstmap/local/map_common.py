@@ -75,9 +75,12 @@ def resolve_template(template: Any, data: Any, context: dict[str, Any]) -> Any:
     return paths.resolve_template(template, data, context)
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def to_json(value: Any) -> str:
     """Compact JSON text, as Step Functions serialises state data (no spaces, UTF-8 kept)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(value)
 
 
 def json_size(value: Any) -> int:

@@ -1,0 +1,782 @@
+"""Distributed Map (burstmap.local.map_run): items, selector, batching, tolerance, ResultWriter.
+
+S3 is moto's in-process mock. Child executions are plain Python callables standing in for the
+interpreter's `run_child`. Until burstmap.local.paths exists, a tiny JSONPath stand-in is installed.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import sys
+import threading
+import time
+import tracemalloc
+import types
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from jsonpath_ng import parse as jsonpath_parse
+from moto import mock_aws
+
+from burstmap.local import map_run
+from burstmap.local.map_run import (
+    InvalidDefinition,
+    UnsupportedFeature,
+    run_distributed_map,
+    validate_distributed_map,
+)
+
+BUCKET = "bucket-name"
+CONTEXT = {
+    "Execution": {"Id": "arn:aws:states:us-east-1:111111111111:execution:sm:exec-1", "Name": "exec-1"},
+    "StateMachine": {"Id": "arn:aws:states:us-east-1:111111111111:stateMachine:sm", "Name": "sm"},
+}
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fakes for modules other helpers own (used only while those modules do not exist)
+# ---------------------------------------------------------------------------------------------
+
+
+def _fake_read_path(path: str, data: Any, context: dict[str, Any]) -> Any:
+    root, expression = (context, "$" + path[2:]) if path.startswith("$$") else (data, path)
+    matches = jsonpath_parse(expression).find(root)
+    if not matches:
+        raise KeyError(path)
+    return matches[0].value
+
+
+def _fake_resolve_template(template: Any, data: Any, context: dict[str, Any]) -> Any:
+    if isinstance(template, dict):
+        return {
+            (key[:-2] if key.endswith(".$") else key): (
+                _fake_read_path(value, data, context)
+                if key.endswith(".$")
+                else _fake_resolve_template(value, data, context)
+            )
+            for key, value in template.items()
+        }
+    if isinstance(template, list):
+        return [_fake_resolve_template(value, data, context) for value in template]
+    return template
+
+
+@pytest.fixture(autouse=True)
+def _paths_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        import burstmap.local.paths  # noqa: F401
+    except ImportError:
+        fake = types.ModuleType("burstmap.local.paths")
+        fake.read_path = _fake_read_path
+        fake.resolve_template = _fake_resolve_template
+        monkeypatch.setitem(sys.modules, "burstmap.local.paths", fake)
+
+
+class ChildFailed(Exception):
+    """What run_child raises for a failed child: an ASL error name and cause (like StatesError)."""
+
+    def __init__(self, error: str, cause: str | None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.cause = cause
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def services(s3_client: Any = None, max_workers: int = 2) -> SimpleNamespace:
+    return SimpleNamespace(s3=s3_client, max_workers=max_workers, map_runs=[])
+
+
+def distributed(**fields: Any) -> dict[str, Any]:
+    return {
+        "Type": "Map",
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "P",
+            "States": {"P": {"Type": "Pass", "End": True}},
+        },
+        "End": True,
+        **fields,
+    }
+
+
+def echo(child_input: Any, child_context: dict[str, Any]) -> Any:
+    return child_input
+
+
+def run(
+    state: dict[str, Any], data: Any, child=echo, svc: SimpleNamespace | None = None, **kwargs: Any
+) -> Any:
+    validate_distributed_map("MapState", state)
+    return run_distributed_map("MapState", state, data, CONTEXT, svc or services(), child, **kwargs)
+
+
+def reader(key: str, input_type: str, **config: Any) -> dict[str, Any]:
+    return {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": input_type, **config},
+        "Parameters": {"Bucket.$": "$.Bucket", "Key": key},
+    }
+
+
+def read_json(s3_client: Any, key: str) -> Any:
+    return json.loads(s3_client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+# ---------------------------------------------------------------------------------------------
+# Items from the state input, ItemSelector
+# ---------------------------------------------------------------------------------------------
+
+
+def test_items_path_outputs_come_back_in_item_order_whatever_the_finish_order():
+    def slow_for_small(child_input: Any, _: dict[str, Any]) -> Any:
+        time.sleep((10 - child_input) * 0.002)
+        return child_input * 2
+
+    state = distributed(ItemsPath="$.values", MaxConcurrency=5)
+    assert run(state, {"values": list(range(10))}, slow_for_small) == [i * 2 for i in range(10)]
+
+
+def test_item_selector_sees_index_value_and_the_state_input():
+    state = distributed(
+        ItemSelector={
+            "constantValue": "constant",
+            "mapValue.$": "$$.Map.Item.Value",
+            "index.$": "$$.Map.Item.Index",
+            "fromInput.$": "$",
+        },
+    )
+    assert run(state, ["Hello", "World"]) == [
+        {"constantValue": "constant", "mapValue": "Hello", "index": 0, "fromInput": ["Hello", "World"]},
+        {"constantValue": "constant", "mapValue": "World", "index": 1, "fromInput": ["Hello", "World"]},
+    ]
+
+
+def test_legacy_parameters_act_as_item_selector():
+    state = distributed(Parameters={"v.$": "$$.Map.Item.Value"})
+    assert run(state, ["a"]) == [{"v": "a"}]
+
+
+def test_items_path_to_a_non_array_fails_with_states_runtime():
+    with pytest.raises(Exception) as failure:
+        run(distributed(ItemsPath="$.x"), {"x": {"a": 1}})
+    assert failure.value.error == "States.Runtime"
+    assert "'MapState'" in failure.value.cause
+
+
+def test_child_context_names_a_child_execution_of_the_map_run():
+    seen: list[dict[str, Any]] = []
+
+    def child(child_input: Any, child_context: dict[str, Any]) -> Any:
+        seen.append(child_context)
+        return child_input
+
+    svc = services()
+    run(distributed(Label="TestMap", MaxConcurrency=1), [1], child, svc)
+    execution = seen[0]["Execution"]
+    assert seen[0]["StateMachine"] == {
+        "Id": "arn:aws:states:us-east-1:111111111111:stateMachine:sm/TestMap",
+        "Name": "sm/TestMap",
+    }
+    assert (
+        execution["Id"] == f"arn:aws:states:us-east-1:111111111111:execution:sm/TestMap:{execution['Name']}"
+    )
+    assert execution["Input"] == 1
+    import re
+
+    assert re.fullmatch(UUID, execution["Name"])
+    assert re.fullmatch(
+        r"arn:aws:states:us-east-1:111111111111:mapRun:sm/TestMap:" + UUID, svc.map_runs[0].map_run_arn
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# ItemReader
+# ---------------------------------------------------------------------------------------------
+
+CSV_BODY = (
+    "Col1,Col2,Col3\nValue1,Value2,Value3\nValue4,Value5,Value6\n,,,\ntrue,1,'HelloWorld'\nNull,None,\n   \n"
+)
+
+
+def test_csv_first_row_header_pads_short_rows_and_drops_extra_fields(s3):
+    s3.put_object(Bucket=BUCKET, Key="file.csv", Body=CSV_BODY)
+    state = distributed(MaxConcurrency=1, ItemReader=reader("file.csv", "CSV", CSVHeaderLocation="FIRST_ROW"))
+    # Expected output recorded on AWS (conformance case item_reader_csv_header_first_row).
+    assert run(state, {"Bucket": BUCKET}, svc=services(s3)) == [
+        {"Col1": "Value1", "Col2": "Value2", "Col3": "Value3"},
+        {"Col1": "Value4", "Col2": "Value5", "Col3": "Value6"},
+        {"Col1": "", "Col2": "", "Col3": ""},
+        {"Col1": "true", "Col2": "1", "Col3": "'HelloWorld'"},
+        {"Col1": "Null", "Col2": "None", "Col3": ""},
+        {"Col1": "   ", "Col2": "", "Col3": ""},
+    ]
+
+
+def test_csv_given_headers_and_quoted_fields(s3):
+    s3.put_object(Bucket=BUCKET, Key="g.csv", Body='a,"b,1\nnext",c\n1,2,3\n')
+    state = distributed(ItemReader=reader("g.csv", "CSV", CSVHeaderLocation="GIVEN", CSVHeaders=["H1", "H2"]))
+    assert run(state, {"Bucket": BUCKET}, svc=services(s3)) == [
+        {"H1": "a", "H2": "b,1\nnext"},
+        {"H1": "1", "H2": "2"},
+    ]
+
+
+def test_csv_duplicate_given_headers_fail_like_aws(s3):
+    s3.put_object(Bucket=BUCKET, Key="g.csv", Body="1,2\n")
+    state = distributed(ItemReader=reader("g.csv", "CSV", CSVHeaderLocation="GIVEN", CSVHeaders=["H1", "H1"]))
+    with pytest.raises(Exception) as failure:
+        run(state, {"Bucket": BUCKET}, svc=services(s3))
+    assert (failure.value.error, failure.value.cause) == (
+        "States.ItemReaderFailed",
+        "CSV headers cannot contain duplicates.",
+    )
+
+
+def test_json_reader_and_items_path_is_ignored_with_an_item_reader(s3):
+    s3.put_object(Bucket=BUCKET, Key="file.json", Body=json.dumps([["from-bucket-item-0"], {"k": 1}]))
+    state = distributed(ItemsPath="$.from_previous", ItemReader=reader("file.json", "JSON"))
+    assert run(state, {"Bucket": BUCKET, "from_previous": ["x"]}, svc=services(s3)) == [
+        ["from-bucket-item-0"],
+        {"k": 1},
+    ]
+
+
+def test_json_reader_over_an_object_fails_like_aws(s3):
+    s3.put_object(Bucket=BUCKET, Key="file.json", Body='{"Hello": "world"}')
+    with pytest.raises(Exception) as failure:
+        run(distributed(ItemReader=reader("file.json", "JSON")), {"Bucket": BUCKET}, svc=services(s3))
+    assert (failure.value.error, failure.value.cause) == (
+        "States.ItemReaderFailed",
+        "Attempting to map over non-iterable node.",
+    )
+
+
+def test_jsonl_reader_skips_blank_lines(s3):
+    s3.put_object(Bucket=BUCKET, Key="f.jsonl", Body='{"a": 1}\n\n[2]\n"three"\n')
+    state = distributed(ItemReader=reader("f.jsonl", "JSONL"))
+    assert run(state, {"Bucket": BUCKET}, svc=services(s3)) == [{"a": 1}, [2], "three"]
+
+
+@pytest.mark.parametrize(
+    ("max_items", "expected"), [(2, [0, 1]), (0, [0, 1, 2, 3]), (100_000_001, [0, 1, 2, 3])]
+)
+def test_max_items_path_caps_the_items_and_zero_means_no_limit(s3, max_items, expected):
+    s3.put_object(Bucket=BUCKET, Key="f.jsonl", Body="0\n1\n2\n3\n")
+    state = distributed(ItemReader=reader("f.jsonl", "JSONL", MaxItemsPath="$.MaxItems"))
+    assert run(state, {"Bucket": BUCKET, "MaxItems": max_items}, svc=services(s3)) == expected
+
+
+def test_max_items_literal(s3):
+    s3.put_object(Bucket=BUCKET, Key="f.jsonl", Body="0\n1\n2\n3\n")
+    state = distributed(ItemReader=reader("f.jsonl", "JSONL", MaxItems=3))
+    assert run(state, {"Bucket": BUCKET}, svc=services(s3)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "cause"),
+    [
+        (-1, "States.ItemReaderFailed", "field MaxItems must be positive"),
+        (
+            1.5,
+            "States.Runtime",
+            "An error occurred while executing the state 'MapState' (entered at the event id #2). "
+            'The MaxItemsPath field refers to value "1.5" which is not a valid integer: $.MaxItems',
+        ),
+    ],
+)
+def test_bad_max_items_path_values_fail_with_aws_error_texts(s3, value, error, cause):
+    s3.put_object(Bucket=BUCKET, Key="f.jsonl", Body="0\n")
+    state = distributed(ItemReader=reader("f.jsonl", "JSONL", MaxItemsPath="$.MaxItems"))
+    with pytest.raises(Exception) as failure:
+        run(state, {"Bucket": BUCKET, "MaxItems": value}, svc=services(s3))
+    assert (failure.value.error, failure.value.cause) == (error, cause)
+
+
+def test_list_objects_v2_items_are_shaped_like_aws(s3):
+    s3.put_object(Bucket=BUCKET, Key="data/a.txt", Body=b"12345")
+    s3.put_object(Bucket=BUCKET, Key="data/b.txt", Body=b"1")
+    s3.put_object(Bucket=BUCKET, Key="other/c.txt", Body=b"1")
+    state = distributed(
+        ItemReader={
+            "Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": BUCKET, "Prefix.$": "$.prefix"},
+        }
+    )
+    items = run(state, {"prefix": "data/"}, svc=services(s3))
+    assert [item["Key"] for item in items] == ["data/a.txt", "data/b.txt"]
+    first = items[0]
+    assert list(first) == ["Etag", "Key", "LastModified", "Size", "StorageClass"]
+    assert first["Size"] == 5 and first["StorageClass"] == "STANDARD"
+    assert first["Etag"].startswith('"') and isinstance(first["LastModified"], int)
+    assert abs(first["LastModified"] - time.time()) < 3600
+
+
+# ---------------------------------------------------------------------------------------------
+# ItemBatcher
+# ---------------------------------------------------------------------------------------------
+
+
+def test_batches_by_item_count_like_the_aws_example():
+    state = distributed(ItemBatcher={"MaxItemsPerBatch": 100})
+    batches = run(state, list(range(1130)))
+    assert [len(b["Items"]) for b in batches] == [100] * 11 + [30]
+    assert batches[-1]["Items"][0] == 1100 and "BatchInput" not in batches[0]
+
+
+def test_batch_item_count_from_a_path_accepts_an_integer_string():
+    state = distributed(ItemBatcher={"MaxItemsPerBatchPath": "$.n"}, ItemsPath="$.items")
+    assert run(state, {"n": "2", "items": [1, 2, 3]}) == [{"Items": [1, 2]}, {"Items": [3]}]
+
+
+def test_batches_by_bytes_split_exactly_at_the_limit_with_batch_input():
+    items = [{"k": "x" * (i % 7)} for i in range(200)]
+    limit = 300
+    state = distributed(
+        ItemBatcher={"MaxInputBytesPerBatch": limit, "BatchInput": {"job.$": "$.job"}},
+        ItemsPath="$.items",
+        ItemSelector={"v.$": "$$.Map.Item.Value.k"},
+    )
+    batches = run(state, {"job": "j1", "items": items})
+
+    def size(value: Any) -> int:
+        return len(json.dumps(value, separators=(",", ":")).encode())
+
+    flattened = [item for b in batches for item in b["Items"]]
+    assert flattened == [{"v": item["k"]} for item in items]
+    for position, batch in enumerate(batches):
+        assert batch["BatchInput"] == {"job": "j1"}
+        assert size(batch) <= limit
+        if position + 1 < len(batches):  # the next item would not have fitted
+            grown = {**batch, "Items": batch["Items"] + [batches[position + 1]["Items"][0]]}
+            assert size(grown) > limit
+
+
+def test_an_item_larger_than_the_byte_limit_alone_fails_with_a_clear_cause():
+    state = distributed(ItemBatcher={"MaxInputBytesPerBatch": 20})
+    with pytest.raises(Exception) as failure:
+        run(state, ["short", "x" * 50])
+    assert failure.value.error == "States.Runtime"
+    assert "index 1" in failure.value.cause and "MaxInputBytesPerBatch (20)" in failure.value.cause
+
+
+# ---------------------------------------------------------------------------------------------
+# Tolerated failures
+# ---------------------------------------------------------------------------------------------
+
+
+def failing_on(*bad: int):
+    def child(child_input: Any, _: dict[str, Any]) -> Any:
+        values = (
+            child_input["Items"]
+            if isinstance(child_input, dict) and "Items" in child_input
+            else [child_input]
+        )
+        if any(value in bad for value in values):
+            raise ChildFailed("Boom", f"item {values}")
+        return child_input
+
+    return child
+
+
+def test_without_tolerance_one_failure_fails_the_map():
+    with pytest.raises(Exception) as failure:
+        run(distributed(MaxConcurrency=1), [0, 1, 2], failing_on(1))
+    assert failure.value.error == "States.ExceedToleratedFailureThreshold"
+    assert failure.value.cause == "The specified tolerated failure threshold was exceeded"
+
+
+def test_an_explicit_zero_count_tolerates_nothing():
+    with pytest.raises(Exception) as failure:
+        run(distributed(ToleratedFailureCount=0), [0, 1], failing_on(1))
+    assert failure.value.error == "States.ExceedToleratedFailureThreshold"
+
+
+def test_failures_within_the_count_leave_the_failed_records_in_the_output():
+    svc = services()
+    output = run(distributed(ToleratedFailureCount=1, MaxConcurrency=1), [0, 1, 2], failing_on(1), svc)
+    assert output[0] == 0 and output[2] == 2
+    failed = output[1]
+    assert failed["Status"] == "FAILED" and failed["Error"] == "Boom" and failed["Cause"] == "item [1]"
+    assert failed["Input"] == "1" and "Output" not in failed
+    counts = svc.map_runs[0].item_counts
+    assert (counts.succeeded, counts.failed, counts.total) == (2, 1, 3)
+    assert svc.map_runs[0].status == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(("failures", "fails"), [(2, False), (3, True)])
+def test_percentage_threshold_is_strictly_more_than_the_share(failures, fails):
+    state = distributed(ToleratedFailurePercentage=20)
+    child = failing_on(*range(failures))
+    if fails:
+        with pytest.raises(Exception) as failure:
+            run(state, list(range(10)), child)
+        assert failure.value.error == "States.ExceedToleratedFailureThreshold"
+    else:
+        assert len(run(state, list(range(10)), child)) == 10
+
+
+@pytest.mark.parametrize(("tolerated", "fails"), [(4, True), (5, False)])
+def test_a_failed_batch_counts_every_item_in_it(tolerated, fails):
+    svc = services()
+    state = distributed(ToleratedFailureCount=tolerated, ItemBatcher={"MaxItemsPerBatch": 5})
+    if fails:
+        with pytest.raises(Exception) as failure:
+            run(state, list(range(20)), failing_on(7), svc)
+        assert failure.value.error == "States.ExceedToleratedFailureThreshold"
+    else:
+        run(state, list(range(20)), failing_on(7), svc)
+    run_record = svc.map_runs[0]
+    assert run_record.item_counts.failed == 5 and run_record.execution_counts.failed == 1
+    assert run_record.status == ("FAILED" if fails else "SUCCEEDED")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "cause"),
+    [
+        ("ToleratedFailureCountPath", -1, "ToleratedFailureCount cannot be negative."),
+        (
+            "ToleratedFailureCountPath",
+            "NoNumber",
+            'The ToleratedFailureCountPath field refers to value "NoNumber" which is not a valid integer: '
+            "$.t",
+        ),
+        ("ToleratedFailurePercentagePath", 100.1, "ToleratedFailurePercentage must be between 0 and 100."),
+        (
+            "ToleratedFailurePercentagePath",
+            {},
+            'The ToleratedFailurePercentagePath field refers to value "{}" which is not a valid float: $.t',
+        ),
+    ],
+)
+def test_tolerance_paths_are_validated_with_aws_causes(field, value, cause):
+    with pytest.raises(Exception) as failure:
+        run(distributed(ItemsPath="$.items", **{field: "$.t"}), {"items": [0], "t": value})
+    prefix = "An error occurred while executing the state 'MapState' (entered at the event id #2). "
+    assert (failure.value.error, failure.value.cause) == ("States.Runtime", prefix + cause)
+
+
+# ---------------------------------------------------------------------------------------------
+# ResultWriter
+# ---------------------------------------------------------------------------------------------
+
+WRITER = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": BUCKET, "Prefix": "jobs"}}
+
+
+def test_result_writer_writes_manifest_and_records_in_the_aws_layout(s3):
+    svc = services(s3)
+    state = distributed(Label="TestMap", ResultWriter=WRITER, ToleratedFailureCount=5)
+    output = run(state, [0, 1, 2], failing_on(2), svc)
+    map_run_arn = svc.map_runs[0].map_run_arn
+    run_id = map_run_arn.rsplit(":", 1)[1]
+    assert output == {
+        "MapRunArn": map_run_arn,
+        "ResultWriterDetails": {"Bucket": BUCKET, "Key": f"jobs/{run_id}/manifest.json"},
+    }
+    manifest = read_json(s3, f"jobs/{run_id}/manifest.json")
+    succeeded_key, failed_key = f"jobs/{run_id}/SUCCEEDED_0.json", f"jobs/{run_id}/FAILED_0.json"
+    assert manifest["DestinationBucket"] == BUCKET and manifest["MapRunArn"] == map_run_arn
+    size = s3.head_object(Bucket=BUCKET, Key=succeeded_key)["ContentLength"]
+    assert manifest["ResultFiles"]["SUCCEEDED"] == [{"Key": succeeded_key, "Size": size}]
+    assert [f["Key"] for f in manifest["ResultFiles"]["FAILED"]] == [failed_key]
+    assert manifest["ResultFiles"]["PENDING"] == []
+
+    succeeded = sorted(read_json(s3, succeeded_key), key=lambda r: r["Input"])
+    assert [json.loads(r["Output"]) for r in succeeded] == [0, 1]
+    record = succeeded[0]
+    assert set(record) == {
+        "ExecutionArn",
+        "Input",
+        "InputDetails",
+        "Name",
+        "Output",
+        "OutputDetails",
+        "RedriveCount",
+        "RedriveStatus",
+        "RedriveStatusReason",
+        "StartDate",
+        "StateMachineArn",
+        "Status",
+        "StopDate",
+    }
+    assert record["Status"] == "SUCCEEDED" and record["RedriveCount"] == 0
+    assert record["RedriveStatus"] == "NOT_REDRIVABLE"
+    assert record["StateMachineArn"] == "arn:aws:states:us-east-1:111111111111:stateMachine:sm/TestMap"
+    assert record["ExecutionArn"].endswith(f":execution:sm/TestMap:{record['Name']}")
+    import re
+
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["StartDate"])
+    (failed,) = read_json(s3, failed_key)
+    assert failed["Status"] == "FAILED" and failed["Error"] == "Boom" and failed["Cause"] == "item [2]"
+    assert failed["Input"] == "2" and "Output" not in failed
+    assert svc.map_runs[0].item_counts.resultsWritten == 3
+
+
+def test_result_writer_with_no_items_writes_an_empty_manifest(s3):
+    svc = services(s3)
+    output = run(distributed(ResultWriter=WRITER), [], svc=svc)
+    manifest = read_json(s3, output["ResultWriterDetails"]["Key"])
+    assert manifest["ResultFiles"] == {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
+
+
+def test_past_the_threshold_results_are_still_written_with_pending_items(s3):
+    svc = services(s3)
+    state = distributed(ResultWriter=WRITER, MaxConcurrency=1)
+    with pytest.raises(Exception) as failure:
+        run(state, [0, 1, 2, 3], failing_on(1), svc)
+    assert failure.value.error == "States.ExceedToleratedFailureThreshold"
+    run_id = svc.map_runs[0].map_run_arn.rsplit(":", 1)[1]
+    manifest = read_json(s3, f"jobs/{run_id}/manifest.json")
+    pending = read_json(s3, manifest["ResultFiles"]["PENDING"][0]["Key"])
+    assert [json.loads(r["Input"]) for r in pending] == [2, 3]
+    assert all(r["Status"] == "PENDING" for r in pending)
+    assert len(read_json(s3, manifest["ResultFiles"]["FAILED"][0]["Key"])) == 1
+    assert svc.map_runs[0].item_counts.pending == 2 and svc.map_runs[0].status == "FAILED"
+
+
+def test_compact_and_flatten_write_outputs_only_and_flatten_batch_arrays(s3):
+    def batch_lists(child_input: Any, _: dict[str, Any]) -> Any:
+        return [item * 10 for item in child_input["Items"]]
+
+    shapes = {}
+    for transformation in ("COMPACT", "FLATTEN"):
+        svc = services(s3)
+        writer = {**WRITER, "WriterConfig": {"Transformation": transformation, "OutputType": "JSON"}}
+        output = run(
+            distributed(ResultWriter=writer, ItemBatcher={"MaxItemsPerBatch": 2}, MaxConcurrency=1),
+            [1, 2, 3],
+            batch_lists,
+            svc,
+        )
+        manifest = read_json(s3, output["ResultWriterDetails"]["Key"])
+        shapes[transformation] = read_json(s3, manifest["ResultFiles"]["SUCCEEDED"][0]["Key"])
+    assert shapes == {"COMPACT": [[10, 20], [30]], "FLATTEN": [10, 20, 30]}
+
+
+def test_writer_config_without_s3_shapes_the_state_output():
+    def pairs(child_input: Any, _: dict[str, Any]) -> Any:
+        return [child_input, child_input]
+
+    flatten = {"WriterConfig": {"Transformation": "FLATTEN", "OutputType": "JSON"}}
+    assert run(distributed(ResultWriter=flatten, MaxConcurrency=2), [1, 2], pairs) == [1, 1, 2, 2]
+    none = run(distributed(ResultWriter={"WriterConfig": {"Transformation": "NONE"}}), [1], pairs)
+    assert none[0]["Status"] == "SUCCEEDED" and json.loads(none[0]["Output"]) == [1, 1]
+
+
+def test_jsonl_output_type_writes_one_value_a_line(s3):
+    writer = {**WRITER, "WriterConfig": {"Transformation": "COMPACT", "OutputType": "JSONL"}}
+    output = run(distributed(ResultWriter=writer, MaxConcurrency=1), [{"a": 1}, {"a": 2}], svc=services(s3))
+    manifest = read_json(s3, output["ResultWriterDetails"]["Key"])
+    (entry,) = manifest["ResultFiles"]["SUCCEEDED"]
+    assert entry["Key"].endswith("/SUCCEEDED_0.jsonl")
+    body = s3.get_object(Bucket=BUCKET, Key=entry["Key"])["Body"].read().decode()
+    assert [json.loads(line) for line in body.splitlines()] == [{"a": 1}, {"a": 2}]
+
+
+def test_a_result_file_past_the_size_limit_continues_in_the_next_file(s3):
+    writer = {**WRITER, "WriterConfig": {"Transformation": "COMPACT", "OutputType": "JSON"}}
+    output = run(
+        distributed(ResultWriter=writer, MaxConcurrency=1),
+        list(range(100)),
+        svc=services(s3),
+        result_file_max_bytes=64,
+    )
+    files = read_json(s3, output["ResultWriterDetails"]["Key"])["ResultFiles"]["SUCCEEDED"]
+    assert [f["Key"].rsplit("/", 1)[1] for f in files[:2]] == ["SUCCEEDED_0.json", "SUCCEEDED_1.json"]
+    values = []
+    for entry in files:
+        body = s3.get_object(Bucket=BUCKET, Key=entry["Key"])["Body"].read()
+        assert len(body) == entry["Size"] <= 64
+        values += json.loads(body)
+    assert sorted(values) == list(range(100))
+
+
+def test_result_writer_without_an_s3_client_fails_clearly():
+    with pytest.raises(Exception) as failure:
+        run(distributed(ResultWriter=WRITER), [1])
+    assert failure.value.error == "States.ResultWriterFailed" and "endpoint" in failure.value.cause
+
+
+# ---------------------------------------------------------------------------------------------
+# Concurrency and memory
+# ---------------------------------------------------------------------------------------------
+
+
+def concurrency_probe():
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def child(child_input: Any, _: dict[str, Any]) -> Any:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.005)
+        with lock:
+            state["now"] -= 1
+        return child_input
+
+    return child, state
+
+
+def test_never_more_children_at_once_than_max_concurrency():
+    child, probe = concurrency_probe()
+    run(distributed(MaxConcurrency=3), list(range(60)), child, services(max_workers=8))
+    assert 1 < probe["peak"] <= 3
+
+
+def test_max_concurrency_zero_is_capped_by_the_local_workers_not_the_item_count():
+    child, probe = concurrency_probe()
+    run(distributed(), list(range(60)), child, services(max_workers=2))
+    assert 1 < probe["peak"] <= 2 * 2
+
+
+def test_max_concurrency_path():
+    child, probe = concurrency_probe()
+    run(distributed(MaxConcurrencyPath="$.c", ItemsPath="$.items"), {"c": 1, "items": list(range(10))}, child)
+    assert probe["peak"] == 1
+
+
+class DiscardingS3:
+    """An S3 stand-in for the memory test: moto keeps objects in this process, which tracemalloc
+    would count; this one serves one prepared object and counts uploaded bytes without keeping them."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.uploaded: dict[str, int] = {}
+        self.manifest: Any = None
+
+    def get_object(self, **_: Any) -> dict[str, Any]:
+        return {"Body": io.BytesIO(self.body)}
+
+    def upload_fileobj(self, handle: Any, bucket: str, key: str) -> None:
+        size = 0
+        while chunk := handle.read(1 << 16):
+            size += len(chunk)
+        self.uploaded[key] = size
+
+    def put_object(self, **request: Any) -> None:
+        self.manifest = json.loads(request["Body"])
+
+
+def test_200k_jsonl_items_through_the_writer_never_hold_all_records():
+    count = 200_000
+    s3_client = DiscardingS3("".join(f'{{"i":{i},"pad":"{"x" * 20}"}}\n' for i in range(count)).encode())
+    state = distributed(
+        ItemReader=reader("big.jsonl", "JSONL"),
+        ResultWriter=WRITER,
+        MaxConcurrency=4,
+        ItemBatcher={"MaxItemsPerBatch": 100},
+    )
+    svc = services(s3_client)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        run(state, {"Bucket": BUCKET}, svc=svc)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert svc.map_runs[0].item_counts.succeeded == count
+    assert svc.map_runs[0].execution_counts.succeeded == count // 100
+    written = sum(s3_client.uploaded.values())
+    assert s3_client.manifest["ResultFiles"]["SUCCEEDED"][0]["Size"] == written
+    # 6.6 MB of items in, 20 MB of records out: holding either, even as bytes, would pass this bound.
+    assert written > 15_000_000
+    assert peak < 5_000_000, f"peak traced memory {peak} bytes"
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation at load time
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        (
+            {"ItemReader": {**reader("k", "PARQUET")}},
+            "'ItemReader.ReaderConfig.InputType PARQUET' in state 'MapState'",
+        ),
+        (
+            {
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "Parameters": {"Bucket": "b", "Key": "k"},
+                    "ReaderConfig": {"InputType": "JSON", "ItemsPointer": "/a"},
+                }
+            },
+            "'ItemReader.ReaderConfig.ItemsPointer'",
+        ),
+        ({"Items": [1]}, "'Items' in state 'MapState'"),
+        ({"QueryLanguage": "JSONata"}, "JSONata"),
+        (
+            {
+                "ResultWriter": {
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": {"Bucket": "b", "ExpectedBucketOwner": "1"},
+                }
+            },
+            "'ResultWriter.Parameters.ExpectedBucketOwner'",
+        ),
+    ],
+)
+def test_unsupported_fields_are_refused_by_name(fields, named):
+    with pytest.raises(UnsupportedFeature, match="not supported locally") as refused:
+        validate_distributed_map("MapState", distributed(**fields))
+    assert named in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"ItemBatcher": {}},
+        {"ItemBatcher": {"MaxInputBytesPerBatch": 262_145}},
+        {"ItemBatcher": {"MaxItemsPerBatch": 2, "MaxItemsPerBatchPath": "$.n"}},
+        {"ToleratedFailurePercentage": 101},
+        {"MaxConcurrency": -1},
+        {"ResultWriter": {}},
+        {
+            "ItemReader": {
+                "Resource": "arn:aws:states:::s3:getObject",
+                "Parameters": {"Bucket": "b", "Key": "k"},
+                "ReaderConfig": {"InputType": "CSV", "CSVHeaderLocation": "GIVEN"},
+            }
+        },
+    ],
+)
+def test_invalid_values_are_refused_at_load_time(fields):
+    with pytest.raises(InvalidDefinition, match="MapState"):
+        validate_distributed_map("MapState", distributed(**fields))
+
+
+def test_the_architecture_example_definition_validates():
+    state = distributed(
+        ItemReader=reader("k.jsonl", "JSONL"),
+        ItemSelector={
+            "item.$": "$$.Map.Item.Value",
+            "index.$": "$$.Map.Item.Index",
+            "parameters.$": "$.parameters",
+        },
+        ItemBatcher={
+            "MaxItemsPerBatch": 10,
+            "MaxInputBytesPerBatch": 262144,
+            "BatchInput": {"parameters.$": "$.p"},
+        },
+        MaxConcurrency=100,
+        ToleratedFailurePercentage=0,
+        Label="Compute",
+        ResultWriter=WRITER,
+        ResultPath="$.result",
+    )
+    validate_distributed_map("Compute", state)
+    assert map_run.UnsupportedFeature is UnsupportedFeature
