@@ -31,8 +31,9 @@ RETRY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 8}, use
 #: Step Functions refuses a state input above 256 KiB; items above this size go through S3 instead.
 MAX_INLINE_INPUT_BYTES = 200 * 1024
 
-#: Where `run` uploads an items list too large for the execution input (in the stack's bucket).
-ITEMS_UPLOAD_PREFIX = "burstmap-inputs"
+#: Where `run` uploads an items list too large for the execution input: the stack bucket's items
+#: prefix (BurstCompute's default ``items_prefix``), which the start Lambda is granted to read.
+ITEMS_UPLOAD_PREFIX = "items"
 
 _THROTTLING_CODES = {
     "Throttling",

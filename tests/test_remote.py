@@ -88,7 +88,7 @@ def test_large_items_go_through_the_stack_bucket(aws):
     staged = remote.stage_large_items({"items": items, "parameters": {"p": 1}}, clients.s3, BUCKET)
     assert set(staged) == {"items_s3", "parameters"}
     bucket, key = staged["items_s3"][5:].split("/", 1)
-    assert bucket == BUCKET and key.startswith("burstmap-inputs/") and key.endswith(".jsonl")
+    assert bucket == BUCKET and key.startswith("items/") and key.endswith(".jsonl")
     body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     assert [json.loads(line) for line in body.splitlines()] == items
     with pytest.raises(remote.AwsError, match="too large for an execution input: pass --stack"):
