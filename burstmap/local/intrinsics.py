@@ -67,12 +67,19 @@ class _FallbackStatesError(Exception):
 
 
 def states_error(error: str, cause: str | None) -> Exception:
-    """An ASL error as the engine's StatesError (imported lazily: errors.py is another owner's)."""
+    """An ASL error as the engine's exception (errors.py is another owner's, imported lazily).
+
+    ``States.Runtime`` becomes ``StateRuntimeError(detail)``, whose cause the state runner prefixes
+    with the state name and its entered event id, as AWS does.
+    """
     try:
-        from burstmap.local.errors import StatesError
+        from burstmap.local import errors
     except ImportError:  # pragma: no cover - only before errors.py lands
         return _FallbackStatesError(error, cause)
-    return StatesError(error, cause)
+    runtime_error = getattr(errors, "StateRuntimeError", None)
+    if error == RUNTIME_ERROR and runtime_error is not None and cause is not None:
+        return runtime_error(cause)
+    return errors.StatesError(error, cause)
 
 
 # ---------------------------------------------------------------------------------------------

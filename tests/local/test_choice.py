@@ -14,6 +14,7 @@ from burstmap.local.choice import (
     parse_timestamp,
     validate_choice_rule,
 )
+from burstmap.local.errors import StateRuntimeError
 
 CASES = Path("/work/shared/conformance/cases")
 CHOICE_CASES = [
@@ -78,7 +79,7 @@ def match(rule: dict[str, Any], data: Any, context: Any = None) -> bool:
 
 
 def runtime_cause(rule: dict[str, Any], data: Any) -> str:
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(StateRuntimeError) as raised:
         match(rule, data)
     assert raised.value.error == "States.Runtime"
     return raised.value.cause

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from burstmap.local.errors import StateRuntimeError
 from burstmap.local.intrinsics import (
     IntrinsicSyntaxError,
     evaluate_intrinsic,
@@ -129,7 +130,7 @@ def ev(expression: str, data: Any = None, context: Any = None) -> Any:
 
 
 def runtime_cause(expression: str, data: Any = None, context: Any = None) -> str:
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(StateRuntimeError) as raised:
         ev(expression, data, context)
     assert raised.value.error == "States.Runtime"
     return raised.value.cause
