@@ -9,11 +9,13 @@ from __future__ import annotations
 import gc
 import io
 import json
+import re
 import sys
 import threading
 import time
 import tracemalloc
 import types
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -193,7 +195,6 @@ def test_child_context_names_a_child_execution_of_the_map_run():
         execution["Id"] == f"arn:aws:states:us-east-1:111111111111:execution:sm/TestMap:{execution['Name']}"
     )
     assert execution["Input"] == 1
-    import re
 
     assert re.fullmatch(UUID, execution["Name"])
     assert re.fullmatch(
@@ -514,7 +515,6 @@ def test_result_writer_writes_manifest_and_records_in_the_aws_layout(s3):
     assert record["RedriveStatus"] == "NOT_REDRIVABLE"
     assert record["StateMachineArn"] == "arn:aws:states:us-east-1:111111111111:stateMachine:sm/TestMap"
     assert record["ExecutionArn"].endswith(f":execution:sm/TestMap:{record['Name']}")
-    import re
 
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["StartDate"])
     (failed,) = read_json(s3, failed_key)
@@ -780,3 +780,55 @@ def test_the_architecture_example_definition_validates():
     )
     validate_distributed_map("Compute", state)
     assert map_run.UnsupportedFeature is UnsupportedFeature
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS recordings (shared/conformance) whose whole machine is one distributed Map of a Pass child
+# ---------------------------------------------------------------------------------------------
+
+CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "cases"
+
+
+def _single_map_executions() -> list[Any]:
+    """(case, input, expected) for cases that need no interpreter: StartAt is the distributed Map,
+    it ends the machine (or is followed by a Succeed), and its child is a lone Pass state."""
+    found = []
+    for group in ("map_distributed", "map_item_reader"):
+        for path in sorted((CONFORMANCE / group).glob("*.json")):
+            case = json.loads(path.read_text())
+            definition = case["definition"]
+            state = definition["States"][definition["StartAt"]]
+            processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+            rest = [s for name, s in definition["States"].items() if name != definition["StartAt"]]
+            if (
+                state.get("Type") != "Map"
+                or [s["Type"] for s in processor.get("States", {}).values()] != ["Pass"]
+                or any(s["Type"] != "Succeed" for s in rest)
+                or any(key in state for key in ("InputPath", "ResultPath", "OutputPath", "ResultWriter"))
+            ):
+                continue
+            executions = [(case["input"], case["expected"])]
+            executions += [(more["input"], more["expected"]) for more in case.get("more_executions", [])]
+            for number, (data, expected) in enumerate(executions):
+                found.append(pytest.param(case, data, expected, id=f"{case['name']}-{number}"))
+    return found
+
+
+@pytest.mark.skipif(not CONFORMANCE.is_dir(), reason="shared conformance cases not present")
+@pytest.mark.parametrize(("case", "data", "expected"), _single_map_executions())
+def test_aws_recorded_single_map_cases(s3, case, data, expected):
+    for obj in case.get("s3_setup", {}).get("objects", []):
+        s3.put_object(Bucket=obj["bucket"], Key=obj["key"], Body=obj["body"].encode())
+    name = case["definition"]["StartAt"]
+    state = case["definition"]["States"][name]
+    validate_distributed_map(name, state)
+    if expected["status"] == "SUCCEEDED":
+        assert run_distributed_map(name, state, data, CONTEXT, services(s3), echo) == expected["output"]
+        return
+    with pytest.raises(Exception) as failure:
+        run_distributed_map(name, state, data, CONTEXT, services(s3), echo)
+    cause = re.sub(r"event id #\d+", "event id #N", failure.value.cause)
+    assert (failure.value.error, cause) == (
+        expected["error"],
+        re.sub(r"event id #\d+", "event id #N", expected["cause"]),
+    )
