@@ -139,6 +139,29 @@ class _PrefixScopedResultWriter(sfn.ResultWriterV2):
         ]
 
 
+class _ZeroSafeDistributedMap(sfn.DistributedMap):
+    """DistributedMap that renders an explicit ``0`` tolerance.
+
+    aws-cdk-lib 2.275 renders ``ToleratedFailureCount`` / ``ToleratedFailurePercentage`` only when truthy,
+    so a deliberate 0 silently disappears from the definition.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, **props: Any) -> None:
+        super().__init__(scope, construct_id, **props)
+        self._explicit_tolerance = {
+            "ToleratedFailureCount": props.get("tolerated_failure_count"),
+            "ToleratedFailurePercentage": props.get("tolerated_failure_percentage"),
+        }
+
+    def to_state_json(self, state_machine_query_language: sfn.QueryLanguage | None = None) -> dict[str, Any]:
+        """aws-cdk-lib's rendering, plus the tolerance fields it dropped because they were 0."""
+        rendered = dict(super().to_state_json(state_machine_query_language))
+        for field, value in self._explicit_tolerance.items():
+            if value is not None:
+                rendered[field] = value
+        return rendered
+
+
 class BurstCompute(Construct):
     """Run ``compute`` over N items with a Step Functions Distributed Map, then combine the results.
 
@@ -376,13 +399,12 @@ class BurstCompute(Construct):
     def _create_bucket(self, expire_after_days: int, *, event_bridge: bool) -> s3.Bucket:
         """A private, TLS-only, encrypted bucket whose job objects expire."""
         job_prefixes = [self.items_prefix, self.result_prefix]
-        return s3.Bucket(
+        bucket = s3.Bucket(
             self,
             "Bucket",
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             encryption=s3.BucketEncryption.S3_MANAGED,
-            event_bridge_enabled=event_bridge,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id=f"expire-{prefix}",
@@ -393,6 +415,17 @@ class BurstCompute(Construct):
                 for prefix in job_prefixes
             ],
         )
+        if event_bridge:
+            # The CloudFormation property, not s3.Bucket(event_bridge_enabled=True): that one adds a
+            # custom-resource Lambda to set the notification.
+            cfn_bucket = bucket.node.default_child
+            assert isinstance(cfn_bucket, s3.CfnBucket)
+            cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+                event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
+                    event_bridge_enabled=True
+                )
+            )
+        return bucket
 
     def _default_function(
         self,
@@ -532,7 +565,7 @@ class BurstCompute(Construct):
             )
         else:
             selector["parameters.$"] = "$.parameters"
-        distributed_map = sfn.DistributedMap(
+        distributed_map = _ZeroSafeDistributedMap(
             self,
             construct_id,
             items_path=items_path,
@@ -847,8 +880,8 @@ def _validate(
         errors.append(f"retry_attempts must be an integer between 0 and 99999999, got {retry_attempts!r}")
     if not isinstance(retry_backoff_rate, int | float) or retry_backoff_rate < 1.0:
         errors.append(f"retry_backoff_rate must be at least 1.0, got {retry_backoff_rate!r}")
-    interval_s = retry_interval.to_seconds()
-    max_delay_s = retry_max_delay.to_seconds()
+    interval_s = retry_interval.to_seconds(integral=False)
+    max_delay_s = retry_max_delay.to_seconds(integral=False)
     if interval_s < 1:
         errors.append(f"retry_interval must be at least 1 second, got {interval_s} seconds")
     if max_delay_s < interval_s:
