@@ -40,9 +40,9 @@ def _placeholder(part: Any) -> str:
     if isinstance(part, str):
         return part
     if "Ref" in part:
-        return "${Ref:%s}" % part["Ref"]
+        return "${Ref:" + part["Ref"] + "}"
     if "Fn::GetAtt" in part:
-        return "${GetAtt:%s}" % ".".join(part["Fn::GetAtt"])
+        return "${GetAtt:" + ".".join(part["Fn::GetAtt"]) + "}"
     raise AssertionError(f"unexpected token in DefinitionString: {part!r}")
 
 

@@ -131,7 +131,7 @@ def test_start_task_passes_the_execution_input_and_keeps_only_the_payload(synths
     start = asl["States"]["Start"]
     assert start["Resource"] == "arn:${Ref:AWS::Partition}:states:::lambda:invoke"
     assert start["Parameters"] == {
-        "FunctionName": "${GetAtt:%s.Arn}" % synth.ref(synth.job.start_function),
+        "FunctionName": "${GetAtt:" + synth.ref(synth.job.start_function) + ".Arn}",
         "Payload.$": "$",
     }
     assert start["OutputPath"] == "$.Payload"
@@ -199,7 +199,7 @@ def test_every_map_writes_its_results_to_the_bucket_prefix(synths: dict[str, Syn
     writer = synth.asl["States"][state_name]["ResultWriter"]
     assert writer == {
         "Resource": "arn:${Ref:AWS::Partition}:states:::s3:putObject",
-        "Parameters": {"Bucket": "${Ref:%s}" % synth.ref(synth.job.bucket), "Prefix": "results"},
+        "Parameters": {"Bucket": "${Ref:" + synth.ref(synth.job.bucket) + "}", "Prefix": "results"},
         "WriterConfig": {"OutputType": "JSON", "Transformation": "NONE"},
     }
 
@@ -214,7 +214,7 @@ def test_compute_task_retries_throttling_with_jitter_and_keeps_only_the_payload(
     compute = processor["States"][compute_name]
     assert processor["StartAt"] == compute_name
     assert compute["Parameters"] == {
-        "FunctionName": "${GetAtt:%s.Arn}" % synth.ref(synth.compute),
+        "FunctionName": "${GetAtt:" + synth.ref(synth.compute) + ".Arn}",
         "Payload.$": "$",
     }
     assert compute["OutputPath"] == "$.Payload"
@@ -229,7 +229,7 @@ def test_combine_receives_results_parameters_and_count_and_its_payload_is_the_ou
     synth = synths["default"]
     combine = synth.asl["States"]["Combine"]
     assert combine["Parameters"] == {
-        "FunctionName": "${GetAtt:%s.Arn}" % synth.ref(synth.job.combine_function),
+        "FunctionName": "${GetAtt:" + synth.ref(synth.job.combine_function) + ".Arn}",
         "Payload": {"results.$": "$.results", "parameters.$": "$.parameters", "count.$": "$.count"},
     }
     assert combine["OutputPath"] == "$.Payload"
@@ -324,7 +324,7 @@ def test_without_the_flag_aws_cdk_lib_drops_result_writer_v2() -> None:
 def test_objects_mode_lists_the_input_prefix_and_gives_compute_the_key(synths: dict[str, Synth]) -> None:
     synth = synths["objects"]
     asl = synth.asl
-    bucket = "${Ref:%s}" % synth.ref(synth.job.bucket)
+    bucket = "${Ref:" + synth.ref(synth.job.bucket) + "}"
     assert asl["StartAt"] == "Prepare"
     assert asl["States"]["Prepare"]["Parameters"] == {
         "job.$": "States.JsonMerge(States.StringToJson('{\"parameters\": {}}'), $, false)"
@@ -537,7 +537,8 @@ def _new_job(**props: Any) -> BurstCompute:
         ({"max_concurrency": 20_000}, "max_concurrency must be between 1 and 10000, got 20000"),
         (
             {"result_prefix": "/results"},
-            "result_prefix must be a non-empty S3 key prefix without a leading or trailing '/', got '/results'",
+            "result_prefix must be a non-empty S3 key prefix without a leading or trailing '/', "
+            "got '/results'",
         ),
         (
             {"items_prefix": "items/"},
