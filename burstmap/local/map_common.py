@@ -1,8 +1,7 @@
 """Helpers shared by the distributed Map modules (map_run, item_reader, result_writer).
 
-The engine's other modules (errors.py, paths.py) are imported lazily, at call time, so the
-distributed Map can be built and unit-tested on its own and the package stays importable while
-those modules change.
+paths.py is imported at call time (it imports the intrinsic functions, which are not needed to
+load or validate a definition).
 """
 
 from __future__ import annotations
@@ -12,53 +11,29 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from burstmap.local.errors import InvalidDefinition, StateRuntimeError, StatesError, UnsupportedFeature
+
+__all__ = ["InvalidDefinition", "UnsupportedFeature"]
+
 PAYLOAD_LIMIT_BYTES = 256 * 1024
 """A state's input or output, and a child execution's input, hold at most 256 KiB."""
 
 
-class UnsupportedFeature(ValueError):
-    """A field of a distributed Map state that the local engine does not run, refused at load time."""
-
-
-class InvalidDefinition(ValueError):
-    """A distributed Map field whose value AWS would reject when the state machine is created."""
-
-
-class _FallbackStatesError(Exception):
-    """Used only while burstmap.local.errors does not exist yet (same constructor and attributes)."""
-
-    def __init__(self, error: str, cause: str | None = None) -> None:
-        super().__init__(f"{error}: {cause}" if cause else error)
-        self.error = error
-        self.cause = cause
-
-
-def states_error(error: str, cause: str | None) -> Exception:
+def states_error(error: str, cause: str | None) -> StatesError:
     """An ASL error (name + cause) as the engine's StatesError, which Retry and Catch match."""
-    try:
-        from burstmap.local.errors import StatesError
-    except ImportError:  # pragma: no cover - only before errors.py lands
-        return _FallbackStatesError(error, cause)
     return StatesError(error, cause)
 
 
 def is_states_error(exc: BaseException) -> bool:
     """True for an ASL error raised by a child execution (anything carrying an `error` name)."""
-    return isinstance(getattr(exc, "error", None), str)
+    return isinstance(exc, StatesError) or isinstance(getattr(exc, "error", None), str)
 
 
-def runtime_error(state_name: str, detail: str, context: dict[str, Any] | None = None) -> Exception:
-    """`States.Runtime` with AWS's cause prefix naming the state and its StateEntered event id.
-
-    The event id is read from the context object's `State.EnteredEventId` when the interpreter
-    records it; AWS counts ExecutionStarted as 1, so a first state entered is #2.
-    """
-    event_id = ((context or {}).get("State") or {}).get("EnteredEventId", 2)
-    cause = (
-        f"An error occurred while executing the state '{state_name}' "
-        f"(entered at the event id #{event_id}). {detail}"
-    )
-    return states_error("States.Runtime", cause)
+def runtime_error(state_name: str, detail: str, context: dict[str, Any] | None = None) -> StateRuntimeError:
+    """`States.Runtime`; the state runner prefixes the cause with AWS's "An error occurred while
+    executing the state 'X' (entered at the event id #N)." (state_name and context are kept for
+    the callers' readability and future use)."""
+    return StateRuntimeError(detail)
 
 
 def read_path(path: str, data: Any, context: dict[str, Any]) -> Any:

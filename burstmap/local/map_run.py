@@ -30,6 +30,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from burstmap.local import item_reader
+from burstmap.local.errors import unsupported
 from burstmap.local.map_common import (
     PAYLOAD_LIMIT_BYTES,
     InvalidDefinition,
@@ -116,7 +117,7 @@ _MAP_FIELDS = frozenset(
 
 
 def _unsupported(field_name: str, state_name: str) -> UnsupportedFeature:
-    return UnsupportedFeature(f"not supported locally: '{field_name}' in state '{state_name}'")
+    return unsupported(field_name, state_name)
 
 
 def _invalid(message: str, state_name: str) -> InvalidDefinition:

@@ -1,7 +1,7 @@
 """Distributed Map (burstmap.local.map_run): items, selector, batching, tolerance, ResultWriter.
 
 S3 is moto's in-process mock. Child executions are plain Python callables standing in for the
-interpreter's `run_child`. Until burstmap.local.paths exists, a tiny JSONPath stand-in is installed.
+interpreter's `run_child`; paths are the engine's own (burstmap.local.paths).
 """
 
 from __future__ import annotations
@@ -10,21 +10,19 @@ import gc
 import io
 import json
 import re
-import sys
 import threading
 import time
 import tracemalloc
-import types
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
-from jsonpath_ng import parse as jsonpath_parse
 from moto import mock_aws
 
 from burstmap.local import map_run
+from burstmap.local.errors import StateRuntimeError, runtime_cause
 from burstmap.local.map_run import (
     InvalidDefinition,
     UnsupportedFeature,
@@ -38,45 +36,6 @@ CONTEXT = {
     "StateMachine": {"Id": "arn:aws:states:us-east-1:111111111111:stateMachine:sm", "Name": "sm"},
 }
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Fakes for modules other helpers own (used only while those modules do not exist)
-# ---------------------------------------------------------------------------------------------
-
-
-def _fake_read_path(path: str, data: Any, context: dict[str, Any]) -> Any:
-    root, expression = (context, "$" + path[2:]) if path.startswith("$$") else (data, path)
-    matches = jsonpath_parse(expression).find(root)
-    if not matches:
-        raise KeyError(path)
-    return matches[0].value
-
-
-def _fake_resolve_template(template: Any, data: Any, context: dict[str, Any]) -> Any:
-    if isinstance(template, dict):
-        return {
-            (key[:-2] if key.endswith(".$") else key): (
-                _fake_read_path(value, data, context)
-                if key.endswith(".$")
-                else _fake_resolve_template(value, data, context)
-            )
-            for key, value in template.items()
-        }
-    if isinstance(template, list):
-        return [_fake_resolve_template(value, data, context) for value in template]
-    return template
-
-
-@pytest.fixture(autouse=True)
-def _paths_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        import burstmap.local.paths  # noqa: F401
-    except ImportError:
-        fake = types.ModuleType("burstmap.local.paths")
-        fake.read_path = _fake_read_path
-        fake.resolve_template = _fake_resolve_template
-        monkeypatch.setitem(sys.modules, "burstmap.local.paths", fake)
 
 
 class ChildFailed(Exception):
@@ -174,7 +133,7 @@ def test_items_path_to_a_non_array_fails_with_states_runtime():
     with pytest.raises(Exception) as failure:
         run(distributed(ItemsPath="$.x"), {"x": {"a": 1}})
     assert failure.value.error == "States.Runtime"
-    assert "'MapState'" in failure.value.cause
+    assert "ItemsPath $.x" in failure.value.cause
 
 
 def test_child_context_names_a_child_execution_of_the_map_run():
@@ -292,7 +251,6 @@ def test_max_items_literal(s3):
         (
             1.5,
             "States.Runtime",
-            "An error occurred while executing the state 'MapState' (entered at the event id #2). "
             'The MaxItemsPath field refers to value "1.5" which is not a valid integer: $.MaxItems',
         ),
     ],
@@ -464,8 +422,9 @@ def test_a_failed_batch_counts_every_item_in_it(tolerated, fails):
 def test_tolerance_paths_are_validated_with_aws_causes(field, value, cause):
     with pytest.raises(Exception) as failure:
         run(distributed(ItemsPath="$.items", **{field: "$.t"}), {"items": [0], "t": value})
-    prefix = "An error occurred while executing the state 'MapState' (entered at the event id #2). "
-    assert (failure.value.error, failure.value.cause) == ("States.Runtime", prefix + cause)
+    # The state runner (states.py) prefixes States.Runtime causes with the state name and event id.
+    assert isinstance(failure.value, StateRuntimeError)
+    assert (failure.value.error, failure.value.cause) == ("States.Runtime", cause)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -827,7 +786,10 @@ def test_aws_recorded_single_map_cases(s3, case, data, expected):
         return
     with pytest.raises(Exception) as failure:
         run_distributed_map(name, state, data, CONTEXT, services(s3), echo)
-    cause = re.sub(r"event id #\d+", "event id #N", failure.value.cause)
+    cause = failure.value.cause
+    if isinstance(failure.value, StateRuntimeError):  # as the state runner words it
+        cause = runtime_cause(name, 2, failure.value.detail)
+    cause = re.sub(r"event id #\d+", "event id #N", cause)
     assert (failure.value.error, cause) == (
         expected["error"],
         re.sub(r"event id #\d+", "event id #N", expected["cause"]),
