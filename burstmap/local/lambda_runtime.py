@@ -1,0 +1,601 @@
+"""The local Lambda service: warm worker processes per function, the Lambda context object, timeouts,
+crashed runtimes, injected throttling, and the error payloads AWS returns for each.
+
+What an invocation returns, and why (the names Step Functions then reports are the payload's
+``errorType``; it falls back to ``Lambda.Unknown`` only for a payload without one):
+
+- handler exception: ``FunctionError: Unhandled`` and the Python runtime's document
+  ``{"errorMessage", "errorType", "requestId", "stackTrace"}`` (awslambdaric ``make_error``);
+- timeout: the worker is killed and replaced; payload (written by the Lambda platform, not the
+  runtime: compact JSON, errorType first) ``{"errorType":"Sandbox.Timedout",
+  "errorMessage":"RequestId: <id> Error: Task timed out after 3.00 seconds"}``;
+- a worker that exits or dies mid-invocation (``os._exit``, a signal, the OOM killer):
+  ``{"errorType":"Runtime.ExitError","errorMessage":"RequestId: <id> Error: Runtime exited with
+  error: exit status 1"}`` (or ``signal: killed``, ``signal: segmentation fault``, ...);
+- a response over 6,291,556 bytes: ``{"errorMessage":"Response payload size exceeded maximum
+  allowed payload size (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}``;
+- service-side failures are raised, not returned: ``LambdaServiceError`` with
+  ``Lambda.ResourceNotFoundException`` (unknown function) or ``Lambda.TooManyRequestsException``
+  (injected throttling, the handler does not run).
+
+Handlers given as strings (``module.function``) run in child processes: each one imports the handler
+once, like an execution environment, and serves invocations one at a time; a function has up to
+``workers`` of them, started on demand. Handlers given as Python callables run **in the calling
+thread, without isolation**: same process, same environment variables (the FunctionSpec's
+``environment`` is not applied), no crash containment, and the timeout can only be reported after
+the handler returns (its result is then discarded and ``Sandbox.Timedout`` returned). ``memory_mb``
+is passed to the context but not enforced.
+
+For the conformance harness, an exception may carry ``stack_trace`` (a list of strings) to stand in
+for the formatted trace in the error document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from burstmap.local import lambda_worker
+from burstmap.local.errors import StatesError
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "111111111111"
+LATEST = "$LATEST"
+MAX_RESPONSE_BYTES = 6_291_556
+"""Lambda's synchronous response limit, as its error message states it."""
+INIT_TIMEOUT_SECONDS = 10.0
+"""Lambda gives the init phase (importing the handler) 10 s, apart from the function timeout."""
+PYTHON_RUNTIME = "python3.12"
+"""The runtime whose behaviour the workers copy (the conformance cases were recorded on it)."""
+
+_WORKER_SCRIPT = Path(lambda_worker.__file__).resolve()
+_THIS_FILE = __file__
+
+
+class LambdaServiceError(StatesError):
+    """The Lambda service refused the call (the function never ran): ``Lambda.*`` error names."""
+
+
+class LambdaConfigurationError(ValueError):
+    """A FunctionSpec or runtime option that cannot work; the message says what to change."""
+
+
+@dataclass
+class FunctionSpec:
+    """One Lambda function, as the engine runs it."""
+
+    name: str
+    handler: str | Callable[..., Any]
+    code_paths: list[Path] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 3.0
+    memory_mb: int = 128
+
+
+@dataclass
+class Invocation:
+    """What lambda:Invoke returned."""
+
+    payload: bytes
+    function_error: str | None
+    request_id: str
+    executed_version: str = LATEST
+
+
+@dataclass
+class RuntimeCounters:
+    """A snapshot of the runtime's counters (invocations counts every call, throttled ones too)."""
+
+    invocations: int = 0
+    throttles: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    crashes: int = 0
+    workers_started: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+# ------------------------------------------------------------------------------------------ payloads
+
+
+def _compact(pairs: list[tuple[str, str]]) -> bytes:
+    """Platform-written error payloads are compact JSON (no spaces), in the given key order."""
+    return json.dumps(dict(pairs), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def timed_out_payload(request_id: str, timeout_seconds: float) -> bytes:
+    return _compact(
+        [
+            ("errorType", "Sandbox.Timedout"),
+            (
+                "errorMessage",
+                f"RequestId: {request_id} Error: Task timed out after {timeout_seconds:.2f} seconds",
+            ),
+        ]
+    )
+
+
+def exit_error_payload(request_id: str, returncode: int | None) -> bytes:
+    if returncode is None or returncode == 0:
+        reason = "Runtime exited without providing a reason"
+    elif returncode > 0:
+        reason = f"Runtime exited with error: exit status {returncode}"
+    else:
+        try:
+            name = (signal.strsignal(-returncode) or f"signal {-returncode}").lower()
+        except ValueError:
+            name = f"signal {-returncode}"
+        reason = f"Runtime exited with error: signal: {name}"
+    return _compact(
+        [("errorType", "Runtime.ExitError"), ("errorMessage", f"RequestId: {request_id} Error: {reason}")]
+    )
+
+
+def response_too_large_payload() -> bytes:
+    return _compact(
+        [
+            (
+                "errorMessage",
+                f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+            ),
+            ("errorType", "Function.ResponseSizeTooLarge"),
+        ]
+    )
+
+
+# ------------------------------------------------------------------------------------- ARN resolution
+
+
+def parse_function_reference(reference: str) -> tuple[str, str | None, str | None, str | None]:
+    """(name, qualifier, region, account) from a name, ``name:qualifier``, a partial ARN
+    (``account:function:name[:qualifier]``) or a full ARN
+    (``arn:aws:lambda:region:account:function:name[:qualifier]``)."""
+    parts = reference.split(":")
+    if parts[0] == "arn" and len(parts) in (7, 8) and parts[2] == "lambda" and parts[5] == "function":
+        return parts[6], (parts[7] if len(parts) == 8 else None), parts[3], parts[4]
+    if len(parts) in (3, 4) and parts[1] == "function":
+        return parts[2], (parts[3] if len(parts) == 4 else None), None, parts[0]
+    if len(parts) in (1, 2):
+        return parts[0], (parts[1] if len(parts) == 2 else None), None, None
+    return reference, None, None, None
+
+
+# --------------------------------------------------------------------------------------- the workers
+
+
+class _Worker:
+    """One child process (an execution environment) and the two pipe ends the parent holds."""
+
+    def __init__(self, process: subprocess.Popen[bytes], requests: int, responses: int) -> None:
+        self.process = process
+        self.requests = requests  # write end: invocations go out
+        self.responses = responses  # read end: ready, results and errors come back
+        self.ready = False
+        self._closed = False
+        self._poller = select.poll()
+        self._poller.register(responses, select.POLLIN | select.POLLHUP | select.POLLERR)
+
+    def send(self, data: bytes) -> None:
+        lambda_worker.send_message(self.requests, data)
+
+    def wait_readable(self, seconds: float) -> bool:
+        """True when a message (or EOF) is waiting; False after ``seconds``."""
+        return bool(self._poller.poll(max(0, int(seconds * 1000))))
+
+    def receive(self) -> bytes:
+        return lambda_worker.recv_message(self.responses)
+
+    def kill(self) -> int | None:
+        """Stop the process for good and return its exit code."""
+        if self.process.poll() is None:
+            self.process.kill()
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a kill that does not take
+            code = None
+        self.close_pipes()
+        return code
+
+    def close_pipes(self) -> None:
+        if not self._closed:
+            self._closed = True
+            for fd in (self.requests, self.responses):
+                with suppress(OSError):
+                    os.close(fd)
+
+    def exit_code_after_eof(self) -> int | None:
+        """The exit status of a worker whose pipe closed (it is exiting or has exited)."""
+        try:
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return self.kill()
+        self.close_pipes()
+        return code
+
+
+class _Crashed(Exception):
+    def __init__(self, returncode: int | None) -> None:
+        self.returncode = returncode
+
+
+class _FunctionPool:
+    """The warm workers of one function: at most ``limit`` processes, started when first needed."""
+
+    def __init__(self, spec: FunctionSpec, env: dict[str, str], limit: int, runtime: LambdaRuntime) -> None:
+        self.spec = spec
+        self.env = env
+        self.limit = limit
+        self.runtime = runtime
+        self.idle: list[_Worker] = []
+        self.live = 0
+        self.closed = False
+        self.all: set[_Worker] = set()
+        self.cond = threading.Condition()
+
+    @contextmanager
+    def worker(self) -> Iterator[_Worker]:
+        """A free worker for one invocation; waits while all ``limit`` are busy."""
+        with self.cond:
+            while True:
+                if self.closed:
+                    raise RuntimeError("the LambdaRuntime is closed")
+                if self.idle:
+                    worker = self.idle.pop()
+                    break
+                if self.live < self.limit:
+                    self.live += 1
+                    worker = None
+                    break
+                self.cond.wait()
+        if worker is None:
+            try:
+                worker = self._start()
+            except BaseException:
+                with self.cond:
+                    self.live -= 1
+                    self.cond.notify()
+                raise
+        healthy = False
+        try:
+            yield worker
+            healthy = worker.process.returncode is None
+        finally:
+            with self.cond:
+                if healthy and not self.closed:
+                    self.idle.append(worker)
+                else:
+                    self.live -= 1
+                    self.all.discard(worker)
+                self.cond.notify()
+            if not healthy:
+                worker.kill()
+
+    def _start(self) -> _Worker:
+        request_read, request_write = os.pipe()
+        response_read, response_write = os.pipe()
+        config = {"handler": self.spec.handler, "code_paths": [str(p) for p in self.spec.code_paths]}
+        try:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(_WORKER_SCRIPT),
+                    str(request_read),
+                    str(response_write),
+                    json.dumps(config),
+                ],
+                pass_fds=(request_read, response_write),
+                env=self.env,
+                cwd=str(self.spec.code_paths[0]) if self.spec.code_paths else None,
+                stdin=subprocess.DEVNULL,
+                stdout=sys.__stderr__.fileno() if sys.__stderr__ else None,  # function logs: stderr
+            )
+        except BaseException:
+            for fd in (request_read, request_write, response_read, response_write):
+                os.close(fd)
+            raise
+        os.close(request_read)
+        os.close(response_write)
+        worker = _Worker(process, request_write, response_read)
+        with self.cond:
+            self.all.add(worker)
+        self.runtime._count("workers_started")
+        return worker
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            workers = list(self.all)
+            self.all.clear()
+            self.idle.clear()
+            self.cond.notify_all()
+        for worker in workers:
+            worker.close_pipes()  # EOF: the worker's loop ends
+        deadline = time.monotonic() + 2
+        for worker in workers:
+            try:
+                worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+# ------------------------------------------------------------------------------------------ runtime
+
+
+class LambdaRuntime:
+    """The functions of one run, invoked the way Step Functions invokes Lambda.
+
+    Thread-safe: many map children call :meth:`invoke` at once. Close it (or use ``with``) to stop
+    the worker processes.
+    """
+
+    def __init__(
+        self,
+        functions: Iterable[FunctionSpec],
+        *,
+        workers: int | None = None,
+        throttle_rate: float = 0.0,
+        seed: int = 0,
+        extra_env: dict[str, str] | None = None,
+        region: str = DEFAULT_REGION,
+        account: str = DEFAULT_ACCOUNT,
+    ) -> None:
+        if workers is not None and workers < 1:
+            raise LambdaConfigurationError(f"workers must be at least 1, got {workers}")
+        if not 0.0 <= throttle_rate <= 1.0:
+            raise LambdaConfigurationError(f"throttle_rate must be between 0 and 1, got {throttle_rate}")
+        self.workers = workers or os.cpu_count() or 1
+        self.throttle_rate = throttle_rate
+        self.region = region
+        self.account = account
+        self._extra_env = dict(extra_env or {})
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._counters = RuntimeCounters()
+        self._specs: dict[str, FunctionSpec] = {}
+        self._pools: dict[str, _FunctionPool] = {}
+        self._closed = False
+        for spec in functions:
+            self._add(spec)
+
+    # -------------------------------------------------------------------------------- configuration
+
+    def _add(self, spec: FunctionSpec) -> None:
+        if not spec.name:
+            raise LambdaConfigurationError("a FunctionSpec needs a name")
+        if spec.name in self._specs:
+            raise LambdaConfigurationError(f"function {spec.name!r} is defined twice")
+        if spec.timeout_seconds <= 0:
+            raise LambdaConfigurationError(
+                f"function {spec.name!r}: timeout_seconds must be positive, got {spec.timeout_seconds}"
+            )
+        if isinstance(spec.handler, str):
+            if "." not in spec.handler and ":" not in spec.handler:
+                raise LambdaConfigurationError(
+                    f"function {spec.name!r}: handler {spec.handler!r} must be 'module.function' "
+                    "(or 'module:function')"
+                )
+            self._pools[spec.name] = _FunctionPool(spec, self._environment(spec), self.workers, self)
+        elif not callable(spec.handler):
+            raise LambdaConfigurationError(
+                f"function {spec.name!r}: handler must be a 'module.function' string or a callable, "
+                f"got {type(spec.handler).__name__}"
+            )
+        self._specs[spec.name] = spec
+
+    def function_arn(self, name: str) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{name}"
+
+    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """A worker's environment: this process's, minus its AWS_* settings (credentials and profiles
+        must not leak into handlers), plus Lambda's reserved variables, the function's variables, and
+        ``extra_env`` (the local plumbing: S3 endpoint and fake credentials) last."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        stream = f"{time.strftime('%Y/%m/%d')}/[{LATEST}]{uuid.uuid4().hex}"
+        env.update(
+            {
+                "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": LATEST,
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{PYTHON_RUNTIME}",
+                "_HANDLER": str(spec.handler),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if spec.code_paths:
+            env["LAMBDA_TASK_ROOT"] = str(spec.code_paths[0])
+        env.update({k: str(v) for k, v in spec.environment.items()})
+        env.update(self._extra_env)
+        return env
+
+    # ------------------------------------------------------------------------------------- counters
+
+    def _count(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            setattr(self._counters, name, getattr(self._counters, name) + amount)
+
+    @property
+    def counters(self) -> RuntimeCounters:
+        """A consistent snapshot of the counters."""
+        with self._lock:
+            return RuntimeCounters(**self._counters.as_dict())
+
+    def stats(self) -> dict[str, int]:
+        return self.counters.as_dict()
+
+    # ------------------------------------------------------------------------------------- invoking
+
+    def resolve(self, function: str) -> tuple[FunctionSpec, str]:
+        """The function a name or ARN refers to, and the ARN the handler sees as invoked."""
+        name, qualifier, region, account = parse_function_reference(function)
+        spec = self._specs.get(name)
+        foreign = (region not in (None, self.region)) or (account not in (None, self.account))
+        if spec is None or foreign:
+            arn = (
+                f"arn:aws:lambda:{region or self.region}:{account or self.account}:function:"
+                f"{name}:{qualifier or LATEST}"
+            )
+            request_id = str(uuid.uuid4())
+            raise LambdaServiceError(
+                "Lambda.ResourceNotFoundException",
+                f"Function not found: {arn} (Service: AWSLambda; Status Code: 404; Error Code: "
+                f"ResourceNotFoundException; Request ID: {request_id}; Proxy: null)",
+            )
+        invoked_arn = self.function_arn(name) + (f":{qualifier}" if qualifier else "")
+        return spec, invoked_arn
+
+    def invoke(self, function: str, payload: bytes) -> Invocation:
+        """Invoke synchronously (RequestResponse). Function errors come back in the Invocation;
+        service errors (unknown function, throttling) raise LambdaServiceError."""
+        if self._closed:
+            raise RuntimeError("the LambdaRuntime is closed: create a new one to invoke functions")
+        spec, invoked_arn = self.resolve(function)
+        self._count("invocations")
+        if self.throttle_rate:
+            with self._lock:
+                throttled = self._random.random() < self.throttle_rate
+            if throttled:
+                self._count("throttles")
+                raise LambdaServiceError(
+                    "Lambda.TooManyRequestsException",
+                    f"Rate Exceeded. (Service: AWSLambda; Status Code: 429; Error Code: "
+                    f"TooManyRequestsException; Request ID: {uuid.uuid4()}; Proxy: null)",
+                )
+        request_id = str(uuid.uuid4())
+        if isinstance(spec.handler, str):
+            invocation = self._invoke_worker(self._pools[spec.name], spec, invoked_arn, request_id, payload)
+        else:
+            invocation = self._invoke_callable(spec, invoked_arn, request_id, payload)
+        if invocation.function_error is None and len(invocation.payload) > MAX_RESPONSE_BYTES:
+            invocation = Invocation(response_too_large_payload(), "Unhandled", request_id)
+        if invocation.function_error is not None:
+            self._count("errors")
+        return invocation
+
+    def _invoke_worker(
+        self, pool: _FunctionPool, spec: FunctionSpec, invoked_arn: str, request_id: str, payload: bytes
+    ) -> Invocation:
+        timeout = float(spec.timeout_seconds)
+        with pool.worker() as worker:
+            try:
+                self._wait_ready(worker, spec, request_id)
+                deadline_ms = time.time() * 1000 + timeout * 1000
+                arn_bytes = invoked_arn.encode("utf-8")
+                header = lambda_worker.HEADER.pack(deadline_ms, request_id.encode("ascii"), len(arn_bytes))
+                try:
+                    worker.send(header + arn_bytes + payload)
+                except OSError as error:  # the worker died between invocations
+                    raise _Crashed(worker.exit_code_after_eof()) from error
+                if not worker.wait_readable(timeout):
+                    worker.kill()
+                    self._count("timeouts")
+                    return Invocation(timed_out_payload(request_id, timeout), "Unhandled", request_id)
+                try:
+                    message = worker.receive()
+                except (EOFError, OSError) as error:
+                    raise _Crashed(worker.exit_code_after_eof()) from error
+            except _Crashed as crash:
+                self._count("crashes")
+                return Invocation(exit_error_payload(request_id, crash.returncode), "Unhandled", request_id)
+            except _InitTimedOut:
+                worker.kill()
+                self._count("timeouts")
+                return Invocation(
+                    timed_out_payload(request_id, INIT_TIMEOUT_SECONDS), "Unhandled", request_id
+                )
+        status, body = message[:1], message[1:]
+        if status == lambda_worker.OK:
+            return Invocation(body, None, request_id)
+        return Invocation(body, "Unhandled", request_id)
+
+    @staticmethod
+    def _wait_ready(worker: _Worker, spec: FunctionSpec, request_id: str) -> None:
+        """The first invocation of a new worker waits for its init phase (the handler import)."""
+        if worker.ready:
+            return
+        if not worker.wait_readable(max(INIT_TIMEOUT_SECONDS, float(spec.timeout_seconds))):
+            raise _InitTimedOut()
+        try:
+            message = worker.receive()
+        except (EOFError, OSError) as error:
+            raise _Crashed(worker.exit_code_after_eof()) from error
+        worker.ready = True
+        # An init failure is remembered by the worker, which answers each invocation with it.
+        del message
+
+    def _invoke_callable(
+        self, spec: FunctionSpec, invoked_arn: str, request_id: str, payload: bytes
+    ) -> Invocation:
+        handler = spec.handler
+        assert callable(handler)
+        timeout = float(spec.timeout_seconds)
+        started = time.monotonic()
+        context = lambda_worker.LambdaContext(request_id, invoked_arn, time.time() * 1000 + timeout * 1000)
+        context.function_name = spec.name
+        context.function_version = LATEST
+        context.memory_limit_in_mb = str(spec.memory_mb)
+        context.log_group_name = f"/aws/lambda/{spec.name}"
+        context.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[{LATEST}]{uuid.uuid4().hex}"
+        try:
+            event = json.loads(payload) if payload else {}
+            result = handler(event, context)
+            body = result if isinstance(result, bytes) else None
+            error: bytes | None = None
+            if body is None:
+                try:
+                    body = lambda_worker.to_json(result)
+                except Exception as marshal_error:
+                    error = lambda_worker.error_document(
+                        f"Unable to marshal response: {marshal_error}", "Runtime.MarshalError", request_id, []
+                    )
+        except Exception as raised:
+            body = None
+            error = lambda_worker.error_document(
+                str(raised),
+                type(raised).__name__,
+                request_id,
+                lambda_worker.handler_stack_trace(raised, _THIS_FILE),
+            )
+        if time.monotonic() - started > timeout:
+            self._count("timeouts")
+            return Invocation(timed_out_payload(request_id, timeout), "Unhandled", request_id)
+        if error is not None:
+            return Invocation(error, "Unhandled", request_id)
+        assert body is not None
+        return Invocation(body, None, request_id)
+
+    # -------------------------------------------------------------------------------------- closing
+
+    def close(self) -> None:
+        """Stop every worker process (idempotent)."""
+        self._closed = True
+        for pool in self._pools.values():
+            pool.close()
+
+    def __enter__(self) -> LambdaRuntime:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _InitTimedOut(Exception):
+    pass
