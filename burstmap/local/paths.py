@@ -1,0 +1,289 @@
+"""JSONPath query language: reference paths, payload templates, ResultPath, InputPath/OutputPath.
+
+Definite paths (`$.a.b[0]['c']`) are walked here so that a missing field gives AWS's messages
+(which come from the Java Jayway JsonPath library that Step Functions uses):
+"No results for path: $['a']" when the last field is missing, "Missing property in path $['a']"
+when an intermediate one is. Indefinite paths (wildcards, slices, filters, recursive descent) go
+to jsonpath-ng's extended parser and give a list, empty when nothing matches (as AWS does for
+`$.items[*]` and `$.items[1:]` over a missing field).
+
+`$$` reads the context object. Errors are StateRuntimeError (States.Runtime); the state runner
+prefixes the cause with the state name and its event id.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from burstmap.local.errors import RESULT_PATH_MATCH_FAILURE, StateRuntimeError, StatesError
+
+_MISSING = object()
+
+
+class PathNotFound(Exception):
+    """A definite path with no value; `message` is the Jayway-style reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text as Step Functions writes state data (no spaces, UTF-8 kept)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------- parsing
+
+_NAME = re.compile(r"[^.\[\]\s'\"]+")
+
+
+@lru_cache(maxsize=4096)
+def _definite_steps(path: str) -> tuple[str | int, ...] | None:
+    """The steps of a definite path after its root ("$" or "$$"), or None if the path is indefinite."""
+    position = 2 if path.startswith("$$") else 1
+    steps: list[str | int] = []
+    while position < len(path):
+        char = path[position]
+        if char == ".":
+            match = _NAME.match(path, position + 1)
+            if not match or match.group() == "*":
+                return None
+            steps.append(match.group())
+            position = match.end()
+        elif char == "[":
+            if path.startswith(("['", '["'), position):
+                quote = path[position + 1]
+                end = position + 2
+                text: list[str] = []
+                while end < len(path) and path[end] != quote:
+                    if path[end] == "\\" and end + 1 < len(path) and path[end + 1] == quote:
+                        end += 1  # \' (or \") inside a quoted bracket key stands for the quote
+                    text.append(path[end])
+                    end += 1
+                if not path.startswith(quote + "]", end):
+                    return None
+                steps.append("".join(text))
+                position = end + 2
+            else:
+                close = path.find("]", position)
+                inner = path[position + 1 : close] if close > 0 else ""
+                if not re.fullmatch(r"-?\d+", inner.strip()):
+                    return None
+                steps.append(int(inner))
+                position = close + 1
+        else:
+            return None
+    return tuple(steps)
+
+
+def _bracket(steps: tuple[str | int, ...]) -> str:
+    """Jayway's normalised form of a path prefix: $['a'][0]['b']."""
+    return "$" + "".join(f"[{step}]" if isinstance(step, int) else f"['{step}']" for step in steps)
+
+
+def _walk(value: Any, steps: tuple[str | int, ...]) -> Any:
+    for depth, step in enumerate(steps):
+        last = depth == len(steps) - 1
+        if isinstance(step, int):
+            if isinstance(value, list) and -len(value) <= step < len(value):
+                value = value[step]
+                continue
+        elif isinstance(value, dict) and step in value:
+            value = value[step]
+            continue
+        if last:
+            raise PathNotFound(f"No results for path: {_bracket(steps)}")
+        raise PathNotFound(f"Missing property in path {_bracket(steps[: depth + 1])}")
+    return value
+
+
+@lru_cache(maxsize=1024)
+def _compiled(expression: str) -> Any:
+    from jsonpath_ng.ext import parse
+
+    return parse(expression)
+
+
+def _query(path: str, root: Any) -> Any:
+    """An indefinite path: the list of matches (empty when nothing matches)."""
+    expression = "$" + path[2:] if path.startswith("$$") else path
+    try:
+        compiled = _compiled(expression)
+    except Exception as exc:  # jsonpath-ng raises bare Exceptions for syntax errors
+        raise StateRuntimeError(f"Invalid path '{path}': {exc}") from exc
+    return [match.value for match in compiled.find(root)]
+
+
+def is_path(text: Any) -> bool:
+    return isinstance(text, str) and text.startswith("$")
+
+
+def _root(path: str, data: Any, context: Any) -> Any:
+    return context if path.startswith("$$") else data
+
+
+def lookup(path: str, data: Any, context: Any) -> Any:
+    """Value at a path; raises PathNotFound (with Jayway's wording) when a definite path has none."""
+    if not is_path(path):
+        raise StateRuntimeError(f"Invalid path '{path}': a path starts with '$' or '$$'")
+    root = _root(path, data, context)
+    steps = _definite_steps(path)
+    if steps is None:
+        return _query(path, root)
+    return _walk(root, steps)
+
+
+def read_path(path: str, data: Any, context: Any) -> Any:
+    """A reference path ("$..." or "$$..."), raising States.Runtime as InputPath/OutputPath do.
+
+    The detail reads "Invalid path '$.x' : No results for path: $['x']", as AWS words it.
+    """
+    try:
+        return lookup(path, data, context)
+    except PathNotFound as exc:
+        raise StateRuntimeError(f"Invalid path '{path}' : {exc.message}") from None
+
+
+def read_field_path(path: str, field: str, data: Any, context: Any) -> Any:
+    """A path given in a named field (a Parameters `x.$` key, ErrorPath, CausePath): AWS quotes the
+    field and the state's input when it finds nothing."""
+    try:
+        return lookup(path, data, context)
+    except PathNotFound:
+        raise StateRuntimeError(
+            f"The JSONPath '{path}' specified for the field '{field}' could not be found in the input "
+            f"'{to_json(data)}'"
+        ) from None
+
+
+# ------------------------------------------------------------------------------------- templates
+
+
+def _intrinsic(expression: str, data: Any, context: Any) -> Any:
+    from burstmap.local.intrinsics import evaluate_intrinsic
+
+    return evaluate_intrinsic(expression, data, context)
+
+
+def evaluate_expression(expression: Any, field: str, data: Any, context: Any) -> Any:
+    """The value of a `.$` field: a path ("$..." / "$$...") or an intrinsic function call."""
+    if not isinstance(expression, str):
+        raise StateRuntimeError(f"The value of the field '{field}' must be a path or an intrinsic function")
+    if expression.startswith("$"):
+        return read_field_path(expression, field, data, context)
+    return _intrinsic(expression, data, context)
+
+
+def resolve_template(template: Any, data: Any, context: Any) -> Any:
+    """A payload template (Parameters, ItemSelector, ResultSelector, BatchInput, ...).
+
+    Keys ending in ".$" take the value of their path or intrinsic function and lose the suffix;
+    objects are resolved at every depth, inside arrays too; everything else is copied as is.
+    """
+    if isinstance(template, dict):
+        resolved: dict[str, Any] = {}
+        for key, value in template.items():
+            if key.endswith(".$"):
+                resolved[key[:-2]] = evaluate_expression(value, key, data, context)
+            else:
+                resolved[key] = resolve_template(value, data, context)
+        return resolved
+    if isinstance(template, list):
+        return [resolve_template(value, data, context) for value in template]
+    return template
+
+
+# ------------------------------------------------------------------------ Input/Result/OutputPath
+
+NOT_GIVEN: Any = _MISSING
+"""Pass `state.get("InputPath", NOT_GIVEN)`: an absent field differs from an explicit null."""
+
+
+def apply_input_path(data: Any, path: Any, context: Any) -> Any:
+    """InputPath: absent means "$", null means {} (the state sees an empty object)."""
+    if path is NOT_GIVEN or path == "$":
+        return data
+    if path is None:
+        return {}
+    return read_path(path, data, context)
+
+
+apply_output_path: Callable[[Any, Any, Any], Any] = apply_input_path
+"""OutputPath follows the same rules: absent means "$", null means {}."""
+
+
+def write_result(data: Any, result: Any, result_path: str | None) -> Any:
+    """ResultPath: where the state's result goes in its input.
+
+    None keeps the input; "$" replaces it; "$.a.b" writes at that place in a copy of the input,
+    creating missing objects on the way (an existing non-object in the way is an error).
+    """
+    if result_path is None:
+        return data
+    if result_path == "$":
+        return result
+    if result_path.startswith("$$"):
+        raise StatesError(
+            RESULT_PATH_MATCH_FAILURE, f"ResultPath '{result_path}' cannot refer to the context object"
+        )
+    steps = _definite_steps(result_path) if result_path.startswith("$") else None
+    if steps is None or not steps:
+        raise StatesError(
+            RESULT_PATH_MATCH_FAILURE, f"ResultPath '{result_path}' must be a definite reference path"
+        )
+    output = copy.deepcopy(data) if isinstance(data, (dict, list)) else data
+    if not isinstance(output, dict) and not (isinstance(output, list) and isinstance(steps[0], int)):
+        raise StatesError(
+            RESULT_PATH_MATCH_FAILURE,
+            f"Unable to apply ResultPath '{result_path}' to input '{to_json(data)}': "
+            "the input is not an object",
+        )
+    target: Any = output
+    for depth, step in enumerate(steps):
+        last = depth == len(steps) - 1
+        if isinstance(step, int):
+            if not isinstance(target, list) or not -len(target) <= step < len(target):
+                raise StatesError(
+                    RESULT_PATH_MATCH_FAILURE,
+                    f"Unable to apply ResultPath '{result_path}' to input '{to_json(data)}'",
+                )
+            if last:
+                target[step] = result
+            else:
+                target = target[step]
+            continue
+        if not isinstance(target, dict):
+            raise StatesError(
+                RESULT_PATH_MATCH_FAILURE,
+                f"Unable to apply ResultPath '{result_path}' to input '{to_json(data)}'",
+            )
+        if last:
+            target[step] = result
+        else:
+            if step not in target:
+                target[step] = {}
+            target = target[step]
+    return output
+
+
+def validate_reference_path(path: Any, field: str, state_name: str) -> None:
+    """A ResultPath must be a definite path at load time (AWS rejects the definition otherwise)."""
+    from burstmap.local.errors import DefinitionError
+
+    if path is None:
+        return
+    if not isinstance(path, str) or not path.startswith("$") or path.startswith("$$"):
+        raise DefinitionError(
+            f"{field} in state '{state_name}' must be null or a reference path starting with '$'"
+        )
+    if _definite_steps(path) is None:
+        raise DefinitionError(
+            f"{field} in state '{state_name}' must be a definite path (no wildcards, slices or filters), "
+            f"got {path!r}"
+        )
