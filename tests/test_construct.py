@@ -12,14 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
-
-from burstmap.construct import (
-    DEFAULT_RETRY_ATTEMPTS,
-    RESULT_WRITER_V2_FLAG,
-    BurstCompute,
-    BurstComputeValidationError,
-)
-from tests.cdk_support import (
+from cdk_support import (
     actions_of,
     fast_app,
     inline_function,
@@ -29,6 +22,13 @@ from tests.cdk_support import (
     role_of,
     statements_of,
     template_of,
+)
+
+from burstmap.construct import (
+    DEFAULT_RETRY_ATTEMPTS,
+    RESULT_WRITER_V2_FLAG,
+    BurstCompute,
+    BurstComputeValidationError,
 )
 
 THROTTLE_RETRY = {
