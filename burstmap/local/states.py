@@ -95,7 +95,7 @@ _LAMBDA_INVOKE_PARAMETERS = frozenset({"FunctionName", "Payload"})
 
 
 def is_distributed(state: dict[str, Any]) -> bool:
-    processor = state.get("ItemProcessor") or {}
+    processor = state.get("ItemProcessor") or state.get("Iterator") or {}
     return (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED"
 
 
