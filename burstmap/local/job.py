@@ -13,28 +13,21 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, suppress
+from collections.abc import Callable
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from burstmap.local.assembly import LOCAL_REGION, LocalApp, load_assembly, synthesize
+from burstmap.local.assembly import LocalApp, load_assembly, synthesize
 
 if TYPE_CHECKING:  # pragma: no cover
     from burstmap.progress import Progress
 
 BATCH_SIZE_CONTEXT = "burstmap:batch_size"
 MAX_CONCURRENCY_CONTEXT = "burstmap:max_concurrency"
-PROGRESS_INTERVAL_SECONDS = 0.5
-
-# Credentials for the embedded S3 endpoint: moto accepts any, and a fake pair can never reach AWS.
-_LOCAL_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-}
-
+PROGRESS_INTERVAL_SECONDS = 0.25
+STAT_NAMES = ("invocations", "retries", "failures", "throttles")
 
 class JobInputError(ValueError):
     """The job was described inconsistently (before anything runs); the message says how to fix it."""
@@ -183,143 +176,81 @@ def run_local(
     machine = app.state_machine(state_machine)
     app.check_runnable(machine)
 
+    from burstmap.local import execute
+    from burstmap.local.lambda_runtime import LambdaRuntime
+    from burstmap.local.s3 import LocalS3
+
     with ExitStack() as stack:
-        endpoint = endpoint_url or stack.enter_context(_embedded_s3())
-        s3 = _s3_client(endpoint, local=endpoint_url is None)
+        s3 = stack.enter_context(LocalS3(endpoint_url))
         for bucket in app.buckets:
-            _ensure_bucket(s3, bucket.name)
-        runtime = _start_runtime(
-            app,
-            endpoint,
-            local=endpoint_url is None,
-            workers=workers,
-            throttle_rate=inject_throttle,
-            seed=seed,
+            s3.ensure_bucket(bucket.name)
+        runtime = stack.enter_context(
+            closing(
+                LambdaRuntime(
+                    app.function_specs(),
+                    workers=workers,
+                    throttle_rate=inject_throttle,
+                    seed=seed,
+                    extra_env=s3.env(),
+                )
+            )
         )
-        stack.callback(runtime.close)
+        progress = _Throttled(on_progress) if on_progress is not None else None
         run_started = time.perf_counter()
-        result = _execute(
+        result = execute(
             machine.definition,
             execution_input,
             runtime=runtime,
-            endpoint=endpoint,
+            s3_client=s3.client(),
             retry_time_scale=retry_time_scale,
-            on_progress=on_progress,
-            stack=stack,
+            state_machine_name=machine.name,
+            max_workers=workers,
+            seed=seed,
+            on_progress=progress,
         )
         run_seconds = time.perf_counter() - run_started
+        if progress is not None:
+            progress.flush()
         job = LocalJobResult(
             status=result.status, output=result.output, error=result.error, cause=result.cause
         )
         if output_dir is not None:
             job.files = copy_results(
-                s3, job.output, Path(output_dir), app=app if endpoint_url is None else None
+                s3.client(), job.output, Path(output_dir), app=None if endpoint_url else app
             )
         if stats:
-            job.stats = _stats(result, runtime, wall=time.perf_counter() - started, run=run_seconds)
+            job.stats = {
+                "wall_seconds": round(time.perf_counter() - started, 3),
+                "run_seconds": round(run_seconds, 3),
+                **{k: v for k, v in result.stats.as_dict().items() if k in STAT_NAMES},
+            }
     return job
 
 
-# ---------------------------------------------------------------------------------------------- pieces
+class _Throttled:
+    """Forwards Progress at most every PROGRESS_INTERVAL_SECONDS (the engine reports every item)."""
 
+    def __init__(self, on_progress: Callable[[Progress], None]) -> None:
+        self._on_progress = on_progress
+        self._lock = threading.Lock()
+        self._last_sent = 0.0
+        self._pending: Progress | None = None
 
-def _embedded_s3() -> Any:
-    """The moto S3 server on loopback, as a context manager yielding its endpoint URL."""
-    from contextlib import contextmanager
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_sent < PROGRESS_INTERVAL_SECONDS:
+                self._pending = progress
+                return
+            self._last_sent, self._pending = now, None
+        self._on_progress(progress)
 
-    from burstmap.local.s3 import LocalS3
-
-    @contextmanager
-    def running() -> Iterator[str]:
-        server = LocalS3()
-        server.start()
-        try:
-            yield server.endpoint_url
-        finally:
-            server.stop()
-
-    return running()
-
-
-def _s3_client(endpoint: str, *, local: bool) -> Any:
-    import boto3
-
-    credentials = (
-        {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
-        if local
-        else {}
-    )
-    return boto3.session.Session().client(
-        "s3", endpoint_url=endpoint, region_name=LOCAL_REGION, **credentials
-    )
-
-
-def _ensure_bucket(s3: Any, name: str) -> None:
-    with suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=name)
-
-
-def worker_environment(endpoint: str, *, local: bool) -> dict[str, str]:
-    """What boto3 inside the workers needs to talk to this S3 endpoint (and never to AWS)."""
-    env = {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_DEFAULT_REGION": LOCAL_REGION, "AWS_REGION": LOCAL_REGION}
-    if local:
-        env.update(_LOCAL_CREDENTIALS)
-    return env
-
-
-def _start_runtime(
-    app: LocalApp, endpoint: str, *, local: bool, workers: int | None, throttle_rate: float, seed: int
-) -> Any:
-    from burstmap.local.lambda_runtime import LambdaRuntime
-
-    return LambdaRuntime(
-        app.function_specs(),
-        workers=workers,
-        throttle_rate=throttle_rate,
-        seed=seed,
-        extra_env=worker_environment(endpoint, local=local),
-    )
-
-
-def _execute(
-    definition: dict[str, Any],
-    execution_input: dict[str, Any],
-    *,
-    runtime: Any,
-    endpoint: str,
-    retry_time_scale: float,
-    on_progress: Callable[[Progress], None] | None,
-    stack: ExitStack,
-) -> Any:
-    from burstmap.local import execute
-
-    return execute(
-        definition,
-        execution_input,
-        runtime=runtime,
-        s3_endpoint_url=endpoint,
-        retry_time_scale=retry_time_scale,
-        on_progress=on_progress,
-    )
-
-
-def _stats(result: Any, runtime: Any, *, wall: float, run: float) -> dict[str, Any]:
-    counters = getattr(result, "stats", None)
-
-    def count(name: str) -> int:
-        value = getattr(counters, name, None)
-        if value is None and isinstance(counters, dict):
-            value = counters.get(name)
-        return int(value or 0)
-
-    return {
-        "wall_seconds": round(wall, 3),
-        "run_seconds": round(run, 3),
-        "invocations": count("invocations"),
-        "retries": count("retries"),
-        "failures": count("failures"),
-        "throttles": count("throttles"),
-    }
+    def flush(self) -> None:
+        """Send the last counts held back (the final ones), if any."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._on_progress(pending)
 
 
 def copy_results(s3: Any, output: Any, output_dir: Path, *, app: LocalApp | None) -> list[Path]:
@@ -371,26 +302,3 @@ def _split_s3_uri(uri: str) -> tuple[str, str]:
         raise JobInputError(f"not an s3://bucket/key URI: {uri!r}")
     bucket, key = uri[5:].split("/", 1)
     return bucket, key
-
-
-class _ProgressPoller:
-    """Calls on_progress periodically from a snapshot function until stopped (then once more)."""
-
-    def __init__(self, snapshot: Callable[[], Progress], on_progress: Callable[[Progress], None]) -> None:
-        self._snapshot = snapshot
-        self._on_progress = on_progress
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="burstmap-progress", daemon=True)
-
-    def start(self) -> _ProgressPoller:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(PROGRESS_INTERVAL_SECONDS):
-            self._on_progress(self._snapshot())
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._on_progress(self._snapshot())

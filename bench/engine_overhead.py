@@ -1,0 +1,150 @@
+"""Fan-out overhead: the local engine's distributed Map vs a bare ProcessPoolExecutor, side by side.
+
+Both sides make the same handler calls with the same chunking: N integers in batches of B, each batch
+summed by `bench/_trivial_compute.handler` (so the work itself is negligible and what is measured is
+the fan-out). The engine reads the items from its loopback S3 (ItemReader, JSONL), batches them
+(ItemBatcher), invokes the handler as a Lambda function in warm worker processes and collects the
+results; the pool calls the handler on the same batches with `ProcessPoolExecutor.map`. Each side is
+timed from starting its workers to having every result; the best of `--repeats` runs is kept.
+
+    .venv/bin/python bench/engine_overhead.py [--items 100000] [--batch 1000] [--workers 2]
+
+Last line: `engine/pool throughput ratio: X.XX` (target >= 0.70 on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from _trivial_compute import handler  # noqa: E402 - the bench directory is put on sys.path just above
+
+BUCKET = "bench-items"
+KEY = "items.jsonl"
+FUNCTION = "trivial"
+FUNCTION_ARN = f"arn:aws:lambda:us-east-1:111111111111:function:{FUNCTION}"
+
+
+def definition(batch: int) -> dict[str, Any]:
+    """A distributed Map over a JSONL list in S3, batched, one Lambda invocation per batch."""
+    compute = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": FUNCTION_ARN, "Payload.$": "$"},
+        "OutputPath": "$.Payload",
+        "End": True,
+    }
+    return {
+        "StartAt": "FanOut",
+        "States": {
+            "FanOut": {
+                "Type": "Map",
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSONL"},
+                    "Parameters": {"Bucket": BUCKET, "Key": KEY},
+                },
+                "ItemBatcher": {"MaxItemsPerBatch": batch},
+                "MaxConcurrency": 0,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                    "StartAt": "Compute",
+                    "States": {"Compute": compute},
+                },
+                "End": True,
+            }
+        },
+    }
+
+
+def _call(event: dict[str, Any]) -> int:
+    return handler(event, None)
+
+
+def run_pool(items: list[int], batch: int, workers: int) -> tuple[float, int]:
+    started = time.perf_counter()
+    events = [{"Items": items[i : i + batch]} for i in range(0, len(items), batch)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        total = sum(pool.map(_call, events))
+    return time.perf_counter() - started, total
+
+
+def run_engine(endpoint: str, batch: int, workers: int) -> tuple[float, int]:
+    from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
+
+    from burstmap.local import execute
+
+    spec = FunctionSpec(
+        name=FUNCTION,
+        handler="_trivial_compute.handler",
+        code_paths=[BENCH_DIR],
+        environment={},
+        timeout_seconds=60,
+    )
+    started = time.perf_counter()
+    runtime = LambdaRuntime([spec], workers=workers)
+    try:
+        result = execute(definition(batch), {}, runtime=runtime, s3_endpoint_url=endpoint)
+    finally:
+        runtime.close()
+    seconds = time.perf_counter() - started
+    if result.status != "SUCCEEDED":
+        sys.exit(f"engine run {result.status}: {result.error}: {result.cause}")
+    return seconds, sum(result.output)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import boto3
+    from burstmap.local.s3 import LocalS3
+
+    items = list(range(args.items))
+    expected = sum(items)
+    with LocalS3() as s3_server:
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=s3_server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key=KEY, Body="\n".join(json.dumps(i) for i in items).encode())
+        engine_times, pool_times = [], []
+        for _ in range(args.repeats):  # interleaved, so both sides see the same machine state
+            seconds, total = run_engine(s3_server.endpoint_url, args.batch, args.workers)
+            assert total == expected, (total, expected)
+            engine_times.append(seconds)
+            seconds, total = run_pool(items, args.batch, args.workers)
+            assert total == expected, (total, expected)
+            pool_times.append(seconds)
+
+    engine, pool = min(engine_times), min(pool_times)
+    batches = -(-args.items // args.batch)
+    print(f"{args.items} items in {batches} batches of {args.batch}, {args.workers} workers", end=", ")
+    print(f"best of {args.repeats}")
+    print(f"{'side':<8} {'seconds':>8} {'items/s':>12} {'runs (s)':>24}")
+    for name, best, runs in (("engine", engine, engine_times), ("pool", pool, pool_times)):
+        print(f"{name:<8} {best:>8.3f} {args.items / best:>12.0f} {' '.join(f'{t:.3f}' for t in runs):>24}")
+    print(f"engine/pool throughput ratio: {pool / engine:.2f}")
+
+
+if __name__ == "__main__":
+    main()
