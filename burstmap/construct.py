@@ -609,6 +609,13 @@ class BurstCompute(Construct):
             self._grant_objects(
                 self.start_function, self.bucket, self.items_prefix, ["s3:GetObject", "s3:PutObject"]
             )
+            # Listing the items prefix (only) lets a missing list answer NoSuchKey instead of AccessDenied.
+            iam.Grant.add_to_principal(
+                grantee=self.start_function,
+                actions=["s3:ListBucket"],
+                resource_arns=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{self.items_prefix}/*"]}},
+            )
             # The S3 ItemReaders take the bucket from the state ($.items_bucket), which aws-cdk-lib
             # cannot scope, so it grants nothing: the read grant is explicit.
             self._grant_objects(self.state_machine, self.bucket, self.items_prefix, ["s3:GetObject"])

@@ -450,7 +450,13 @@ def test_function_roles_get_object_actions_on_their_prefix_only(synths: dict[str
             "Action": ["s3:GetObject", "s3:PutObject"],
             "Effect": "Allow",
             "Resource": {"Fn::Join": ["", [bucket_arn, "/items/*"]]},
-        }
+        },
+        {
+            "Action": "s3:ListBucket",
+            "Condition": {"StringLike": {"s3:prefix": ["items/*"]}},
+            "Effect": "Allow",
+            "Resource": bucket_arn,
+        },
     ]
     combine = statements_of(synth.template, role_of(synth.stack, synth.job.combine_function))
     assert combine == [
