@@ -436,8 +436,8 @@ def iter_json_array(chunks: Iterable[bytes], where: str = "the file") -> Iterato
                         ) from exc
                     fill()
                     continue
-                if end == len(buffer) and not at_end:
-                    fill()  # a number may continue in the next chunk
+                if not at_end and (end == len(buffer) or _number_may_continue(value, buffer[end])):
+                    fill()  # "[12" + "3]" or "[1" + ".5]": the number continues in the next chunk
                     continue
                 break
             position = end
@@ -456,6 +456,13 @@ def iter_json_array(chunks: Iterable[bytes], where: str = "the file") -> Iterato
                 raise fail("a value")
     if skip_whitespace():
         raise fail("the end of the file")
+
+
+def _number_may_continue(value: Any, following: str) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and following in _NUMBER_CHARACTERS
+
+
+_NUMBER_CHARACTERS = frozenset("0123456789.eE+-")
 
 
 def iter_json_lines(chunks: Iterable[bytes], where: str = "the file") -> Iterator[Any]:
