@@ -754,6 +754,14 @@ class BurstCompute(Construct):
                 "own "
                 "child executions, whose names are generated at run time.",
             )
+        if self.input_prefix is not None and self.compute_function.role is not None:
+            for prefix in (self.input_prefix, self.output_prefix):
+                acknowledge(
+                    self.compute_function.role,
+                    f"IAM5[Resource::{nag_text(self.bucket.bucket_arn)}/{prefix}/*]",
+                    f"input_prefix mode: compute reads objects under {self.input_prefix}/, writes under "
+                    f"{self.output_prefix}/; the prefix is the narrowest scope for keys users choose.",
+                )
         own_functions = [
             (function, prefixes)
             for function, prefixes in (
