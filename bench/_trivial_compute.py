@@ -10,5 +10,15 @@ from typing import Any
 
 
 def handler(event: dict[str, Any], context: Any) -> int:
-    """Sum of the batch's items (integers): cheap enough that only the fan-out's cost is measured."""
-    return sum(event["Items"])
+    """Sum of the batch's items (integers), after `work` multiply-adds per item (default none).
+
+    With work 0 only the fan-out's cost is measured; `BatchInput.work` emulates a small per-item compute.
+    """
+    work = int((event.get("BatchInput") or {}).get("work", 0))
+    total = 0
+    for item in event["Items"]:
+        value = item
+        for _ in range(work):
+            value = (value * 31 + 7) % 1_000_003
+        total += item if work == 0 else value
+    return total

@@ -29,12 +29,12 @@ sys.path.insert(0, str(BENCH_DIR))
 from _trivial_compute import handler  # noqa: E402 - the bench directory is put on sys.path just above
 
 BUCKET = "bench-items"
-KEY = "items.jsonl"
+KEYS = {"JSONL": "items.jsonl", "JSON": "items.json"}
 FUNCTION = "trivial"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:111111111111:function:{FUNCTION}"
 
 
-def definition(batch: int) -> dict[str, Any]:
+def definition(batch: int, input_type: str, work: int) -> dict[str, Any]:
     """A distributed Map over a JSONL list in S3, batched, one Lambda invocation per batch."""
     compute = {
         "Type": "Task",
@@ -50,10 +50,10 @@ def definition(batch: int) -> dict[str, Any]:
                 "Type": "Map",
                 "ItemReader": {
                     "Resource": "arn:aws:states:::s3:getObject",
-                    "ReaderConfig": {"InputType": "JSONL"},
-                    "Parameters": {"Bucket": BUCKET, "Key": KEY},
+                    "ReaderConfig": {"InputType": input_type},
+                    "Parameters": {"Bucket": BUCKET, "Key": KEYS[input_type]},
                 },
-                "ItemBatcher": {"MaxItemsPerBatch": batch},
+                "ItemBatcher": {"MaxItemsPerBatch": batch, "BatchInput": {"work": work}},
                 "MaxConcurrency": 0,
                 "ItemProcessor": {
                     "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
@@ -70,18 +70,19 @@ def _call(event: dict[str, Any]) -> int:
     return handler(event, None)
 
 
-def run_pool(items: list[int], batch: int, workers: int) -> tuple[float, int]:
+def run_pool(items: list[int], batch: int, workers: int, work: int) -> tuple[float, int]:
     started = time.perf_counter()
-    events = [{"Items": items[i : i + batch]} for i in range(0, len(items), batch)]
+    events = [
+        {"Items": items[i : i + batch], "BatchInput": {"work": work}} for i in range(0, len(items), batch)
+    ]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         total = sum(pool.map(_call, events))
     return time.perf_counter() - started, total
 
 
-def run_engine(endpoint: str, batch: int, workers: int) -> tuple[float, int]:
-    from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
-
+def run_engine(s3_client: Any, batch: int, workers: int, input_type: str, work: int) -> tuple[float, int]:
     from burstmap.local import execute
+    from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
 
     spec = FunctionSpec(
         name=FUNCTION,
@@ -93,7 +94,7 @@ def run_engine(endpoint: str, batch: int, workers: int) -> tuple[float, int]:
     started = time.perf_counter()
     runtime = LambdaRuntime([spec], workers=workers)
     try:
-        result = execute(definition(batch), {}, runtime=runtime, s3_endpoint_url=endpoint)
+        result = execute(definition(batch, input_type, work), {}, runtime=runtime, s3_client=s3_client)
     finally:
         runtime.close()
     seconds = time.perf_counter() - started
@@ -110,36 +111,32 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--input-type", choices=sorted(KEYS), default="JSONL", help="ItemReader InputType")
+    parser.add_argument("--work", type=int, default=0, help="multiply-adds per item (0: pure fan-out)")
     args = parser.parse_args()
 
-    import boto3
     from burstmap.local.s3 import LocalS3
 
     items = list(range(args.items))
-    expected = sum(items)
+    expected = handler({"Items": items, "BatchInput": {"work": args.work}}, None)
     with LocalS3() as s3_server:
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=s3_server.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        s3 = s3_server.client()
         s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key=KEY, Body="\n".join(json.dumps(i) for i in items).encode())
+        s3.put_object(Bucket=BUCKET, Key=KEYS["JSONL"], Body="\n".join(json.dumps(i) for i in items).encode())
+        s3.put_object(Bucket=BUCKET, Key=KEYS["JSON"], Body=json.dumps(items).encode())
         engine_times, pool_times = [], []
         for _ in range(args.repeats):  # interleaved, so both sides see the same machine state
-            seconds, total = run_engine(s3_server.endpoint_url, args.batch, args.workers)
+            seconds, total = run_engine(s3, args.batch, args.workers, args.input_type, args.work)
             assert total == expected, (total, expected)
             engine_times.append(seconds)
-            seconds, total = run_pool(items, args.batch, args.workers)
+            seconds, total = run_pool(items, args.batch, args.workers, args.work)
             assert total == expected, (total, expected)
             pool_times.append(seconds)
 
     engine, pool = min(engine_times), min(pool_times)
     batches = -(-args.items // args.batch)
     print(f"{args.items} items in {batches} batches of {args.batch}, {args.workers} workers", end=", ")
-    print(f"best of {args.repeats}")
+    print(f"best of {args.repeats}, ItemReader {args.input_type}, work {args.work} per item")
     print(f"{'side':<8} {'seconds':>8} {'items/s':>12} {'runs (s)':>24}")
     for name, best, runs in (("engine", engine, engine_times), ("pool", pool, pool_times)):
         print(f"{name:<8} {best:>8.3f} {args.items / best:>12.0f} {' '.join(f'{t:.3f}' for t in runs):>24}")
