@@ -144,3 +144,23 @@ def test_negative_size_fails_with_invalid_input(example_app: Path) -> None:
     assert result.status == "FAILED"
     assert result.error == "InvalidInput"
     assert "size" in (result.cause or "")
+
+
+@pytest.mark.slow
+@needs_engine
+def test_cli_prints_the_output_as_one_json_object(example_app: Path) -> None:
+    from typer.testing import CliRunner
+
+    from burstmap.cli import app
+
+    runner = CliRunner()
+    args = ["run", "--retry-time-scale", "0", "--app-dir", str(example_app)]
+    done = runner.invoke(app, [*args, "--size", "16", "--stats"])
+    failed = runner.invoke(app, [*args, "--size", "-5"])
+
+    assert done.exit_code == 0, done.output
+    printed = json.loads(done.stdout)
+    assert printed["total_sum"] == str(reference_total(16))
+    assert printed["stats"]["invocations"] >= 3
+    assert failed.exit_code != 0
+    assert "InvalidInput" in failed.stderr
