@@ -10,14 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["BurstCompute", "compute_handler", "__version__"]
+__all__ = ["BurstCompute", "BurstmapLayer", "compute_handler", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from burstmap.compute import compute_handler
     from burstmap.construct import BurstCompute
+    from burstmap.layer import BurstmapLayer
 
 _LAZY = {
     "BurstCompute": "burstmap.construct",
+    "BurstmapLayer": "burstmap.layer",
     "compute_handler": "burstmap.compute",
 }
 
