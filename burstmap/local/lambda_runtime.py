@@ -15,8 +15,9 @@ What an invocation returns, and why (the names Step Functions then reports are t
 - a response over 6,291,556 bytes: ``{"errorMessage":"Response payload size exceeded maximum
   allowed payload size (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}``;
 - service-side failures are raised, not returned: ``LambdaServiceError`` with
-  ``Lambda.ResourceNotFoundException`` (unknown function) or ``Lambda.TooManyRequestsException``
-  (injected throttling, the handler does not run).
+  ``Lambda.ResourceNotFoundException`` (unknown function), ``Lambda.TooManyRequestsException``
+  (injected throttling, the handler does not run) or ``Lambda.InvalidRequestContentException``
+  (a payload that is not JSON).
 
 Handlers given as strings (``module.function``) run in child processes: each one imports the handler
 once, like an execution environment, and serves invocations one at a time; a function has up to
@@ -155,6 +156,17 @@ def response_too_large_payload() -> bytes:
             ),
             ("errorType", "Function.ResponseSizeTooLarge"),
         ]
+    )
+
+
+def invalid_request_content(detail: str) -> LambdaServiceError:
+    """Lambda's answer to a payload that is not JSON (the detail is Python's parser message, where
+    AWS quotes its Java parser's)."""
+    return LambdaServiceError(
+        "Lambda.InvalidRequestContentException",
+        f"Could not parse request body into json: Could not parse payload into json: {detail} "
+        f"(Service: AWSLambda; Status Code: 400; Error Code: InvalidRequestContentException; "
+        f"Request ID: {uuid.uuid4()}; Proxy: null)",
     )
 
 
@@ -317,16 +329,22 @@ class _FunctionPool:
         return worker
 
     def close(self) -> None:
+        """Idle workers get EOF and exit; busy ones are killed (the invoking thread sees a crash and
+        closes their pipes itself, so no descriptor is closed under a thread still polling it)."""
         with self.cond:
             self.closed = True
-            workers = list(self.all)
+            idle = list(self.idle)
+            busy = [worker for worker in self.all if worker not in idle]
             self.all.clear()
             self.idle.clear()
             self.cond.notify_all()
-        for worker in workers:
+        for worker in busy:
+            with suppress(OSError):
+                worker.process.kill()
+        for worker in idle:
             worker.close_pipes()  # EOF: the worker's loop ends
         deadline = time.monotonic() + 2
-        for worker in workers:
+        for worker in idle:
             try:
                 worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -524,6 +542,8 @@ class LambdaRuntime:
         status, body = message[:1], message[1:]
         if status == lambda_worker.OK:
             return Invocation(body, None, request_id)
+        if status == lambda_worker.BAD_REQUEST:
+            raise invalid_request_content(body.decode("utf-8", "replace"))
         return Invocation(body, "Unhandled", request_id)
 
     @staticmethod
@@ -556,6 +576,9 @@ class LambdaRuntime:
         context.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[{LATEST}]{uuid.uuid4().hex}"
         try:
             event = json.loads(payload) if payload else {}
+        except ValueError as bad_json:
+            raise invalid_request_content(str(bad_json)) from None
+        try:
             result = handler(event, context)
             body = result if isinstance(result, bytes) else None
             error: bytes | None = None

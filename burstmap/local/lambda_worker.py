@@ -21,7 +21,8 @@ Wire format (both directions one length-prefixed message on a pipe, no pickling;
 hand-written because importing ``multiprocessing.connection`` costs a new worker about 14 ms):
 request  = deadline epoch ms (``!d``) + request id (36 ASCII bytes) + ARN length (``!H``) + ARN + payload;
 response = one status byte + body: ``R`` ready, ``I`` init failed (body = error document),
-``0`` success (body = response payload), ``1`` function error (body = error document).
+``0`` success (body = response payload), ``1`` function error (body = error document), ``U`` the
+payload is not JSON (body = the parser's message; Lambda refuses such a request before any runtime).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import traceback
 from typing import Any
 
 HEADER = struct.Struct("!d36sH")
-READY, INIT_FAILED, OK, FUNCTION_ERROR = b"R", b"I", b"0", b"1"
+READY, INIT_FAILED, OK, FUNCTION_ERROR, BAD_REQUEST = b"R", b"I", b"0", b"1", b"U"
 _LENGTH = struct.Struct("!Q")
 _SMALL = 64 * 1024
 
@@ -228,6 +229,10 @@ def serve(requests: int, responses: int, handler_name: str, code_paths: list[str
             continue
         try:
             event = json.loads(payload) if payload else {}
+        except ValueError as error:
+            send_message(responses, BAD_REQUEST + str(error).encode("utf-8"))
+            continue
+        try:
             result = handler(event, LambdaContext(request_id, arn, deadline_ms))
         except Exception as error:
             trace = handler_stack_trace(error, this_file)

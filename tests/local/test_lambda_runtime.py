@@ -489,3 +489,20 @@ def test_a_closed_runtime_stops_its_workers_and_refuses_invocations(code: Path) 
         os.kill(pid, 0)
     with pytest.raises(RuntimeError, match="closed"):
         runtime.invoke("count", b"{}")
+
+
+@pytest.mark.parametrize("in_process", [False, True])
+def test_a_payload_that_is_not_json_is_refused_by_the_service(
+    code: Path, runtime_for: Any, in_process: bool
+) -> None:
+    function = (
+        FunctionSpec("f", lambda event, context: 1) if in_process else spec(code, "count", environment={})
+    )
+    runtime = runtime_for(function)
+
+    with pytest.raises(LambdaServiceError) as raised:
+        runtime.invoke(function.name, b"not json")
+
+    assert raised.value.error == "Lambda.InvalidRequestContentException"
+    assert (raised.value.cause or "").startswith("Could not parse request body into json: ")
+    assert runtime.invoke(function.name, b"[]").function_error is None  # the worker is still fine
