@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.set_int_max_str_digits(0)  # the totals run to tens of thousands of digits
 
 
 def reference_total(size: int) -> int:
