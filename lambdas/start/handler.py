@@ -118,7 +118,7 @@ def _write_list(
         assert request.items is not None
         count = len(request.items)
         lines = (json.dumps(item, separators=(",", ":")).encode("utf-8") + b"\n" for item in request.items)
-    upload_stream(s3 or default_s3_client(), bucket, key, lines)
+    upload_stream(s3 or default_s3_client(), bucket, key, lines, part_bytes=PART_BYTES)
     return {
         "source": "s3",
         "items_bucket": bucket,
@@ -161,10 +161,12 @@ def upload_stream(
         for chunk in chunk_iter:
             buffer += chunk
             while len(buffer) >= part_bytes:
-                sent += _upload_part(s3, bucket, key, upload_id, parts, buffer[:part_bytes])
-                del buffer[:part_bytes]
+                with memoryview(buffer) as view:
+                    part = bytes(view[:part_bytes])  # the one copy boto3 sends
+                sent += _upload_part(s3, bucket, key, upload_id, parts, part)
+                del part, buffer[:part_bytes]
         if buffer or not parts:
-            sent += _upload_part(s3, bucket, key, upload_id, parts, buffer)
+            sent += _upload_part(s3, bucket, key, upload_id, parts, bytes(buffer))
         s3.complete_multipart_upload(
             Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
         )
@@ -175,10 +177,10 @@ def upload_stream(
 
 
 def _upload_part(
-    s3: Any, bucket: str, key: str, upload_id: str, parts: list[dict[str, Any]], data: bytearray
+    s3: Any, bucket: str, key: str, upload_id: str, parts: list[dict[str, Any]], data: bytes
 ) -> int:
     number = len(parts) + 1
-    response = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(data))
+    response = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data)
     parts.append({"ETag": response["ETag"], "PartNumber": number})
     return len(data)
 
