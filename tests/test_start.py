@@ -269,8 +269,8 @@ def test_a_list_too_large_for_the_payload_without_a_bucket() -> None:
     with pytest.raises(
         InvalidInput,
         match=r"The items must go through S3 \(the item list takes \d+ bytes of JSON, more than the 131072 "
-        r"that fit in the 256 KiB state payload beside the job's results\), but this start function has no bucket "
-        r"\(environment variable BURSTMAP_BUCKET; BurstCompute sets it\): upload the list yourself",
+        r"that fit in the 256 KiB state payload beside the job's results\), but this start function has no "
+        r"bucket \(environment variable BURSTMAP_BUCKET; BurstCompute sets it\): upload the list yourself",
     ):
         start({"size": 100_000}, job_id=REQUEST_ID, bucket=None)
 
