@@ -506,3 +506,16 @@ def test_a_payload_that_is_not_json_is_refused_by_the_service(
     assert raised.value.error == "Lambda.InvalidRequestContentException"
     assert (raised.value.cause or "").startswith("Could not parse request body into json: ")
     assert runtime.invoke(function.name, b"[]").function_error is None  # the worker is still fine
+
+
+def test_handlers_may_be_named_with_a_colon_and_shadow_nothing_of_burstmap(
+    code: Path, runtime_for: Any
+) -> None:
+    (code / "errors.py").write_text("def handler(event, context):\n    return 'the user module'\n")
+    runtime = runtime_for(
+        spec(code, "colon", handler="handlers:count", environment={}),
+        spec(code, "errors", handler="errors.handler"),
+    )
+
+    assert call(runtime, "colon")[0]["calls"] == 1
+    assert call(runtime, "errors")[0] == "the user module"  # not burstmap/local/errors.py
