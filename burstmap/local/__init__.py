@@ -182,8 +182,14 @@ def execute(
     )
     result = ExecutionResult(status="RUNNING", stats=stats)
     try:
-        result.output = Interpreter(services).run_machine(machine, input, context, EventCounter())
+        run = lambda: Interpreter(services).run_machine(machine, input, context, EventCounter())  # noqa: E731
+        timeout = machine.get("TimeoutSeconds")
+        result.output = run() if timeout is None else clock.call_with_timeout(run, float(timeout))
         result.status = "SUCCEEDED"
+    except TimeoutError:
+        # The execution's own TimeoutSeconds: AWS stops it with status TIMED_OUT and States.Timeout.
+        result.status, result.error = "TIMED_OUT", "States.Timeout"
+        result.cause = f"The execution ran longer than its TimeoutSeconds ({machine['TimeoutSeconds']} s)."
     except StatesError as exc:
         result.status, result.error, result.cause = "FAILED", exc.error, exc.cause
     finally:

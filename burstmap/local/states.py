@@ -115,7 +115,10 @@ def _validate_machine(machine: Any, where: str, *, top: bool = False, processor:
     for key in machine:
         if key not in allowed:
             if top and key == "TimeoutSeconds":
-                raise unsupported("TimeoutSeconds (execution timeout)", where)
+                timeout = machine[key]
+                if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+                    raise DefinitionError(f"TimeoutSeconds must be a positive integer, got {timeout!r}")
+                continue
             raise (
                 unsupported(key, where)
                 if key in ("Assign", "Variables", "Arguments", "Output")
