@@ -143,7 +143,11 @@ def read_manifest(bucket: str, key: str, *, s3: Any = None) -> Manifest:
 
 @dataclass(frozen=True)
 class ItemResult:
-    """One item's outcome; ``index`` and ``item`` are None where the layout drops them (COMPACT)."""
+    """One item's outcome; ``index`` and ``item`` are None where the layout drops them (COMPACT).
+
+    ``status`` is the child's Status where the record has one (FAILED files also hold TIMED_OUT and
+    ABORTED children), else the result file's status.
+    """
 
     status: str
     output: Any
@@ -223,6 +227,8 @@ def item_results_of_record(record: Any, status: str, source: str) -> Iterator[It
     child_input = _json_field(record, "Input", source)
     output = _json_field(record, "Output", source) if status == "SUCCEEDED" else None
     error, cause = record.get("Error"), record.get("Cause")
+    # The FAILED files also hold TIMED_OUT and ABORTED children: report the child's own status.
+    reported = record["Status"] if isinstance(record["Status"], str) else status
     if isinstance(child_input, Mapping) and isinstance(child_input.get("Items"), list):
         entries = child_input["Items"]
         if status == "SUCCEEDED" and (not isinstance(output, list) or len(output) != len(entries)):
@@ -234,10 +240,10 @@ def item_results_of_record(record: Any, status: str, source: str) -> Iterator[It
         outputs = output if status == "SUCCEEDED" else [None] * len(entries)
         for entry, item_output in zip(entries, outputs, strict=True):
             index, item = _index_and_item(entry)
-            yield ItemResult(status, item_output, index, item, error, cause, arn, source)
+            yield ItemResult(reported, item_output, index, item, error, cause, arn, source)
         return
     index, item = _index_and_item(child_input)
-    yield ItemResult(status, output, index, item, error, cause, arn, source)
+    yield ItemResult(reported, output, index, item, error, cause, arn, source)
 
 
 def _is_execution_record(record: Any) -> bool:

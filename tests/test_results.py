@@ -210,8 +210,8 @@ def test_none_layout_gives_one_result_per_item_with_inputs(s3) -> None:  # type:
         ("SUCCEEDED", 1, "b", "11"),
         ("SUCCEEDED", 2, "c", 12),
         ("FAILED", 3, "d", None),
-        ("FAILED", 4, "e", None),
-        ("FAILED", 5, "f", None),
+        ("TIMED_OUT", 4, "e", None),
+        ("TIMED_OUT", 5, "f", None),
     ]
     assert got[1].execution_arn == child_arn(1)
     assert got[3].error == "ValueError" and "item d failed" in (got[3].cause or "")
