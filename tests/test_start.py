@@ -38,6 +38,11 @@ def lines_of(s3: Any, key: str) -> Iterator[bytes]:
     return iter_lines(body_chunks(s3.get_object(Bucket=BUCKET, Key=key)["Body"]))
 
 
+def array_of(s3: Any, key: str) -> list[Any]:
+    """The JSON array start wrote (what the Map's ItemReader with InputType JSON reads)."""
+    return json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
 def largest_payload_size() -> int:
     """The largest size job whose item list still fits the payload threshold."""
     low, high = 0, 100_000
@@ -75,7 +80,7 @@ def test_handler_reads_the_request_id_and_environment(s3: Any, monkeypatch: pyte
     context = SimpleNamespace(aws_request_id=REQUEST_ID)
     assert handler({"size": 2}, context)["source"] == "payload"
     output = handler({"size": 2, "via_s3": True}, context)
-    assert output["items_key"] == f"lists/{REQUEST_ID}.jsonl"
+    assert output["items_key"] == f"lists/{REQUEST_ID}.json"
     assert output["items_bucket"] == BUCKET
 
 
@@ -93,30 +98,30 @@ def test_the_switch_to_s3_happens_exactly_past_the_threshold(s3: Any) -> None:
     assert past_threshold["source"] == "s3" and past_threshold["count"] == fits + 1
 
 
-def test_large_item_list_goes_to_s3_as_jsonl(s3: Any) -> None:
+def test_large_item_list_goes_to_s3_as_a_json_array(s3: Any) -> None:
     items = [{"name": f"object-{n:06d}", "weight": n} for n in range(5_000)]
     assert json_size(items) > PAYLOAD_ITEMS_MAX_BYTES
     output = run({"items": items, "parameters": {"k": 1}}, s3)
     assert output == {
         "source": "s3",
         "items_bucket": BUCKET,
-        "items_key": f"items/{REQUEST_ID}.jsonl",
-        "items_format": "JSONL",
+        "items_key": f"items/{REQUEST_ID}.json",
+        "items_format": "JSON",
         "count": 5_000,
         "parameters": {"k": 1},
     }
-    assert [json.loads(line) for line in lines_of(s3, output["items_key"])] == items
+    assert array_of(s3, output["items_key"]) == items
 
 
 def test_via_s3_forces_the_s3_path_for_a_small_job(s3: Any) -> None:
     output = run({"size": 3, "via_s3": True}, s3)
     assert output["source"] == "s3"
-    assert list(lines_of(s3, output["items_key"])) == [b"0", b"1", b"2"]
+    assert array_of(s3, output["items_key"]) == [0, 1, 2]
 
 
 def test_the_items_prefix_names_the_key(s3: Any) -> None:
     assert run({"size": 1, "via_s3": True}, s3, items_prefix="/jobs/items/")["items_key"] == (
-        f"jobs/items/{REQUEST_ID}.jsonl"
+        f"jobs/items/{REQUEST_ID}.json"
     )
 
 
@@ -165,9 +170,7 @@ def test_million_item_size_job_is_streamed_in_bounded_memory(monkeypatch: pytest
     finally:
         tracemalloc.stop()
     assert output["source"] == "s3" and output["count"] == 1_000_000
-    expected = hashlib.sha256()
-    for low in range(0, 1_000_000, 100_000):
-        expected.update("".join(f"{n}\n" for n in range(low, low + 100_000)).encode())
+    expected = hashlib.sha256(("[" + ",".join(map(str, range(1_000_000))) + "]").encode())
     assert client.completed and client.digest.hexdigest() == expected.hexdigest()
     assert client.part_sizes[0] == 5 * 1024 * 1024 and len(client.part_sizes) == 2
     # A list of a million ints alone is ~36 MB; the stream holds about one part and its copy.
@@ -176,12 +179,8 @@ def test_million_item_size_job_is_streamed_in_bounded_memory(monkeypatch: pytest
 
 def test_million_item_size_job_lands_in_s3_complete(s3: Any) -> None:
     output = run({"size": 1_000_000}, s3)
-    assert (output["source"], output["count"], output["items_format"]) == ("s3", 1_000_000, "JSONL")
-    count = 0
-    for expected, line in enumerate(lines_of(s3, output["items_key"])):
-        assert int(line) == expected
-        count += 1
-    assert count == 1_000_000
+    assert (output["source"], output["count"], output["items_format"]) == ("s3", 1_000_000, "JSON")
+    assert array_of(s3, output["items_key"]) == list(range(1_000_000))
 
 
 def test_upload_stream_single_put_and_multipart(s3: Any) -> None:

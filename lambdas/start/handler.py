@@ -7,9 +7,9 @@ Output (the task keeps only the Payload; docs/architecture.md)::
      "count": N, "parameters": {...}}
 
 An item list of more than ``PAYLOAD_ITEMS_MAX_BYTES`` of JSON (or any list with ``"via_s3": true``) is written
-to ``s3://$BURSTMAP_BUCKET/$BURSTMAP_ITEMS_PREFIX/<request id>.jsonl``, streamed: a ``size`` job is generated
-block by block and uploaded part by part, never held whole. ``items_s3`` lists are checked (they exist,
-every line or element parses) and counted, streamed too. Bad input raises ``InvalidInput`` at once.
+to ``s3://$BURSTMAP_BUCKET/$BURSTMAP_ITEMS_PREFIX/<request id>.json`` as one JSON array, streamed: a ``size``
+job is generated block by block and uploaded part by part, never held whole. ``items_s3`` lists are checked
+(they exist, every line or element parses) and counted, streamed too. Bad input raises ``InvalidInput`` at once.
 """
 
 from __future__ import annotations
@@ -110,29 +110,39 @@ def _write_list(
             "variable BURSTMAP_BUCKET; BurstCompute sets it): upload the list yourself and start with "
             '{"items_s3": "s3://bucket/key.jsonl"}, or send fewer items.'
         )
-    key = f"{items_prefix.strip('/')}/{job_id}.jsonl"
+    key = f"{items_prefix.strip('/')}/{job_id}.json"
     if request.size is not None:
         count = request.size
-        lines = _size_lines(request.size)
+        blocks = _size_blocks(request.size)
     else:
         assert request.items is not None
         count = len(request.items)
-        lines = (json.dumps(item, separators=(",", ":")).encode("utf-8") + b"\n" for item in request.items)
-    upload_stream(s3 or default_s3_client(), bucket, key, lines, part_bytes=PART_BYTES)
+        blocks = (json.dumps(item, separators=(",", ":")).encode("utf-8") for item in request.items)
+    upload_stream(s3 or default_s3_client(), bucket, key, _json_array(blocks), part_bytes=PART_BYTES)
     return {
         "source": "s3",
         "items_bucket": bucket,
         "items_key": key,
-        "items_format": "JSONL",
+        # A JSON array, not JSON Lines: AWS documents JSON arrays of any values for ItemReader, while its
+        # JSONL examples are all objects, and a size job's items are bare integers.
+        "items_format": "JSON",
         "count": count,
         "parameters": request.parameters,
     }
 
 
-def _size_lines(size: int) -> Iterator[bytes]:
-    """``0\\n1\\n...`` for a size job, one block of numbers at a time."""
+def _size_blocks(size: int) -> Iterator[bytes]:
+    """``0,1,...`` for a size job, one block of numbers at a time."""
     for low in range(0, size, SIZE_BLOCK):
-        yield ("\n".join(map(str, range(low, min(size, low + SIZE_BLOCK)))) + "\n").encode("ascii")
+        yield ",".join(map(str, range(low, min(size, low + SIZE_BLOCK)))).encode("ascii")
+
+
+def _json_array(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """Join comma-separated blocks of JSON values into one JSON array, streamed."""
+    yield b"["
+    for position, block in enumerate(blocks):
+        yield block if position == 0 else b"," + block
+    yield b"]"
 
 
 def upload_stream(
