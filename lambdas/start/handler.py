@@ -9,7 +9,8 @@ Output (the task keeps only the Payload; docs/architecture.md)::
 An item list of more than ``PAYLOAD_ITEMS_MAX_BYTES`` of JSON (or any list with ``"via_s3": true``) is written
 to ``s3://$BURSTMAP_BUCKET/$BURSTMAP_ITEMS_PREFIX/<request id>.json`` as one JSON array, streamed: a ``size``
 job is generated block by block and uploaded part by part, never held whole. ``items_s3`` lists are checked
-(they exist, every line or element parses) and counted, streamed too. Bad input raises ``InvalidInput`` at once.
+(they exist, every line or element parses) and counted, streamed too. Bad input raises ``InvalidInput``
+at once.
 """
 
 from __future__ import annotations
