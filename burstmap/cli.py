@@ -328,8 +328,22 @@ def _run_local(
     options: dict[str, Any],
 ) -> None:
     # Imported lazily: the engine (and the CDK it synthesizes with) is not needed for AWS commands.
+    from burstmap.local import DefinitionError, InputTooLarge
     from burstmap.local.assembly import AssemblyError
     from burstmap.local.job import JobInputError, run_local
+    from burstmap.local.lambda_runtime import LambdaConfigurationError
+    from burstmap.local.s3 import LocalS3Error
+
+    # What stops a local job before its execution runs: said in one line, exit 2. AssemblyError covers
+    # SynthesisError and UnresolvableToken; DefinitionError covers UnsupportedFeature.
+    cannot_start = (
+        JobInputError,
+        AssemblyError,
+        DefinitionError,
+        InputTooLarge,
+        LambdaConfigurationError,
+        LocalS3Error,
+    )
 
     kwargs = {key: value for key, value in options.items() if value is not None}
     display = progress_display(progress)
@@ -342,7 +356,7 @@ def _run_local(
             on_progress=display.update,
             **kwargs,
         )
-    except (JobInputError, AssemblyError) as exc:  # the job could not start: say why, exit 2
+    except cannot_start as exc:
         raise UsageError(str(exc)) from exc
     finally:
         display.close()

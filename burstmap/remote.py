@@ -23,7 +23,11 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from burstmap.job_input import InvalidItemsFile, build_execution_input
+from burstmap.job_input import read_items_file as load_items_file
 from burstmap.progress import Progress
+
+__all__ = ["InvalidItemsFile", "Job", "build_execution_input", "load_items_file", "stage_large_items"]
 
 #: Retries for every client: standard mode retries throttling and transient errors with backoff.
 RETRY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 8}, user_agent_extra="burstmap")
@@ -115,10 +119,6 @@ class JobFailed(Exception):
         super().__init__(f"execution {status}: {error or 'no error name'}: {cause or 'no cause given'}")
 
 
-class InvalidItemsFile(ValueError):
-    """An --items file is neither a JSON list nor JSON Lines."""
-
-
 def _describe_client_error(exc: botocore.exceptions.ClientError, what: str) -> AwsError:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
@@ -185,56 +185,6 @@ def aws_clients(region: str | None = None, profile: str | None = None) -> Client
 
 
 # --------------------------------------------------------------------------------------------- input
-def load_items_file(path: Path) -> list[Any]:
-    """Items from a file holding one JSON list, or JSON Lines (one JSON value a line)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidItemsFile(f"cannot read items file {path}: {exc.strerror}") from exc
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidItemsFile(f"{path} starts with '[' but is not a JSON list: {exc}") from exc
-        if not isinstance(items, list):
-            raise InvalidItemsFile(f"{path} must hold a JSON list or JSON Lines")
-        return items
-    items = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            items.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise InvalidItemsFile(
-                f"line {number} of {path} is not JSON ({exc.msg}); write a JSON list or one JSON value a line"
-            ) from exc
-    return items
-
-
-def build_execution_input(
-    *,
-    size: int | None = None,
-    items: list[Any] | None = None,
-    items_s3: str | None = None,
-    parameters: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The execution input of the contract (`{"size"}`, `{"items"}` or `{"items_s3"}`, plus parameters).
-
-    The values are passed as given: the start Lambda (or the local engine running it) validates them and
-    fails the execution with `InvalidInput`, so a local and a remote run reject bad input the same way.
-    """
-    sources = {"size": size, "items": items, "items_s3": items_s3}
-    given = [name for name, value in sources.items() if value is not None]
-    if len(given) != 1:
-        raise ValueError(f"give exactly one of size, items or items_s3 (got {', '.join(given) or 'none'})")
-    execution_input: dict[str, Any] = {given[0]: sources[given[0]]}
-    if parameters is not None:
-        execution_input["parameters"] = parameters
-    return execution_input
-
-
 def stage_large_items(execution_input: dict[str, Any], s3: Any, bucket: str | None) -> dict[str, Any]:
     """Move an `items` list too large for the 256 KiB state input to S3 as JSONL (`items_s3`)."""
     items = execution_input.get("items")

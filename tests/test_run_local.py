@@ -1,166 +1,235 @@
-"""The example job end to end on this machine: synthesized app -> local engine -> exact totals.
+"""`burstmap run` on this machine, end to end: synthesized app -> local engine -> one JSON object.
 
-The app is synthesized once per CDK context for the whole session (synth costs seconds); runs are
-small, and retry waits are scaled to zero.
+Two apps: the example app (the seed workload) and tests/fixtures/faulty_app, a BurstCompute job whose
+compute fails, sleeps past its 1 s timeout or kills its worker for the items the job's parameters name.
+Each is synthesized once per CDK context and the assembly is reused by every test; runs are small and
+retry waits are scaled to zero. Totals are checked against the recurrence computed here, independently
+of the handlers.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from burstmap.local.job import JobInputError, build_input, prepare_app, read_items_file, run_local
+from burstmap.cli import app as cli_app
+from burstmap.local import UnsupportedFeature, execute
+from burstmap.local.job import JobInputError, prepare_app, run_local
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+FAULTY_APP = Path(__file__).resolve().parent / "fixtures" / "faulty_app"
+
+pytestmark = pytest.mark.slow
+
+sys.set_int_max_str_digits(0)  # totals have hundreds of digits
 
 
-def reference_total(size: int) -> int:
-    """Independent of the handlers: sum of a(i), i < size, with
-    a(i) = 128a(i-1) + 1863a(i-2) + 42451a(i-3) + 78341a(i-4), a(0) = 1."""
-    previous = [0, 0, 0, 0]  # a(i-4) .. a(i-1)
-    total = 0
-    for i in range(size):
-        value = (
-            1
-            if i == 0
-            else 128 * previous[3] + 1863 * previous[2] + 42451 * previous[1] + 78341 * previous[0]
-        )
-        total += value
-        previous = [*previous[1:], value]
-    return total
+def reference_terms(count: int) -> list[int]:
+    """a(i) = 128a(i-1) + 1863a(i-2) + 42451a(i-3) + 78341a(i-4), a(0) = 1, for i < count."""
+    terms: list[int] = []
+    for i in range(count):
+        back = [terms[i - k] if i - k >= 0 else 0 for k in (1, 2, 3, 4)]
+        terms.append(1 if i == 0 else 128 * back[0] + 1863 * back[1] + 42451 * back[2] + 78341 * back[3])
+    return terms
 
 
-def _engine_ready() -> str | None:
-    """Why the end-to-end tests cannot run yet (parts still being written), or None."""
-    for module in ("burstmap.local.lambda_runtime", "burstmap.local.s3", "burstmap.local.states"):
-        if importlib.util.find_spec(module) is None:
-            return f"{module} is missing"
-    import burstmap.local
-
-    if not hasattr(burstmap.local, "execute"):
-        return "burstmap.local.execute is missing"
-    for handler in ("start", "combine", "example_compute"):
-        if not (PROJECT_DIR / "lambdas" / handler / "handler.py").is_file():
-            return f"lambdas/{handler}/handler.py is missing"
-    return None
-
-
-needs_engine = pytest.mark.skipif(_engine_ready() is not None, reason=str(_engine_ready()))
+def reference_total(size: int) -> str:
+    return str(sum(reference_terms(size)))
 
 
 def test_reference_formula_first_values() -> None:
-    assert [reference_total(n) for n in range(5)] == [0, 1, 129, 18376, 2634907]
-
-
-def test_input_is_built_per_contract(tmp_path: Path) -> None:
-    items = tmp_path / "items.jsonl"
-    items.write_text('{"a": 1}\n\n2\n')
-
-    assert build_input(size=-5) == {"size": -5}  # validated by the start Lambda, like on AWS
-    assert build_input(items=[1, "x"], parameters='{"k": 1}') == {"items": [1, "x"], "parameters": {"k": 1}}
-    assert build_input(items_file=items) == {"items": [{"a": 1}, 2]}
-    assert read_items_file(_write(tmp_path / "items.json", "[1, 2]")) == [1, 2]
-
-
-def test_bad_job_descriptions_are_refused_before_anything_runs(tmp_path: Path) -> None:
-    with pytest.raises(JobInputError, match="exactly one of size, items or items_file"):
-        build_input(size=3, items=[1])
-    with pytest.raises(JobInputError, match="not an array"):
-        read_items_file(_write(tmp_path / "o.json", '{"a": 1}'))
-    with pytest.raises(JobInputError, match="parameters must be a JSON object"):
-        build_input(size=1, parameters="[1]")
-    with pytest.raises(JobInputError, match="inject_throttle"):
-        run_local(size=1, inject_throttle=1.5, app_dir=tmp_path)
-    with pytest.raises(JobInputError, match="batch_size must be 1 or more"):
-        run_local(size=1, batch_size=0, app_dir=tmp_path)
-
-
-def _write(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
-
-
-# ---------------------------------------------------------------------------------------------- end to end
+    assert reference_terms(5) == [1, 128, 18247, 2616531, 374422198]
+    assert [reference_total(n) for n in range(4)] == ["0", "1", "129", "18376"]
 
 
 @pytest.fixture(scope="session")
 def example_app() -> Path:
-    """The example app, synthesized once for the session (later runs with this context reuse it)."""
+    """The example app, synthesized (or its cdk.out reused) once for the session."""
     prepare_app(PROJECT_DIR)
     return PROJECT_DIR
 
 
-@pytest.mark.slow
-@needs_engine
-def test_example_job_gives_the_exact_total_and_its_files(example_app: Path, tmp_path: Path) -> None:
-    result = run_local(size=48, app_dir=example_app, retry_time_scale=0, stats=True, output_dir=tmp_path)
-
-    assert result.status == "SUCCEEDED", (result.error, result.cause)
-    assert result.output["total_sum"] == str(reference_total(48))
-    assert (result.output["succeeded"], result.output["failed"]) == (48, 0)
-    assert result.stats is not None and result.stats["invocations"] >= 3  # start, compute(s), combine
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
-    listed = [Path(entry["Key"]).name for entry in manifest["ResultFiles"]["SUCCEEDED"]]
-    assert listed and all((tmp_path / name).is_file() for name in listed)
+@pytest.fixture(scope="session")
+def faulty_app() -> Path:
+    prepare_app(FAULTY_APP)
+    return FAULTY_APP
 
 
-@pytest.mark.slow
-@needs_engine
-def test_batching_on_and_off_give_the_same_total(example_app: Path) -> None:
-    one_by_one = run_local(size=30, batch_size=1, app_dir=example_app, retry_time_scale=0)
-    batched = run_local(size=30, batch_size=7, app_dir=example_app, retry_time_scale=0)
+def burstmap_run(app_dir: Path, *args: str) -> tuple[int, Any, str]:
+    """`burstmap run ARGS` in process: exit code, the parsed stdout (None when empty), stderr."""
+    result = CliRunner().invoke(
+        cli_app, ["run", "--app-dir", str(app_dir), "--retry-time-scale", "0", *args], catch_exceptions=False
+    )
+    stdout = result.stdout.strip()
+    return result.exit_code, (json.loads(stdout) if stdout else None), result.stderr
 
-    assert one_by_one.output["total_sum"] == batched.output["total_sum"] == str(reference_total(30))
-    assert one_by_one.output["succeeded"] == batched.output["succeeded"] == 30
+
+# ------------------------------------------------------------------------------------ the example job
 
 
-@pytest.mark.slow
-@needs_engine
-def test_injected_throttling_is_retried_to_the_same_exact_total(example_app: Path) -> None:
-    result = run_local(
-        size=40,
-        batch_size=1,
-        inject_throttle=0.3,
-        retry_time_scale=0,
-        stats=True,
-        seed=7,
-        app_dir=example_app,
+def test_size_prints_one_json_object_with_the_exact_total_and_progress_on_stderr(example_app: Path) -> None:
+    """The real console script, as a user runs it: stdout is the output and nothing else."""
+    env = {k: v for k, v in os.environ.items() if k != "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"}
+    script = Path(sys.executable).with_name("burstmap")
+    done = subprocess.run(
+        [str(script), "run", "--size", "64", "--progress", "--stats", "--retry-time-scale", "0"],
+        cwd=example_app,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
-    assert result.status == "SUCCEEDED", (result.error, result.cause)
-    assert result.output["total_sum"] == str(reference_total(40))
-    assert result.stats["throttles"] > 0
-    assert result.stats["retries"] >= result.stats["throttles"]
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == 1
+    output = json.loads(done.stdout)
+    assert output["total_sum"] == reference_total(64)
+    assert (output["succeeded"], output["failed"], output["failed_items"]) == (64, 0, [])
+    assert output["manifest"].startswith("s3://") and output["manifest"].endswith("/manifest.json")
+    assert set(output["stats"]) >= {"wall_seconds", "invocations", "retries", "failures"}
+    assert output["stats"]["invocations"] == 66  # start, 64 computes, combine
+    assert "burstmap: 64/64 items (100.0%)" in done.stderr
+    assert "Traceback" not in done.stderr and "jsii" not in done.stderr.lower()
 
 
-@pytest.mark.slow
-@needs_engine
-def test_negative_size_fails_with_invalid_input(example_app: Path) -> None:
+def test_items_file_and_output_dir(example_app: Path, tmp_path: Path) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_text("9\n0\n\n5\n")
+    out = tmp_path / "results"
+
+    code, output, stderr = burstmap_run(
+        example_app, "--items", str(items), "--parameters", '{"note": "unused"}', "--output-dir", str(out)
+    )
+
+    assert code == 0, stderr
+    terms = reference_terms(10)
+    assert output["total_sum"] == str(terms[9] + terms[0] + terms[5])
+    manifest = json.loads((out / "manifest.json").read_text())
+    succeeded = manifest["ResultFiles"]["SUCCEEDED"]
+    assert succeeded and manifest["ResultFiles"]["FAILED"] == []
+    records = [r for entry in succeeded for r in json.loads((out / Path(entry["Key"]).name).read_text())]
+    outputs = {json.loads(r["Input"])["item"]: json.loads(r["Output"]) for r in records}
+    assert {item: int(value) for item, value in outputs.items()} == {9: terms[9], 0: terms[0], 5: terms[5]}
+    assert {json.loads(r["Input"])["parameters"]["note"] for r in records} == {"unused"}
+
+
+def test_batching_on_and_off_give_the_same_total(example_app: Path) -> None:
+    code_one, one_by_one, _ = burstmap_run(example_app, "--size", "30", "--stats")
+    code_batched, batched, _ = burstmap_run(example_app, "--size", "30", "--batch-size", "7", "--stats")
+
+    assert code_one == code_batched == 0
+    assert one_by_one["total_sum"] == batched["total_sum"] == reference_total(30)
+    assert one_by_one["succeeded"] == batched["succeeded"] == 30
+    assert one_by_one["stats"]["invocations"] == 32
+    assert batched["stats"]["invocations"] == 7  # start, ceil(30 / 7) = 5 batches, combine
+
+
+def test_injected_throttling_is_retried_to_the_same_exact_total(example_app: Path) -> None:
+    code, output, stderr = burstmap_run(example_app, "--size", "40", "--inject-throttle", "0.3", "--stats")
+
+    assert code == 0, stderr
+    assert output["total_sum"] == reference_total(40)
+    stats = output["stats"]
+    assert stats["throttles"] > 0 and stats["retries"] >= stats["throttles"]
+    assert stats["invocations"] == 42 + stats["throttles"]
+
+
+def test_negative_size_fails_with_invalid_input_and_exit_1(example_app: Path) -> None:
+    code, output, stderr = burstmap_run(example_app, "--size", "-5")
+
+    assert code == 1
+    assert output is None
+    assert stderr.strip() == "burstmap: execution FAILED: InvalidInput: size must be zero or more, got -5."
+
+
+def test_a_failing_item_without_tolerance_fails_the_job(example_app: Path, tmp_path: Path) -> None:
+    """The example Map tolerates no failure: one bad item fails it, and its FAILED record is kept."""
+    items = tmp_path / "items.json"
+    items.write_text('[1, "x", 3]')
+    out = tmp_path / "results"
+
+    code, output, stderr = burstmap_run(example_app, "--items", str(items), "--output-dir", str(out))
+
+    assert code == 1 and output is None
+    assert "execution FAILED: States.ExceedToleratedFailureThreshold" in stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    failed = [
+        r
+        for entry in manifest["ResultFiles"]["FAILED"]
+        for r in json.loads((out / entry["Key"].rsplit("/", 1)[1]).read_text())
+    ]
+    assert [(json.loads(r["Input"])["item"], r["Error"]) for r in failed] == [("x", "InvalidItem")]
+
+
+# ------------------------------------------------------------------------------------ the faulty app
+
+
+def test_tolerated_failures_raise_time_out_and_crash_and_are_reported(
+    faulty_app: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "results"
+    parameters = json.dumps({"fail": [2], "sleep": [4], "die": [7]})
+
+    code, output, stderr = burstmap_run(
+        faulty_app, "--size", "10", "--parameters", parameters, "--output-dir", str(out), "--stats"
+    )
+
+    assert code == 0, stderr
+    assert output["total_sum"] == str(sum(i for i in range(10) if i not in (2, 4, 7)))
+    assert (output["succeeded"], output["failed"]) == (7, 3)
+    errors = {entry["item"]: entry["error"] for entry in output["failed_items"]}
+    assert errors == {2: "ItemRejected", 4: "Sandbox.Timedout", 7: "Runtime.ExitError"}
+    assert output["stats"]["failures"] == 3
+    manifest = json.loads((out / "manifest.json").read_text())
+    failed_files = manifest["ResultFiles"]["FAILED"]
+    records = [r for entry in failed_files for r in json.loads((out / Path(entry["Key"]).name).read_text())]
+    assert {json.loads(r["Input"])["item"]: r["Error"] for r in records} == errors
+    rejected = next(r for r in records if r["Error"] == "ItemRejected")
+    assert json.loads(rejected["Cause"])["errorMessage"] == "item 2 is on the fail list"
+
+
+def test_failures_beyond_the_tolerance_fail_the_job(faulty_app: Path) -> None:
+    code, output, stderr = burstmap_run(faulty_app, "--size", "10", "--parameters", '{"fail": [0, 1, 2, 3]}')
+
+    assert code == 1 and output is None
+    assert stderr.startswith("burstmap: execution FAILED: States.ExceedToleratedFailureThreshold: ")
+
+
+# ------------------------------------------------------------------------------------ the Python API
+
+
+def test_run_local_returns_the_failure_as_a_result(example_app: Path) -> None:
     result = run_local(size=-5, app_dir=example_app, retry_time_scale=0)
 
-    assert result.status == "FAILED"
-    assert result.error == "InvalidInput"
-    assert "size" in (result.cause or "")
+    assert (result.status, result.error, result.succeeded) == ("FAILED", "InvalidInput", False)
+    assert "size must be zero or more" in (result.cause or "")
 
 
-@pytest.mark.slow
-@needs_engine
-def test_cli_prints_the_output_as_one_json_object(example_app: Path) -> None:
-    from typer.testing import CliRunner
+def test_an_unsupported_field_is_refused_by_name_before_anything_runs(example_app: Path) -> None:
+    definition = prepare_app(example_app).state_machine().definition
+    compute = definition["States"]["MapPayloadItems"]["ItemProcessor"]["States"]["ComputePayloadItems"]
+    compute["Credentials"] = {"RoleArn": "arn:aws:iam::111111111111:role/other-account"}
+    called: list[Any] = []
 
-    from burstmap.cli import app
+    with pytest.raises(UnsupportedFeature, match="'Credentials' in state 'ComputePayloadItems'"):
+        execute(definition, {"size": 1}, functions={"any": lambda event, context: called.append(event)})
+    assert called == []
 
-    runner = CliRunner()
-    args = ["run", "--retry-time-scale", "0", "--app-dir", str(example_app)]
-    done = runner.invoke(app, [*args, "--size", "16", "--stats"])
-    failed = runner.invoke(app, [*args, "--size", "-5"])
 
-    assert done.exit_code == 0, done.output
-    printed = json.loads(done.stdout)
-    assert printed["total_sum"] == str(reference_total(16))
-    assert printed["stats"]["invocations"] >= 3
-    assert failed.exit_code != 0
-    assert "InvalidInput" in failed.stderr
+def test_bad_job_descriptions_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(JobInputError, match="inject_throttle"):
+        run_local(size=1, inject_throttle=1.5, app_dir=tmp_path)
+    with pytest.raises(JobInputError, match="batch_size must be 1 or more"):
+        run_local(size=1, batch_size=0, app_dir=tmp_path)
+    with pytest.raises(JobInputError, match="workers must be 1 or more"):
+        run_local(size=1, workers=0, app_dir=tmp_path)
+    with pytest.raises(JobInputError, match="exactly one of size, items or items_s3"):
+        run_local(size=1, items=[1], app_dir=tmp_path)

@@ -13,12 +13,20 @@ import json
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from burstmap.job_input import (
+    STAGED_ITEMS_PREFIX,
+    JobInputError,
+    build_execution_input,
+    items_as_json_lines,
+    needs_staging,
+)
 from burstmap.local.assembly import LocalApp, load_assembly, synthesize
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,9 +36,10 @@ BATCH_SIZE_CONTEXT = "burstmap:batch_size"
 MAX_CONCURRENCY_CONTEXT = "burstmap:max_concurrency"
 PROGRESS_INTERVAL_SECONDS = 0.25
 STAT_NAMES = ("invocations", "retries", "failures", "throttles")
+LOCAL_ITEMS_BUCKET = "burstmap-local-items"
+"""Where a large --items list is staged when the app has no bucket of its own."""
 
-class JobInputError(ValueError):
-    """The job was described inconsistently (before anything runs); the message says how to fix it."""
+__all__ = ["JobInputError", "LocalJobResult", "prepare_app", "run_local"]
 
 
 @dataclass
@@ -47,66 +56,6 @@ class LocalJobResult:
     @property
     def succeeded(self) -> bool:
         return self.status == "SUCCEEDED"
-
-
-def build_input(
-    *,
-    size: int | None = None,
-    items: list[Any] | None = None,
-    items_file: Path | str | None = None,
-    parameters: dict[str, Any] | str | None = None,
-) -> dict[str, Any]:
-    """The execution input of the contract: ``{"size": N}`` or ``{"items": [...]}``, plus parameters.
-
-    Values are passed as given (``size=-5`` included): validating them is the start Lambda's job, so a
-    local run fails exactly like the deployed one, with ``InvalidInput``.
-    """
-    given = [
-        name
-        for name, value in (("size", size), ("items", items), ("items_file", items_file))
-        if value is not None
-    ]
-    if len(given) != 1:
-        raise JobInputError(
-            f"give exactly one of size, items or items_file (got {', '.join(given) or 'none'}): "
-            "e.g. burstmap run --size 1024"
-        )
-    execution_input: dict[str, Any]
-    if size is not None:
-        execution_input = {"size": size}
-    elif items is not None:
-        execution_input = {"items": list(items)}
-    else:
-        execution_input = {"items": read_items_file(Path(str(items_file)))}
-    if parameters is not None:
-        if isinstance(parameters, str):
-            try:
-                parameters = json.loads(parameters)
-            except ValueError as exc:
-                raise JobInputError(
-                    f"parameters are not JSON ({exc}): pass an object, e.g. '{{\"k\": 1}}'"
-                ) from exc
-        if not isinstance(parameters, dict):
-            raise JobInputError(f"parameters must be a JSON object, got {type(parameters).__name__}")
-        execution_input["parameters"] = parameters
-    return execution_input
-
-
-def read_items_file(path: Path) -> list[Any]:
-    """A JSON array file, or JSON Lines (``.jsonl``: one JSON value a line)."""
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise JobInputError(f"cannot read the items file {path}: {exc}") from exc
-    try:
-        if path.suffix == ".jsonl":
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        items = json.loads(text)
-    except ValueError as exc:
-        raise JobInputError(f"{path} is not valid JSON ({exc}): give a JSON array or a .jsonl file") from exc
-    if not isinstance(items, list):
-        raise JobInputError(f"{path} holds a JSON {type(items).__name__}, not an array of items")
-    return items
 
 
 def synth_context(batch_size: int | None, max_concurrency: int | None) -> dict[str, Any]:
@@ -170,20 +119,27 @@ def run_local(
         raise JobInputError(f"inject_throttle is a fraction of invocations, 0 to 1; got {inject_throttle}")
     if retry_time_scale < 0:
         raise JobInputError(f"retry_time_scale must be 0 or more, got {retry_time_scale}")
-    execution_input = build_input(size=size, items=items, items_file=items_file, parameters=parameters)
+    if workers is not None and workers < 1:
+        raise JobInputError(f"workers must be 1 or more, got {workers}")
+    execution_input = build_execution_input(
+        size=size, items=items, items_file=items_file, parameters=parameters
+    )
     started = time.perf_counter()
     app = prepare_app(Path(app_dir or Path.cwd()), batch_size=batch_size, max_concurrency=max_concurrency)
     machine = app.state_machine(state_machine)
     app.check_runnable(machine)
 
-    from burstmap.local import execute
+    from burstmap.local import execute, load_definition
     from burstmap.local.lambda_runtime import LambdaRuntime
     from burstmap.local.s3 import LocalS3
 
+    load_definition(machine.definition)  # UnsupportedFeature before any process starts
     with ExitStack() as stack:
         s3 = stack.enter_context(LocalS3(endpoint_url))
         for bucket in app.buckets:
             s3.ensure_bucket(bucket.name)
+        if needs_staging(execution_input):
+            execution_input = _stage_items(execution_input, s3, app)
         runtime = stack.enter_context(
             closing(
                 LambdaRuntime(
@@ -191,7 +147,7 @@ def run_local(
                     workers=workers,
                     throttle_rate=inject_throttle,
                     seed=seed,
-                    extra_env=s3.env(),
+                    extra_env=s3.env(),  # workers inherit no AWS_* variables: the endpoint and credentials
                 )
             )
         )
@@ -225,6 +181,18 @@ def run_local(
                 **{k: v for k, v in result.stats.as_dict().items() if k in STAT_NAMES},
             }
     return job
+
+
+def _stage_items(execution_input: dict[str, Any], s3: Any, app: LocalApp) -> dict[str, Any]:
+    """Upload a large ``items`` list to the local S3 as JSON Lines and pass ``items_s3`` instead, as a run
+    on AWS does (an execution input is capped at 256 KiB)."""
+    bucket = app.buckets[0].name if app.buckets else LOCAL_ITEMS_BUCKET
+    s3.ensure_bucket(bucket)
+    key = f"{STAGED_ITEMS_PREFIX}/{uuid.uuid4()}.jsonl"
+    s3.client().put_object(Bucket=bucket, Key=key, Body=items_as_json_lines(execution_input["items"]))
+    staged = {k: v for k, v in execution_input.items() if k != "items"}
+    staged["items_s3"] = f"s3://{bucket}/{key}"
+    return staged
 
 
 class _Throttled:
