@@ -135,6 +135,38 @@ def test_local_job_that_cannot_start_is_one_line_exit_2(runner, monkeypatch):
     assert one_line(result.stderr) == "burstmap: cannot read the items file nope.json: No such file"
 
 
+def _cannot_start_errors() -> list[Exception]:
+    from burstmap.local import InputTooLarge
+    from burstmap.local.assembly import AssemblyError, SynthesisError, UnresolvableToken
+    from burstmap.local.errors import DefinitionError, UnsupportedFeature
+    from burstmap.local.lambda_runtime import LambdaConfigurationError
+    from burstmap.local.s3 import LocalS3Error
+
+    return [
+        JobInputError("workers must be 1 or more, got 0"),
+        AssemblyError("the assembly in cdk.out has 2 state machines (A, B): name one by its logical id"),
+        SynthesisError("synthesizing the CDK app failed (python app.py in /app, exit 1); fix the app"),
+        UnresolvableToken("S", "Fn", "Environment.Variables.X", {"Fn::ImportValue": "x"}, "not local"),
+        UnsupportedFeature("not supported locally: 'Credentials' in state 'Compute'"),
+        DefinitionError("state 'Compute' needs a Type"),
+        InputTooLarge("the execution input is larger than 256 KiB: pass large item lists through S3"),
+        LambdaConfigurationError("function 'f' is defined twice"),
+        LocalS3Error("moto's S3 server did not start; check that moto[server] is installed"),
+    ]
+
+
+@pytest.mark.parametrize("error", _cannot_start_errors(), ids=lambda error: type(error).__name__)
+def test_every_reason_a_local_job_cannot_start_is_one_line_exit_2(runner, monkeypatch, error):
+    def refuse(**kwargs: Any) -> LocalJobResult:
+        raise error
+
+    monkeypatch.setattr(local_job, "run_local", refuse)
+    result = runner.invoke(app, ["run", "--size", "3"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert one_line(result.stderr) == f"burstmap: {error}"
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -233,3 +233,18 @@ def test_bad_job_descriptions_are_refused_before_anything_runs(tmp_path: Path) -
         run_local(size=1, workers=0, app_dir=tmp_path)
     with pytest.raises(JobInputError, match="exactly one of size, items or items_s3"):
         run_local(size=1, items=[1], app_dir=tmp_path)
+
+
+def test_an_items_list_too_large_for_the_input_goes_through_the_local_s3(
+    faulty_app: Path, tmp_path: Path
+) -> None:
+    """Over 200 KiB of items cannot be an execution input (256 KiB cap): like a run on AWS, the list is
+    uploaded to the app's bucket and passed as items_s3 (without that the engine refuses the input)."""
+    items = [str(i).zfill(5000) for i in range(60)]  # decimal strings, 300 KB of JSON
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps(items))
+
+    code, output, stderr = burstmap_run(faulty_app, "--items", str(path))
+
+    assert code == 0, stderr
+    assert (output["total_sum"], output["succeeded"]) == (str(sum(range(60))), 60)

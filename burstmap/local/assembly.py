@@ -36,6 +36,7 @@ LOCAL_URL_SUFFIX = "amazonaws.com"
 
 STAMP_FILE = ".burstmap-synth.json"
 LOCK_FILE = ".burstmap-synth.lock"
+SYNTH_LOG_FILE = "burstmap-synth.log"
 
 # What the CDK CLI adds to every synth: asset metadata is how we find a function's code directory.
 CLI_CONTEXT: dict[str, Any] = {
@@ -218,10 +219,15 @@ def _run_app(app_dir: Path, out_dir: Path, full_context: dict[str, Any], *, vali
     except OSError as exc:
         raise SynthesisError(f"cannot run the CDK app ({shlex.join(command)}) in {app_dir}: {exc}") from exc
     if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
+        # One line for the user (the app's last line of output is usually its exception); the whole
+        # output, traceback included, goes to a log file the message names.
+        log = out_dir / SYNTH_LOG_FILE
+        log.write_text(f"$ {shlex.join(command)}\n{proc.stdout}{proc.stderr}")
+        lines = [line.strip() for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+        last = lines[-1] if lines else "no output"
         raise SynthesisError(
-            f"synthesizing the CDK app failed ({shlex.join(command)} in {app_dir}, exit {proc.returncode}); "
-            f"fix the app and retry. Its last output:\n{tail}"
+            f"synthesizing the CDK app failed ({shlex.join(command)} in {app_dir}, exit {proc.returncode}): "
+            f"{last} -- fix the app and retry; its full output is in {log}"
         )
 
 

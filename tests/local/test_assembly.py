@@ -138,8 +138,15 @@ def test_synthesis_is_reused_until_an_input_or_the_context_changes(small_app: Pa
 def test_failing_app_reports_its_output(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text("raise RuntimeError('the app is broken')\n")
 
-    with pytest.raises(SynthesisError, match="the app is broken"):
+    with pytest.raises(SynthesisError) as raised:
         synthesize(tmp_path)
+
+    message = str(raised.value)
+    assert "\n" not in message  # one line for the CLI; the traceback is in the log it names
+    assert "RuntimeError: the app is broken" in message
+    log = tmp_path / "cdk.out" / "burstmap-synth.log"
+    assert str(log) in message
+    assert "Traceback" in log.read_text() and "the app is broken" in log.read_text()
 
 
 def test_missing_app_says_where_to_run(tmp_path: Path) -> None:

@@ -1,0 +1,112 @@
+"""The execution input and --items files, built once for local and remote runs (burstmap.job_input)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from burstmap import job_input, remote
+from burstmap.job_input import (
+    InvalidItemsFile,
+    JobInputError,
+    build_execution_input,
+    items_as_json_lines,
+    needs_staging,
+    read_items_file,
+)
+from burstmap.local import job
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_local_and_remote_runs_share_one_reader_and_one_builder() -> None:
+    assert remote.load_items_file is read_items_file
+    assert remote.build_execution_input is build_execution_input
+    assert remote.InvalidItemsFile is InvalidItemsFile
+    assert job.JobInputError is JobInputError
+
+
+def test_input_is_built_per_contract(tmp_path: Path) -> None:
+    items = _write(tmp_path / "items.jsonl", '{"a": 1}\n\n2\n')
+
+    assert build_execution_input(size=-5) == {"size": -5}  # validated by the start Lambda, like on AWS
+    assert build_execution_input(items=[1, "x"], parameters='{"k": 1}') == {
+        "items": [1, "x"],
+        "parameters": {"k": 1},
+    }
+    assert build_execution_input(items_file=items, parameters={}) == {
+        "items": [{"a": 1}, 2],
+        "parameters": {},
+    }
+    assert build_execution_input(items_s3="s3://b/k.csv") == {"items_s3": "s3://b/k.csv"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"size": 3, "items": [1]}, r"exactly one of size, items or items_s3 \(got size, items\)"),
+        ({}, "got none"),
+        ({"size": 1, "parameters": "[1]"}, "parameters must be a JSON object.*got array"),
+        ({"size": 1, "parameters": "{oops"}, "parameters are not JSON"),
+    ],
+)
+def test_an_input_that_cannot_be_built_is_refused(kwargs, message) -> None:
+    with pytest.raises(JobInputError, match=message):
+        build_execution_input(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "items"),
+    [
+        ("items.json", '[1, {"a": 2}, "x"]', [1, {"a": 2}, "x"]),
+        ("items.jsonl", '1\n{"a": 2}\n\n"x"\n', [1, {"a": 2}, "x"]),
+        ("items.jsonl", "[1, 2]\n[3]\n", [[1, 2], [3]]),  # JSON Lines whose items are arrays
+        ("items.jsonl", "[1, 2]\n", [[1, 2]]),  # a .jsonl file is JSON Lines even when it is one array
+        ("items.txt", "[1,\n 2]\n", [1, 2]),  # no telling extension: the content decides
+        ("items.txt", '{"a": 1}\n{"a": 2}\n', [{"a": 1}, {"a": 2}]),
+        ("items", '"only"\n', ["only"]),
+        ("empty.jsonl", "", []),
+    ],
+)
+def test_items_files_are_json_arrays_or_json_lines(tmp_path: Path, name: str, text: str, items) -> None:
+    assert read_items_file(_write(tmp_path / name, text)) == items
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("o.json", '{"a": 1}', r"o\.json holds a JSON object, not an array of items"),
+        ("bad.json", "[1, 2", r"bad\.json is not a JSON array \(.* line 1 column 6\)"),
+        ("bad.txt", "[1, 2\n3]\n[", r"bad\.txt is not a JSON array"),
+        ("items.jsonl", "1\n2\n{oops\n", r"line 3 of .*items\.jsonl is not JSON"),
+        ("items.txt", "1\nnope\n", r"line 2 of .*items\.txt is not JSON"),
+    ],
+)
+def test_a_bad_items_file_names_the_file_and_the_fix(tmp_path: Path, name: str, text: str, message) -> None:
+    with pytest.raises(InvalidItemsFile, match=message):
+        read_items_file(_write(tmp_path / name, text))
+
+
+def test_an_unreadable_items_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(InvalidItemsFile, match="cannot read items file .*missing.json: No such file"):
+        read_items_file(tmp_path / "missing.json")
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(InvalidItemsFile, match="cannot read items file .*binary.json: .*utf-8"):
+        read_items_file(binary)
+
+
+def test_only_large_item_lists_are_staged_and_as_json_lines() -> None:
+    small = {"items": list(range(10))}
+    large = {"items": ["x" * 1000 for _ in range(210)]}  # over 200 KiB
+    assert not needs_staging(small)
+    assert needs_staging(large)
+    assert not needs_staging({"size": 10**8, "parameters": {"p": "x" * 1000}})
+    assert len(json.dumps(large).encode()) > job_input.MAX_INLINE_INPUT_BYTES
+    body = items_as_json_lines([1, {"a": [2, 3]}, "x"])
+    assert body == b'1\n{"a":[2,3]}\n"x"\n'
