@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 
@@ -192,11 +192,24 @@ def _short_cause(cause: str | None) -> str:
     return cause
 
 
+class FailedItemLike(Protocol):
+    """A failed item as remote.FailedItem (AWS) and results.ItemResult (local) both describe it."""
+
+    @property
+    def index(self) -> int | None: ...
+    @property
+    def item(self) -> Any: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def cause(self) -> str | None: ...
+
+
 def _report_failure(
     status: str,
     error: str | None,
     cause: str | None,
-    first: remote.FailedItem | None = None,
+    first: FailedItemLike | None = None,
     failed_count: int = 0,
 ) -> None:
     _say(f"execution {status}: {error or 'no error name'}: {_short_cause(cause)}")
@@ -361,7 +374,7 @@ def _run_local(
     finally:
         display.close()
     if result.status != "SUCCEEDED":
-        _report_failure(result.status, result.error, result.cause)
+        _report_failure(result.status, result.error, result.cause, result.first_failure, result.failed_count)
         raise typer.Exit(EXIT_FAILED)
     output = result.output
     if stats and isinstance(output, dict) and result.stats is not None and "stats" not in output:

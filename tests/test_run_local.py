@@ -159,7 +159,12 @@ def test_a_failing_item_without_tolerance_fails_the_job(example_app: Path, tmp_p
     code, output, stderr = burstmap_run(example_app, "--items", str(items), "--output-dir", str(out))
 
     assert code == 1 and output is None
-    assert "execution FAILED: States.ExceedToleratedFailureThreshold" in stderr
+    assert stderr.splitlines() == [
+        "burstmap: execution FAILED: States.ExceedToleratedFailureThreshold: "
+        "The specified tolerated failure threshold was exceeded",
+        "burstmap: first failing item 1: InvalidItem: The example workload counts byte strings of i bytes: "
+        "each item must be a non-negative integer, got 'x'. Start it with {\"size\": N} or integer items.",
+    ]
     manifest = json.loads((out / "manifest.json").read_text())
     failed = [
         r
@@ -201,6 +206,9 @@ def test_failures_beyond_the_tolerance_fail_the_job(faulty_app: Path) -> None:
 
     assert code == 1 and output is None
     assert stderr.startswith("burstmap: execution FAILED: States.ExceedToleratedFailureThreshold: ")
+    assert stderr.splitlines()[1] == (
+        "burstmap: first failing item 0: ItemRejected: item 0 is on the fail list (3 other items failed)"
+    )
 
 
 # ------------------------------------------------------------------------------------ the Python API

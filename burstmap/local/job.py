@@ -31,6 +31,7 @@ from burstmap.local.assembly import LocalApp, load_assembly, synthesize
 
 if TYPE_CHECKING:  # pragma: no cover
     from burstmap.progress import Progress
+    from burstmap.results import ItemResult
 
 BATCH_SIZE_CONTEXT = "burstmap:batch_size"
 MAX_CONCURRENCY_CONTEXT = "burstmap:max_concurrency"
@@ -52,6 +53,9 @@ class LocalJobResult:
     cause: str | None = None
     stats: dict[str, Any] | None = None
     files: list[Path] = field(default_factory=list)
+    first_failure: ItemResult | None = None
+    """Of a failed execution: the first item in its map runs' FAILED files (which item, error, cause)."""
+    failed_count: int = 0
 
     @property
     def succeeded(self) -> bool:
@@ -170,6 +174,10 @@ def run_local(
         job = LocalJobResult(
             status=result.status, output=result.output, error=result.error, cause=result.cause
         )
+        if not job.succeeded and result.map_runs:
+            job.first_failure, job.failed_count = failed_items_of(
+                s3.client(), app, [run.map_run_arn for run in result.map_runs]
+            )
         if output_dir is not None:
             job.files = copy_results(
                 s3.client(), job.output, Path(output_dir), app=None if endpoint_url else app
@@ -219,6 +227,37 @@ class _Throttled:
             pending, self._pending = self._pending, None
         if pending is not None:
             self._on_progress(pending)
+
+
+def failed_items_of(s3: Any, app: LocalApp, map_run_arns: list[str]) -> tuple[ItemResult | None, int]:
+    """The failed item of lowest index and the number of failed items of these map runs (FAILED files).
+
+    A failed execution has no combine output naming its manifest; each map run's manifest is at
+    ``<prefix>/<map run id>/manifest.json`` in one of the app's buckets (AWS's ResultWriter layout).
+    """
+    from burstmap.results import ResultReadError, iter_failed
+
+    run_ids = {arn.rsplit(":", 1)[-1] for arn in map_run_arns}
+    first: ItemResult | None = None
+    count = 0
+    for bucket in app.buckets:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket.name):
+            for entry in page.get("Contents", []):
+                parts = entry["Key"].rsplit("/", 2)
+                if len(parts) < 2 or parts[-1] != "manifest.json" or parts[-2] not in run_ids:
+                    continue
+                try:
+                    for failed in iter_failed(bucket.name, entry["Key"], s3=s3):
+                        if first is None or _item_order(failed) < _item_order(first):
+                            first = failed
+                        count += 1
+                except ResultReadError:  # the failure itself is reported; a bad file only loses detail
+                    continue
+    return first, count
+
+
+def _item_order(failed: ItemResult) -> tuple[bool, int]:
+    return (failed.index is None, failed.index or 0)
 
 
 def copy_results(s3: Any, output: Any, output_dir: Path, *, app: LocalApp | None) -> list[Path]:
