@@ -25,8 +25,8 @@ from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 
+from burstmap import job_input, remote
 from burstmap import plan as planning
-from burstmap import remote
 from burstmap.progress import progress_display
 
 app = typer.Typer(
@@ -167,7 +167,7 @@ def _handles_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (remote.AwsError, UsageError, remote.InvalidItemsFile, planning.InvalidPlan) as exc:
+        except (remote.AwsError, UsageError, job_input.JobInputError, planning.InvalidPlan) as exc:
             _say(str(exc))
             raise typer.Exit(EXIT_USAGE_OR_AWS) from None
         except remote.JobFailed as failed:
@@ -406,8 +406,7 @@ def _run_remote(
         resolved = remote.BurstmapStack.from_stack(stack, cloudformation=clients.cloudformation)
         state_machine_arn, bucket = resolved.state_machine_arn, resolved.bucket_name
     assert state_machine_arn is not None
-    items = remote.load_items_file(items_file) if items_file is not None else None
-    execution_input = remote.build_execution_input(size=size, items=items, parameters=parameters)
+    execution_input = job_input.build_execution_input(size=size, items_file=items_file, parameters=parameters)
     execution_input = remote.stage_large_items(execution_input, clients.s3, bucket)
     job = remote.Job.start(state_machine_arn, execution_input, name=name, clients=clients)
     if no_wait:
@@ -585,7 +584,7 @@ def plan(
     """Estimate what a job will consume on AWS and cost, without running anything."""
     if (size is None) == (items is None):
         raise UsageError("give exactly one of --size N or --items FILE")
-    count = size if size is not None else len(remote.load_items_file(items))  # type: ignore[arg-type]
+    count = size if size is not None else len(job_input.read_items_file(items))  # type: ignore[arg-type]
     shape = None
     if definition is not None:
         try:

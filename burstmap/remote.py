@@ -23,11 +23,13 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from burstmap.job_input import InvalidItemsFile, build_execution_input
-from burstmap.job_input import read_items_file as load_items_file
+# Shared with local runs, kept under these names for callers of the remote API.
+from burstmap.job_input import InvalidItemsFile as InvalidItemsFile
+from burstmap.job_input import build_execution_input as build_execution_input
+from burstmap.job_input import read_items_file
 from burstmap.progress import Progress
 
-__all__ = ["InvalidItemsFile", "Job", "build_execution_input", "load_items_file", "stage_large_items"]
+load_items_file = read_items_file
 
 #: Retries for every client: standard mode retries throttling and transient errors with backoff.
 RETRY_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 8}, user_agent_extra="burstmap")
