@@ -471,13 +471,16 @@ def _child_inputs(
     data: Any,
     context: dict[str, Any],
     settings: _Settings,
+    select_item: Callable[[Any, dict[str, Any]], Any] | None = None,
 ) -> Iterator[_Batch]:
     """ItemSelector on each item (with $$.Map.Item.Index/Value), then batches when ItemBatcher is set."""
     selector = state.get("ItemSelector", state.get("Parameters"))
 
     def selected() -> Iterator[Any]:
         for index, value in enumerate(items):
-            if selector is None:
+            if select_item is not None:
+                yield select_item(value, {**context, "Map": {"Item": {"Index": index, "Value": value}}})
+            elif selector is None:
                 yield value
             else:
                 item_context = {**context, "Map": {"Item": {"Index": index, "Value": value}}}
@@ -688,6 +691,7 @@ def run_distributed_map(
     *,
     on_progress: Callable[[MapRun], None] | None = None,
     result_file_max_bytes: int = RESULT_FILE_MAX_BYTES,
+    select_item: Callable[[Any, dict[str, Any]], Any] | None = None,
 ) -> Any:
     """Run one distributed Map state and return its raw result (before ResultSelector/ResultPath).
 
@@ -698,6 +702,7 @@ def run_distributed_map(
 
     `services` provides `.s3` (boto3 S3 client or None), optionally `.max_workers`, `.map_runs` (a
     list the MapRun is appended to) and `.on_map_run_progress` (callback, like `on_progress`).
+    `select_item(value, item_context)` replaces the state's ItemSelector (a JSONata ItemSelector).
     """
     settings = _resolve_settings(state_name, state, effective_input, context)
     identity = _identity(state_name, state, context, services)
@@ -789,6 +794,7 @@ def run_distributed_map(
         effective_input,
         context,
         settings,
+        select_item,
     )
     in_flight: dict[Future[_Outcome], _Batch] = {}
     exceeded = False

@@ -7,8 +7,9 @@ when an intermediate one is. Indefinite paths (wildcards, slices, filters, recur
 to jsonpath-ng's extended parser and give a list, empty when nothing matches (as AWS does for
 `$.items[*]` and `$.items[1:]` over a missing field).
 
-`$$` reads the context object. Errors are StateRuntimeError (States.Runtime); the state runner
-prefixes the cause with the state name and its event id.
+`$$` reads the context object and `$name` a workflow variable (variables.py). Errors are
+StateRuntimeError (States.Runtime); the state runner prefixes the cause with the state name and
+its event id.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from burstmap.local.errors import RESULT_PATH_MATCH_FAILURE, StateRuntimeError, StatesError
+from burstmap.local.variables import UndefinedVariable, is_variable_path, read_variable_path
 
 _MISSING = object()
 
@@ -132,7 +134,13 @@ def lookup(path: str, data: Any, context: Any) -> Any:
     """Value at a path; raises PathNotFound (with Jayway's wording) when a definite path has none."""
     if not is_path(path):
         raise StateRuntimeError(f"Invalid path '{path}': a path starts with '$' or '$$'")
-    root = _root(path, data, context)
+    if is_variable_path(path):
+        try:
+            root, path = read_variable_path(path)  # `$name.a.b`: the path `$.a.b` into the variable
+        except UndefinedVariable as exc:
+            raise PathNotFound(exc.message) from None
+    else:
+        root = _root(path, data, context)
     steps = _definite_steps(path)
     if steps is None:
         return _query(path, root)

@@ -13,6 +13,7 @@ conformance cases (shared/conformance), whose exact cause texts are reproduced h
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 from collections.abc import Callable
@@ -24,7 +25,6 @@ from typing import Any
 from burstmap.local.errors import (
     DATA_LIMIT_EXCEEDED,
     NO_CHOICE_MATCHED,
-    RUNTIME,
     TIMEOUT,
     DefinitionError,
     FailStateError,
@@ -50,6 +50,13 @@ from burstmap.local.paths import (
     validate_reference_path,
     write_result,
 )
+from burstmap.local.variables import (
+    VariableScope,
+    assign_jsonpath,
+    current_scope,
+    using_scope,
+    validate_assign,
+)
 
 PAYLOAD_LIMIT_BYTES = 256 * 1024
 """A state's input or output, and a task's result, hold at most 256 KiB (States.DataLimitExceeded)."""
@@ -69,13 +76,16 @@ _IO = frozenset({"Type", "Comment", "InputPath", "OutputPath"})
 _FLOW = frozenset({"Next", "End"})
 _RESULT = frozenset({"ResultPath", "ResultSelector", "Retry", "Catch"})
 STATE_FIELDS: dict[str, frozenset[str]] = {
-    "Pass": _IO | _FLOW | {"Result", "ResultPath", "Parameters"},
-    "Task": _IO | _FLOW | _RESULT | {"Resource", "Parameters", "TimeoutSeconds", "TimeoutSecondsPath"},
-    "Choice": _IO | {"Choices", "Default"},
-    "Wait": _IO | _FLOW | {"Seconds", "SecondsPath", "Timestamp", "TimestampPath"},
+    "Pass": _IO | _FLOW | {"Result", "ResultPath", "Parameters", "Assign"},
+    "Task": _IO
+    | _FLOW
+    | _RESULT
+    | {"Resource", "Parameters", "TimeoutSeconds", "TimeoutSecondsPath", "Assign"},
+    "Choice": _IO | {"Choices", "Default", "Assign"},
+    "Wait": _IO | _FLOW | {"Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Assign"},
     "Succeed": _IO,
     "Fail": frozenset({"Type", "Comment", "Error", "ErrorPath", "Cause", "CausePath"}),
-    "Parallel": _IO | _FLOW | _RESULT | {"Branches", "Parameters"},
+    "Parallel": _IO | _FLOW | _RESULT | {"Branches", "Parameters", "Assign"},
     "Map": _IO
     | _FLOW
     | _RESULT
@@ -87,8 +97,11 @@ STATE_FIELDS: dict[str, frozenset[str]] = {
         "Parameters",
         "MaxConcurrency",
         "MaxConcurrencyPath",
+        "Assign",
     },
 }
+_JSONATA_ONLY_FIELDS = frozenset({"Arguments", "Output", "Items"})
+QUERY_LANGUAGES = ("JSONPath", "JSONata")
 _MACHINE_FIELDS = frozenset({"StartAt", "States", "Comment", "Version", "QueryLanguage"})
 _PROCESSOR_FIELDS = frozenset({"StartAt", "States", "Comment", "ProcessorConfig"})
 _LAMBDA_INVOKE_PARAMETERS = frozenset({"FunctionName", "Payload"})
@@ -108,7 +121,11 @@ def validate_definition(definition: Any) -> None:
     _validate_machine(definition, "the state machine", top=True)
 
 
-def _validate_machine(machine: Any, where: str, *, top: bool = False, processor: bool = False) -> None:
+def _validate_machine(
+    machine: Any, where: str, *, top: bool = False, processor: bool = False, language: str = "JSONPath"
+) -> None:
+    """`language` is the state machine's top-level QueryLanguage, which every state without its own
+    QueryLanguage uses, inside branches and item processors too."""
     if not isinstance(machine, dict):
         raise DefinitionError(f"{where} must be an object with StartAt and States")
     allowed = _PROCESSOR_FIELDS if processor else _MACHINE_FIELDS
@@ -124,8 +141,10 @@ def _validate_machine(machine: Any, where: str, *, top: bool = False, processor:
                 if key in ("Assign", "Variables", "Arguments", "Output")
                 else DefinitionError(f"unknown field {key!r} in {where}")
             )
-    if machine.get("QueryLanguage", "JSONPath") != "JSONPath":
-        raise unsupported(f"QueryLanguage: {machine['QueryLanguage']}", where)
+    if top:
+        language = machine.get("QueryLanguage", "JSONPath")
+        if language not in QUERY_LANGUAGES:
+            raise DefinitionError(f"QueryLanguage of {where} must be JSONPath or JSONata, got {language!r}")
     states = machine.get("States")
     start = machine.get("StartAt")
     if not isinstance(states, dict) or not states:
@@ -133,7 +152,14 @@ def _validate_machine(machine: Any, where: str, *, top: bool = False, processor:
     if start not in states:
         raise DefinitionError(f"StartAt {start!r} of {where} names no state in States")
     for name, state in states.items():
-        _validate_state(name, state, states)
+        _validate_state(name, state, states, language)
+
+
+def _catch_specs(state: dict[str, Any]) -> Any:
+    """The Catch clauses without Assign and Output (handled here and in jsonata_ql, not by errors.py)."""
+    from burstmap.local.jsonata_ql import catch_specs
+
+    return catch_specs(state)
 
 
 def _check_next(name: str, target: Any, states: dict[str, Any], field: str) -> None:
@@ -141,7 +167,7 @@ def _check_next(name: str, target: Any, states: dict[str, Any], field: str) -> N
         raise DefinitionError(f"{field} {target!r} of state '{name}' names no state at the same level")
 
 
-def _validate_state(name: str, state: Any, states: dict[str, Any]) -> None:
+def _validate_state(name: str, state: Any, states: dict[str, Any], language: str = "JSONPath") -> None:
     if not isinstance(state, dict):
         raise DefinitionError(f"state '{name}' must be an object")
     kind = state.get("Type")
@@ -151,22 +177,36 @@ def _validate_state(name: str, state: Any, states: dict[str, Any]) -> None:
             if isinstance(kind, str)
             else DefinitionError(f"state '{name}' needs a Type")
         )
-    if state.get("QueryLanguage", "JSONPath") != "JSONPath":
-        raise unsupported(f"QueryLanguage: {state['QueryLanguage']}", name)
+    own_language = state.get("QueryLanguage", language)
+    if own_language not in QUERY_LANGUAGES:
+        raise DefinitionError(
+            f"QueryLanguage of state '{name}' must be JSONPath or JSONata, got {own_language!r}"
+        )
+    if language == "JSONata" and own_language == "JSONPath":
+        raise DefinitionError(
+            f"state '{name}': 'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' "
+            "for whole state machine"
+        )
+    if own_language == "JSONata":
+        from burstmap.local import jsonata_ql
+
+        nested = lambda machine, where, processor=False: _validate_machine(  # noqa: E731
+            machine, where, processor=processor, language=language
+        )
+        jsonata_ql.validate_state(name, state, states, nested)
+        return
     distributed = kind == "Map" and is_distributed(state)
     for key in state:
         if key == "QueryLanguage":
             continue
+        if key in _JSONATA_ONLY_FIELDS:
+            raise DefinitionError(
+                f"The QueryLanguage is set to 'JSONPath', but field '{key}' is only supported for the "
+                f"'JSONata' QueryLanguage (state '{name}')"
+            )
         if key not in STATE_FIELDS[kind] and not distributed:
             raise unsupported(key, name)
-        if distributed and key in (
-            "Assign",
-            "Arguments",
-            "Output",
-            "Items",
-            "Credentials",
-            "HeartbeatSeconds",
-        ):
+        if distributed and key in ("Credentials", "HeartbeatSeconds"):
             raise unsupported(key, name)
     if kind not in ("Choice", "Succeed", "Fail"):
         if ("Next" in state) == bool(state.get("End")):
@@ -176,10 +216,20 @@ def _validate_state(name: str, state: Any, states: dict[str, Any]) -> None:
     for field in ("ResultPath",):
         if field in state:
             validate_reference_path(state[field], field, name)
-    for catcher in parse_catchers(state.get("Catch"), name):
+    for index, spec in enumerate(state.get("Catch") or []):
+        if isinstance(spec, dict) and "Output" in spec:
+            raise DefinitionError(
+                f"The QueryLanguage is set to 'JSONPath', but field 'Catch.Output' is only supported for the "
+                f"'JSONata' QueryLanguage (state '{name}')"
+            )
+        if isinstance(spec, dict) and "Assign" in spec:
+            validate_assign(spec["Assign"], f"Catch[{index}].Assign", name, jsonpath=True)
+    for catcher in parse_catchers(_catch_specs(state), name):
         _check_next(name, catcher.next, states, "Catch.Next")
         validate_reference_path(catcher.result_path, "Catch.ResultPath", name)
     parse_retriers(state.get("Retry"), name)
+    if "Assign" in state:
+        validate_assign(state["Assign"], "Assign", name, jsonpath=True)
     validator = _VALIDATORS.get(kind)
     if validator is not None:
         validator(name, state, states)
@@ -218,7 +268,8 @@ def _validate_choice(name: str, state: dict[str, Any], states: dict[str, Any]) -
             raise DefinitionError(f"every rule of Choice state '{name}' needs Next")
         _check_next(name, rule["Next"], states, "Choices.Next")
         if "Assign" in rule:
-            raise unsupported("Choices.Assign", name)
+            validate_assign(rule["Assign"], "Choices.Assign", name, jsonpath=True)
+            rule = {key: value for key, value in rule.items() if key != "Assign"}
         if validate_choice_rule is not None:
             try:
                 validate_choice_rule(rule)
@@ -352,20 +403,36 @@ class Interpreter:
     def __init__(self, services: Services) -> None:
         self.services = services
         self._parsed: dict[int, tuple[list[Any], list[Any]]] = {}
+        self.query_language: str | None = None
+        """The state machine's top-level QueryLanguage, set by the first (top-level) run_machine."""
 
     # -- the machine loop ---------------------------------------------------------------------
 
     def run_machine(
-        self, machine: dict[str, Any], data: Any, context: dict[str, Any], events: EventCounter
+        self,
+        machine: dict[str, Any],
+        data: Any,
+        context: dict[str, Any],
+        events: EventCounter,
+        *,
+        scope: VariableScope | None = None,
     ) -> Any:
-        """Run from StartAt to a terminal state; return the output or raise StatesError."""
+        """Run from StartAt to a terminal state; return the output or raise StatesError.
+
+        `scope` holds the workflow variables its states read and assign: a child of the enclosing
+        scope for a Parallel branch or an inline Map iteration, a new one (the default) for an
+        execution or a distributed Map's child execution.
+        """
+        if self.query_language is None:
+            self.query_language = machine.get("QueryLanguage", "JSONPath")
         states = machine["States"]
         name = machine["StartAt"]
-        while True:
-            name_next, data = self.run_state(name, states[name], data, context, events)
-            if name_next is None:
-                return data
-            name = name_next
+        with using_scope(scope if scope is not None else VariableScope()):
+            while True:
+                name_next, data = self.run_state(name, states[name], data, context, events)
+                if name_next is None:
+                    return data
+                name = name_next
 
     def run_state(
         self, name: str, state: dict[str, Any], data: Any, context: dict[str, Any], events: EventCounter
@@ -375,11 +442,16 @@ class Interpreter:
         state_context = {key: value for key, value in context.items() if key != "Map"}
         state_context["State"] = {"EnteredTime": iso_timestamp(self.services.clock.now()), "Name": name}
         try:
-            next_name, output = getattr(self, f"_run_{state['Type']}")(
-                name, state, data, state_context, events
-            )
-        except StateRuntimeError as exc:
-            raise StatesError(RUNTIME, runtime_cause(name, entered, exc.detail)) from exc
+            if state.get("QueryLanguage", self.query_language) == "JSONata":
+                from burstmap.local import jsonata_ql
+
+                next_name, output = jsonata_ql.run_state(self, name, state, data, state_context, events)
+            else:
+                next_name, output = getattr(self, f"_run_{state['Type']}")(
+                    name, state, data, state_context, events
+                )
+        except StateRuntimeError as exc:  # States.Runtime, or States.QueryEvaluationError (JSONata)
+            raise StatesError(exc.error, runtime_cause(name, entered, exc.detail)) from exc
         if state["Type"] not in ("Fail",):
             events.next()  # ...StateExited
         self._check_size(name, output)
@@ -402,7 +474,7 @@ class Interpreter:
         key = id(state)
         parsed = self._parsed.get(key)
         if parsed is None:
-            parsed = (parse_retriers(state.get("Retry"), name), parse_catchers(state.get("Catch"), name))
+            parsed = (parse_retriers(state.get("Retry"), name), parse_catchers(_catch_specs(state), name))
             self._parsed[key] = parsed
         return parsed
 
@@ -413,9 +485,14 @@ class Interpreter:
         raw_input: Any,
         context: dict[str, Any],
         attempt: Callable[[dict[str, Any]], Any],
+        *,
+        succeed: Callable[[Any, dict[str, Any]], tuple[str | None, Any]] | None = None,
+        caught: Callable[..., tuple[str | None, Any]] | None = None,
     ) -> tuple[str | None, Any]:
         """Run `attempt` (given the context with $$.State.RetryCount) under the state's Retry and Catch,
-        then apply ResultPath and OutputPath to a success."""
+        then apply Assign, ResultPath and OutputPath to a success (a caught error: the catcher's
+        Assign and ResultPath). JSONata states pass `succeed(result, context)` and
+        `caught(catcher, index, clause, error, context)` instead."""
         retriers, catchers = self._handlers(name, state)
         attempts = [0] * len(retriers)
         retry_count = 0
@@ -437,9 +514,21 @@ class Interpreter:
                 catcher = find_catcher(catchers, exc.error)
                 if catcher is None:
                     raise
-                return catcher.next, write_result(raw_input, exc.as_output(), catcher.result_path)
+                index = next(position for position, entry in enumerate(catchers) if entry is catcher)
+                clause = state["Catch"][index]
+                if caught is not None:
+                    return caught(catcher, index, clause, exc, attempt_context)
+                values = assign_jsonpath(clause.get("Assign"), exc.as_output(), attempt_context)
+                output = write_result(raw_input, exc.as_output(), catcher.result_path)
+                current_scope().assign(values)
+                return catcher.next, output
+        if succeed is not None:
+            return succeed(result, attempt_context)
+        values = assign_jsonpath(state.get("Assign"), result, attempt_context)
         output = write_result(raw_input, result, state.get("ResultPath", "$"))
-        return _next(state), apply_output_path(output, state.get("OutputPath", NOT_GIVEN), context)
+        output = apply_output_path(output, state.get("OutputPath", NOT_GIVEN), context)
+        current_scope().assign(values)
+        return _next(state), output
 
     @staticmethod
     def _select(state: dict[str, Any], result: Any, context: dict[str, Any]) -> Any:
@@ -456,8 +545,11 @@ class Interpreter:
         if "Parameters" in state:
             effective = resolve_template(state["Parameters"], effective, context)
         result = state.get("Result", effective)
+        values = assign_jsonpath(state.get("Assign"), result, context)
         output = write_result(data, result, state.get("ResultPath", "$"))
-        return _next(state), apply_output_path(output, state.get("OutputPath", NOT_GIVEN), context)
+        output = apply_output_path(output, state.get("OutputPath", NOT_GIVEN), context)
+        current_scope().assign(values)
+        return _next(state), output
 
     def _run_Succeed(
         self, name: str, state: dict[str, Any], data: Any, context: dict[str, Any], events: EventCounter
@@ -487,7 +579,7 @@ class Interpreter:
         effective = apply_input_path(data, state.get("InputPath", NOT_GIVEN), context)
         for rule in state["Choices"]:
             if evaluate_choice_rule(rule, effective, context):
-                next_name = rule["Next"]
+                next_name, assign = rule["Next"], rule.get("Assign")
                 break
         else:
             if "Default" not in state:
@@ -495,8 +587,11 @@ class Interpreter:
                     NO_CHOICE_MATCHED,
                     f"No Choice Rule matched the input in state '{name}' and it has no Default",
                 )
-            next_name = state["Default"]
-        return next_name, apply_output_path(effective, state.get("OutputPath", NOT_GIVEN), context)
+            next_name, assign = state["Default"], state.get("Assign")
+        values = assign_jsonpath(assign, effective, context)
+        output = apply_output_path(effective, state.get("OutputPath", NOT_GIVEN), context)
+        current_scope().assign(values)
+        return next_name, output
 
     def _run_Wait(
         self, name: str, state: dict[str, Any], data: Any, context: dict[str, Any], events: EventCounter
@@ -534,7 +629,10 @@ class Interpreter:
             assert moment is not None
             seconds = max(0.0, (moment - now).total_seconds())
         self.services.clock.sleep(seconds)
-        return _next(state), apply_output_path(effective, state.get("OutputPath", NOT_GIVEN), context)
+        values = assign_jsonpath(state.get("Assign"), effective, context)
+        output = apply_output_path(effective, state.get("OutputPath", NOT_GIVEN), context)
+        current_scope().assign(values)
+        return _next(state), output
 
     # -- Task ---------------------------------------------------------------------------------------
 
@@ -677,7 +775,8 @@ class Interpreter:
             return [job() for job in jobs]
         pool = ThreadPoolExecutor(max_workers=min(concurrency, len(jobs)), thread_name_prefix="asl")
         try:
-            futures = [pool.submit(job) for job in jobs]
+            # Each job gets a copy of this thread's context variables (the variable scope among them).
+            futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             for future in futures:
                 if future in done and future.exception() is not None:
@@ -699,8 +798,13 @@ class Interpreter:
                 else effective
             )
             events.next()  # ParallelStateStarted
+            outer = current_scope()
             jobs = [
-                (lambda branch=branch: self.run_machine(branch, branch_input, base, events))
+                (
+                    lambda branch=branch: self.run_machine(
+                        branch, branch_input, base, events, scope=outer.child()
+                    )
+                )
                 for branch in state["Branches"]
             ]
             results = self._run_all(jobs, len(jobs))
@@ -756,13 +860,14 @@ class Interpreter:
             concurrency = self._max_concurrency(state, effective, attempt_context)
             concurrency = min(concurrency or INLINE_MAP_MAX_CONCURRENCY, INLINE_MAP_MAX_CONCURRENCY)
             events.next()  # MapStateStarted
+            outer = current_scope()
 
             def iteration(index: int, value: Any) -> Any:
                 if selector is not None:
                     item_context = {**attempt_context, "Map": {"Item": {"Index": index, "Value": value}}}
                     value = resolve_template(selector, effective, item_context)
                 events.next()  # MapIterationStarted
-                output = self.run_machine(processor, value, base, events)
+                output = self.run_machine(processor, value, base, events, scope=outer.child())
                 events.next()  # MapIterationSucceeded
                 return output
 
@@ -783,11 +888,15 @@ class Interpreter:
         processor: dict[str, Any],
         effective: Any,
         context: dict[str, Any],
+        *,
+        select_item: Callable[[Any, dict[str, Any]], Any] | None = None,
     ) -> Any:
         from burstmap.local.map_run import run_distributed_map
 
         def run_child(child_input: Any, child_context: dict[str, Any]) -> Any:
-            """One child workflow execution: its own context object and its own event history."""
+            """One child workflow execution: its own context object, event history and (empty) variables."""
             return self.run_machine(processor, child_input, child_context, EventCounter())
 
-        return run_distributed_map(name, state, effective, context, self.services, run_child)
+        return run_distributed_map(
+            name, state, effective, context, self.services, run_child, select_item=select_item
+        )

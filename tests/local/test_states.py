@@ -231,8 +231,11 @@ def test_context_object_fields() -> None:
             },
             "lambda:invoke.waitForTaskToken",
         ),
-        ({"Type": "Pass", "Assign": {"x": 1}}, "'Assign' in state 'S'"),
-        ({"Type": "Pass", "QueryLanguage": "JSONata"}, "'QueryLanguage: JSONata' in state 'S'"),
+        (
+            {"Type": "Task", "QueryLanguage": "JSONata", "Resource": ARN, "Credentials": {}},
+            "'Credentials' in state 'S'",
+        ),
+        ({"Type": "Pass", "Assign": {"x": 1}, "Catch": []}, "'Catch' in state 'S'"),
     ],
 )
 def test_unsupported_fields_are_refused_by_name(state: dict[str, Any], message: str) -> None:

@@ -1,0 +1,142 @@
+"""Workflow variables: `Assign` in both query languages, and `$name` references.
+
+AWS behaviour followed here (developer guide, "Passing data between states with variables"):
+
+* `Assign` is allowed on Pass, Task, Map, Parallel, Choice and Wait states, on Choice rules and on
+  Catch clauses. Its keys are variable names; `states` is reserved (`$states` belongs to JSONata).
+* Every expression of a state reads the variable values the state was entered with: a state's
+  `Assign` (and `Output`) cannot see its own new values, which take effect when the state finishes.
+* The top-level states share one scope. Each Parallel branch and inline Map iteration runs in a
+  scope of its own that can read the outer scopes; what it assigns stays in its scope (data leaves a
+  branch or an iteration through its output only). A distributed Map's child executions start with
+  an empty scope: their states cannot read the parent's variables (pass them with ItemSelector).
+* In a JSONPath state `Assign` is a payload template (`"name.$": "$.path"`), where `$` is the
+  state's result (after ResultSelector; the effective input for Choice and Wait; the error output
+  in a Catch clause), `$$` the context object and `$name` a variable.
+
+The current scope is a context variable: the interpreter sets it for each (sub-)state machine it
+runs, so path and expression evaluation anywhere below a state sees that state's variables.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from burstmap.local.errors import DefinitionError
+
+RESERVED_NAMES = frozenset({"states"})
+VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+"""What this engine accepts as a variable name: a letter or underscore, then letters, digits or
+underscores (a name a `$name` reference can spell in both query languages)."""
+VARIABLE_PATH = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)(.*)$", re.DOTALL)
+"""A JSONPath reference to a variable: `$name`, then an optional path into its value."""
+
+
+class UndefinedVariable(LookupError):
+    """A `$name` reference to a variable that no visible scope holds."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+        self.message = (
+            f"The variable '${name}' is not defined in this scope: assign it with 'Assign' in an earlier "
+            "state (a distributed Map's child workflow cannot read the parent's variables)"
+        )
+
+
+class VariableScope:
+    """One scope of workflow variables; reads fall through to the enclosing scopes."""
+
+    def __init__(self, parent: VariableScope | None = None) -> None:
+        self.parent = parent
+        self._values: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def child(self) -> VariableScope:
+        """A scope for one Parallel branch or inline Map iteration, reading this one."""
+        return VariableScope(self)
+
+    def lookup(self, name: str) -> Any:
+        """The value of a visible variable; raises UndefinedVariable when none holds it."""
+        scope: VariableScope | None = self
+        while scope is not None:
+            with scope._lock:
+                if name in scope._values:
+                    return scope._values[name]
+            scope = scope.parent
+        raise UndefinedVariable(name)
+
+    def visible(self) -> dict[str, Any]:
+        """Every visible variable, inner scopes shadowing outer ones (for JSONata's bindings)."""
+        merged = self.parent.visible() if self.parent is not None else {}
+        with self._lock:
+            merged.update(self._values)
+        return merged
+
+    def assign(self, values: dict[str, Any]) -> None:
+        """Store a state's new values at once (they were all evaluated before any is stored)."""
+        with self._lock:
+            self._values.update(values)
+
+
+_CURRENT: ContextVar[VariableScope | None] = ContextVar("burstmap_variable_scope", default=None)
+
+
+def current_scope() -> VariableScope:
+    """The scope of the state being run (an empty one outside any execution, e.g. in unit tests)."""
+    scope = _CURRENT.get()
+    return scope if scope is not None else VariableScope()
+
+
+@contextmanager
+def using_scope(scope: VariableScope) -> Iterator[VariableScope]:
+    """Run a (sub-)state machine with `scope` as the current scope, restoring the previous one after."""
+    token = _CURRENT.set(scope)
+    try:
+        yield scope
+    finally:
+        _CURRENT.reset(token)
+
+
+def validate_assign(assign: Any, field: str, state_name: str, *, jsonpath: bool) -> None:
+    """Refuse at load time an Assign that is not an object of valid, unreserved variable names."""
+    if not isinstance(assign, dict):
+        raise DefinitionError(
+            f"{field} in state '{state_name}' must be an object of variable names and values"
+        )
+    for key in assign:
+        name = key[:-2] if jsonpath and key.endswith(".$") else key
+        if not VARIABLE_NAME.match(name):
+            raise DefinitionError(
+                f"{field} in state '{state_name}': {name!r} is not a valid variable name "
+                "(use letters, digits and underscores, starting with a letter or underscore)"
+            )
+        if name in RESERVED_NAMES:
+            raise DefinitionError(f"{field} in state '{state_name}': '${name}' is reserved by Step Functions")
+
+
+def assign_jsonpath(assign: dict[str, Any] | None, result: Any, context: dict[str, Any]) -> dict[str, Any]:
+    """The values a JSONPath `Assign` template gives ({} without one): `$` is the state's result."""
+    if not assign:
+        return {}
+    from burstmap.local.paths import resolve_template
+
+    return resolve_template(assign, result, context)
+
+
+def read_variable_path(path: str) -> tuple[Any, str]:
+    """(value of the variable, the rest of the path as a `$...` path into it) for a `$name...` path."""
+    match = VARIABLE_PATH.match(path)
+    if match is None:  # pragma: no cover - callers check is_variable_path first
+        raise ValueError(f"{path!r} is not a variable reference")
+    return current_scope().lookup(match.group(1)), "$" + match.group(2)
+
+
+def is_variable_path(path: Any) -> bool:
+    """`$name...` (not `$`, `$.`, `$[` or `$$`): a JSONPath reference to a workflow variable."""
+    return isinstance(path, str) and VARIABLE_PATH.match(path) is not None
