@@ -754,9 +754,7 @@ def _run_parallel(interpreter, name, state, data, context, events):
 def _map_items(state: dict[str, Any], data: Any, env: Env) -> list[Any]:
     items = resolve(state["Items"], "Items", env) if "Items" in state else data
     if not isinstance(items, list):
-        raise QueryEvaluationError(
-            f"Map state input must be an array but was: {to_json(items)}"
-        )
+        raise QueryEvaluationError(f"Map state input must be an array but was: {to_json(items)}")
     return items
 
 

@@ -163,7 +163,12 @@ def read_field_path(path: str, field: str, data: Any, context: Any) -> Any:
     field and the state's input when it finds nothing."""
     try:
         return lookup(path, data, context)
-    except PathNotFound:
+    except PathNotFound as exc:
+        if is_variable_path(path):
+            raise StateRuntimeError(
+                f"The JSONPath '{path}' specified for the field '{field}' could not be resolved: "
+                f"{exc.message}"
+            ) from None
         raise StateRuntimeError(
             f"The JSONPath '{path}' specified for the field '{field}' could not be found in the input "
             f"'{to_json(data)}'"

@@ -1,0 +1,218 @@
+"""Workflow variables: Assign in both query languages, `$name` in JSONPath paths, scopes, timing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fake_lambda import FakeRuntime
+
+from burstmap.local import DefinitionError, FakeClock, execute, load_definition
+from burstmap.local.variables import UndefinedVariable, VariableScope, current_scope, using_scope
+
+ARN = "arn:aws:lambda:us-east-1:111111111111:function:echo"
+
+
+def chain(*states: tuple[str, dict[str, Any]], language: str = "JSONPath") -> dict[str, Any]:
+    named = dict(states)
+    names = list(named)
+    for position, name in enumerate(names):
+        state = named[name]
+        if state["Type"] not in ("Choice", "Succeed", "Fail") and "Next" not in state and "End" not in state:
+            state["Next" if position + 1 < len(names) else "End"] = (
+                names[position + 1] if position + 1 < len(names) else True
+            )
+    return {"QueryLanguage": language, "StartAt": names[0], "States": named}
+
+
+def run(definition: dict[str, Any], data: Any = None, **handlers: Any):
+    runtime = FakeRuntime(handlers or {"echo": lambda event: event})
+    return execute(definition, {} if data is None else data, runtime=runtime, clock=FakeClock())
+
+
+def test_jsonpath_assign_then_variables_in_paths_parameters_and_items_path() -> None:
+    definition = chain(
+        ("Init", {"Type": "Pass", "Assign": {"xs.$": "$.items", "cfg": {"k": [7, 8]}, "n": 2}}),
+        (
+            "Use",
+            {
+                "Type": "Pass",
+                "Parameters": {"n.$": "$n", "second.$": "$cfg.k[1]", "all.$": "$xs[*]", "lit": "$n"},
+            },
+        ),
+        (
+            "Map",
+            {
+                "Type": "Map",
+                "ItemsPath": "$xs",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "ResultPath": "$.mapped",
+            },
+        ),
+    )
+    result = run(definition, {"items": [1, 2]})
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {"n": 2, "second": 8, "all": [1, 2], "lit": "$n", "mapped": [1, 2]}
+
+
+def test_assign_reads_the_values_the_state_was_entered_with() -> None:
+    definition = chain(
+        ("A", {"Type": "Pass", "Assign": {"a": 1, "b": 2}}),
+        ("Swap", {"Type": "Pass", "Assign": {"a.$": "$b", "b.$": "$a"}, "Parameters": {"seen.$": "$a"}}),
+        ("Show", {"Type": "Pass", "Parameters": {"a.$": "$a", "b.$": "$b"}, "ResultPath": "$.vars"}),
+    )
+    assert run(definition).output == {"seen": 1, "vars": {"a": 2, "b": 1}}
+
+
+def test_jsonpath_assign_dollar_is_the_result_after_result_selector() -> None:
+    task = {
+        "Type": "Task",
+        "Resource": ARN,
+        "ResultSelector": {"doubled.$": "States.MathAdd($.v, $.v)"},
+        "ResultPath": None,
+        "Assign": {"got.$": "$.doubled", "input.$": "$$.Execution.Input.v"},
+    }
+    definition = chain(
+        ("T", task), ("Show", {"Type": "Pass", "Parameters": {"got.$": "$got", "in.$": "$input"}})
+    )
+    assert run(definition, {"v": 3}).output == {"got": 6, "in": 3}
+
+
+def test_catch_and_choice_rule_assign_in_jsonpath() -> None:
+    def boom(event: Any) -> Any:
+        raise RuntimeError("bad")
+
+    task = {
+        "Type": "Task",
+        "Resource": "arn:aws:lambda:us-east-1:111111111111:function:boom",
+        "Catch": [
+            {"ErrorEquals": ["States.ALL"], "Assign": {"err.$": "$.Error"}, "ResultPath": None, "Next": "C"}
+        ],
+        "Next": "C",
+    }
+    choice = {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.go", "BooleanEquals": True, "Assign": {"path": "yes"}, "Next": "Show"}],
+        "Default": "Show",
+        "Assign": {"path": "default"},
+    }
+    show = {"Type": "Pass", "Parameters": {"err.$": "$err", "path.$": "$path"}, "End": True}
+    definition = chain(("T", task), ("C", choice), ("Show", show))
+    assert run(definition, {"go": True}, boom=boom).output == {"err": "RuntimeError", "path": "yes"}
+    assert run(definition, {"go": False}, boom=boom).output == {"err": "RuntimeError", "path": "default"}
+
+
+def test_branches_read_outer_variables_but_their_assignments_stay_inside() -> None:
+    branch = {
+        "StartAt": "B1",
+        "States": {
+            "B1": {"Type": "Pass", "Assign": {"outer": "changed", "inner": 1}, "Next": "B2"},
+            "B2": {"Type": "Pass", "Parameters": {"outer.$": "$outer", "inner.$": "$inner"}, "End": True},
+        },
+    }
+    definition = chain(
+        ("Init", {"Type": "Pass", "Assign": {"outer": "kept"}}),
+        ("Par", {"Type": "Parallel", "Branches": [branch], "ResultPath": "$.branch"}),
+        ("Map", {"Type": "Map", "ItemsPath": "$.xs", "ItemProcessor": branch, "ResultPath": "$.iterations"}),
+        (
+            "Show",
+            {"Type": "Pass", "Parameters": {"outer.$": "$outer", "b.$": "$.branch", "m.$": "$.iterations"}},
+        ),
+    )
+    output = run(definition, {"xs": [0, 1]}).output
+    assert output == {
+        "outer": "kept",
+        "b": [{"outer": "changed", "inner": 1}],
+        "m": [{"outer": "changed", "inner": 1}] * 2,
+    }
+    # a later state of the outer scope cannot read what a branch assigned
+    leak = chain(
+        ("Par", {"Type": "Parallel", "Branches": [branch]}),
+        ("Read", {"Type": "Pass", "Parameters": {"inner.$": "$inner"}}),
+    )
+    result = run(leak)
+    assert result.error == "States.Runtime" and "'$inner' is not defined" in result.cause
+
+
+def test_distributed_children_cannot_read_outer_variables_but_item_selector_can() -> None:
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Parameters": {"v.$": "$secret"}, "End": True}},
+    }
+    map_state = {
+        "Type": "Map",
+        "ItemsPath": "$.xs",
+        "ItemProcessor": processor,
+        "ToleratedFailurePercentage": 100,
+    }
+    definition = chain(("Init", {"Type": "Pass", "Assign": {"secret": 5}}), ("M", map_state))
+    output = run(definition, {"xs": [1]}).output
+    assert output[0]["Status"] == "FAILED" and "'$secret' is not defined" in output[0]["Cause"]
+    processor["States"]["P"] = {"Type": "Pass", "End": True}
+    map_state["ItemSelector"] = {"v.$": "$secret", "i.$": "$$.Map.Item.Value"}
+    assert run(definition, {"xs": [1]}).output == [{"v": 5, "i": 1}]
+
+
+def test_variables_flow_between_jsonpath_and_jsonata_states() -> None:
+    definition = chain(
+        ("Init", {"Type": "Pass", "Assign": {"n.$": "$.n"}}),
+        ("Double", {"Type": "Pass", "QueryLanguage": "JSONata", "Assign": {"n": "{% $n * 2 %}"}}),
+        ("Show", {"Type": "Pass", "Parameters": {"n.$": "$n"}}),
+    )
+    assert run(definition, {"n": 21}).output == {"n": 42}
+
+
+def test_jsonata_output_and_assign_both_see_the_entry_values() -> None:
+    definition = chain(
+        ("A", {"Type": "Pass", "Assign": {"x": 1}}),
+        ("B", {"Type": "Pass", "Assign": {"x": "{% $x + 1 %}", "y": "{% $x %}"}, "Output": "{% $x %}"}),
+        ("C", {"Type": "Pass", "Output": {"x": "{% $x %}", "y": "{% $y %}", "out": "{% $states.input %}"}}),
+        language="JSONata",
+    )
+    assert run(definition).output == {"x": 2, "y": 1, "out": 1}
+
+
+def test_an_undefined_variable_in_jsonata_is_undefined_in_its_field() -> None:
+    definition = chain(("A", {"Type": "Pass", "Output": {"e": "{% $never %}"}}), language="JSONata")
+    result = run(definition)
+    assert result.error == "States.QueryEvaluationError"
+    assert result.cause.endswith(
+        "The JSONata expression '$never' specified for the field 'Output/e' returned nothing (undefined)."
+    )
+
+
+def test_wait_and_choice_assign() -> None:
+    definition = chain(
+        ("W", {"Type": "Wait", "Seconds": 0, "Assign": {"w.$": "$.a"}}),
+        ("Show", {"Type": "Pass", "Parameters": {"w.$": "$w"}}),
+    )
+    assert run(definition, {"a": "x"}).output == {"w": "x"}
+
+
+@pytest.mark.parametrize(
+    ("assign", "message"),
+    [
+        ({"1x": 1}, "not a valid variable name"),
+        ({"a-b.$": "$.a"}, "not a valid variable name"),
+        ({"states": 1}, "reserved"),
+        ([1], "must be an object"),
+    ],
+)
+def test_bad_assign_is_refused_at_load(assign: Any, message: str) -> None:
+    with pytest.raises(DefinitionError, match=message):
+        load_definition(chain(("S", {"Type": "Pass", "Assign": assign})))
+
+
+def test_scope_lookup_shadowing_and_context_variable() -> None:
+    outer = VariableScope()
+    outer.assign({"a": 1, "b": 2})
+    inner = outer.child()
+    inner.assign({"b": 3})
+    assert (inner.lookup("a"), inner.lookup("b"), outer.lookup("b")) == (1, 3, 2)
+    assert inner.visible() == {"a": 1, "b": 3}
+    with pytest.raises(UndefinedVariable):
+        outer.lookup("c")
+    with using_scope(inner):
+        assert current_scope() is inner
+    assert current_scope() is not inner
