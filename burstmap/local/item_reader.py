@@ -1,7 +1,10 @@
 """Where a distributed Map's items come from: the state input (ItemsPath) or S3 (ItemReader).
 
-Items are yielded lazily, one at a time, so a JSONL or CSV object of a million rows is never
-held whole in memory (a JSON array object has to be parsed whole, as AWS reads it whole too).
+Items are yielded lazily in chunks (lists of a few thousand items), so a JSONL or CSV object of a
+million rows is never held whole in memory (a JSON array object has to be parsed whole, as AWS
+reads it whole too), and the per-item cost stays in C: a JSONL block is split into lines and
+parsed by the json module's scanner in one `map` call, with a line-by-line fallback (exact
+messages and line numbers) for any block that is not one plain JSON value per line.
 Behaviour follows the AWS developer guide "ItemReader (Map)" and the AWS-recorded conformance
 cases in shared/conformance/cases/map_item_reader/.
 """
@@ -12,8 +15,9 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator
-from itertools import islice
+from collections.abc import Iterable, Iterator
+from itertools import chain, islice, repeat
+from operator import itemgetter
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -36,6 +40,16 @@ MAX_ITEMS_LIMIT = 100_000_000
 GET_OBJECT_PARAMETERS = ("Bucket", "Key", "VersionId", "ExpectedBucketOwner")
 LIST_OBJECTS_PARAMETERS = ("Bucket", "Prefix")
 S3_ERRORS = (ClientError, BotoCoreError)
+CHUNK_ITEMS = 4096
+"""Items per chunk for the sources that are not block-parsed (JSON arrays, CSV rows, listings)."""
+JSONL_BLOCK_CHARS = 64 * 1024
+"""Characters of JSONL text parsed at once (cut at a line end)."""
+
+_SCAN_JSON = json.JSONDecoder().scan_once
+"""The json module's (C) scanner, what `json.loads` calls after skipping leading whitespace."""
+_JSON_LINE_END_SPACE = " \t\r"
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 
 
 def item_reader_failed(cause: str) -> Exception:
@@ -45,16 +59,25 @@ def item_reader_failed(cause: str) -> Exception:
 def iter_items(
     state_name: str, state: dict[str, Any], effective_input: Any, context: dict[str, Any], s3: Any
 ) -> Iterator[Any]:
-    """The Map's items in order. With an ItemReader, ItemsPath is ignored (as AWS did when recorded)."""
+    """The Map's items in order, one at a time (see `iter_item_chunks`)."""
+    return chain.from_iterable(iter_item_chunks(state_name, state, effective_input, context, s3))
+
+
+def iter_item_chunks(
+    state_name: str, state: dict[str, Any], effective_input: Any, context: dict[str, Any], s3: Any
+) -> Iterator[list[Any]]:
+    """The Map's items in order, as non-empty lists. With an ItemReader, ItemsPath is ignored (as
+    AWS did when recorded). A source error is raised after the chunk of items read before it."""
     reader = state.get("ItemReader")
     if reader is None:
-        return _items_from_input(state_name, state, effective_input, context)
+        items = _items_from_input(state_name, state, effective_input, context)
+        return iter([items] if items else [])
     return _items_from_s3(state_name, reader, effective_input, context, s3)
 
 
 def _items_from_input(
     state_name: str, state: dict[str, Any], effective_input: Any, context: dict[str, Any]
-) -> Iterator[Any]:
+) -> list[Any]:
     items_path = state.get("ItemsPath", "$")
     items = read_path(items_path, effective_input, context)
     if not isinstance(items, list):
@@ -64,7 +87,7 @@ def _items_from_input(
             f"{json.dumps(items)[:200]}",
             context,
         )
-    return iter(items)
+    return items
 
 
 def max_items(
@@ -87,7 +110,7 @@ def max_items(
 
 def _items_from_s3(
     state_name: str, reader: dict[str, Any], data: Any, context: dict[str, Any], s3: Any
-) -> Iterator[Any]:
+) -> Iterator[list[Any]]:
     if s3 is None:
         raise item_reader_failed(
             f"state '{state_name}' reads its items from S3 but the engine has no S3 client; "
@@ -98,10 +121,26 @@ def _items_from_s3(
     parameters = resolve_template(reader.get("Parameters", {}), data, context)
     resource = reader["Resource"]
     if resource == LIST_OBJECTS_V2:
-        items = _list_objects(s3, parameters)
+        chunks = _chunked(_list_objects(s3, parameters))
     else:
-        items = _read_object(s3, parameters, config)
-    return items if limit is None else islice(items, limit)
+        chunks = _read_object(s3, parameters, config)
+    return chunks if limit is None else _limited(chunks, limit)
+
+
+def _chunked(items: Iterable[Any]) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, CHUNK_ITEMS)):
+        yield chunk
+
+
+def _limited(chunks: Iterator[list[Any]], limit: int) -> Iterator[list[Any]]:
+    """The first `limit` items (ReaderConfig.MaxItems); the source is not read further."""
+    for chunk in chunks:
+        if len(chunk) >= limit:
+            yield chunk[:limit]
+            return
+        limit -= len(chunk)
+        yield chunk
 
 
 def _client_error(exc: Exception, what: str) -> Exception:
@@ -127,7 +166,7 @@ def _list_objects(s3: Any, parameters: dict[str, Any]) -> Iterator[dict[str, Any
         raise _client_error(exc, f"listing s3://{request['Bucket']}/{request.get('Prefix', '')}") from exc
 
 
-def _read_object(s3: Any, parameters: dict[str, Any], config: dict[str, Any]) -> Iterator[Any]:
+def _read_object(s3: Any, parameters: dict[str, Any], config: dict[str, Any]) -> Iterator[list[Any]]:
     request = {k: parameters[k] for k in GET_OBJECT_PARAMETERS if k in parameters}
     where = f"s3://{request.get('Bucket')}/{request.get('Key')}"
     try:
@@ -142,31 +181,111 @@ def _read_object(s3: Any, parameters: dict[str, Any], config: dict[str, Any]) ->
         return _json_items(stream)
     text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
     if input_type == "JSONL":
-        return _jsonl_items(text, where)
-    return _csv_items(text, config)
+        return _jsonl_chunks(text, where)
+    return _chunked(_csv_items(text, config))
 
 
-def _json_items(stream: Any) -> Iterator[Any]:
+def _json_items(stream: Any) -> Iterator[list[Any]]:
     try:
         document = json.load(stream)
     except (ValueError, UnicodeDecodeError) as exc:
         raise item_reader_failed(f"The JSON file is not valid JSON: {exc}") from exc
     if not isinstance(document, list):
         raise item_reader_failed("Attempting to map over non-iterable node.")
-    # Drop the reference to the parsed array as items are handed out.
+    # Drop the parsed array's references as chunks are handed out (from its end: no shifting).
     document.reverse()
     while document:
-        yield document.pop()
+        chunk = document[-CHUNK_ITEMS:]
+        del document[-CHUNK_ITEMS:]
+        chunk.reverse()
+        yield chunk
 
 
-def _jsonl_items(text: io.TextIOBase, where: str) -> Iterator[Any]:
-    for line_number, line in enumerate(text, start=1):
+def _jsonl_chunks(text: io.TextIOBase, where: str) -> Iterator[list[Any]]:
+    """JSONL blocks cut at line ends, each parsed at once; line numbers count lines as iterating
+    the text does (universal newlines: \\n, \\r\\n and a lone \\r end a line)."""
+    lines_before = 0
+    carry: list[str] = []
+    while True:
+        block = text.read(JSONL_BLOCK_CHARS)
+        if not block:
+            break
+        cut = block.rfind("\n") + 1
+        if cut == 0:
+            carry.append(block)
+            continue
+        whole = "".join(carry) + block[:cut] if carry else block[:cut]
+        carry = [block[cut:]] if cut < len(block) else []
+        items, error = _parse_jsonl_block(whole, lines_before, where)
+        if items:
+            yield items
+        if error is not None:
+            raise error
+        lines_before += _line_count(whole)
+    rest = "".join(carry)
+    if rest:
+        items, error = _parse_jsonl_block(rest, lines_before, where)
+        if items:
+            yield items
+        if error is not None:
+            raise error
+
+
+def _line_count(block: str) -> int:
+    """Lines in a block that ends with a line break, counted with universal newlines."""
+    return block.count("\n") + block.count("\r") - block.count("\r\n")
+
+
+def _parse_jsonl_block(block: str, lines_before: int, where: str) -> tuple[list[Any], Exception | None]:
+    """The items of a block of whole lines, and the error that stops it (after the items before it).
+
+    Fast path: every line is one JSON value with no surrounding blank (a `\\r\\n` ending aside), so
+    `scan_once(line, 0)` - what `json.loads` does - returns it and stops at the line's end. Anything
+    else (blank lines, leading spaces, a lone \\r, a bad line) goes line by line as before.
+    """
+    text = block
+    carriage_returns = block.count("\r")
+    if carriage_returns:
+        if carriage_returns != block.count("\r\n"):
+            return _parse_jsonl_lines(block, lines_before, where)
+        text = block.replace("\r\n", "\n")  # \r is JSON whitespace: no value changes
+    if "[" not in text and "{" not in text:
+        # Scalars only: one parse of the lines joined by ",\n". A string cannot hold a raw line
+        # break, so each value lies within a line; with no empty line and as many values as lines,
+        # each line holds exactly one.
+        body = text[:-1] if text.endswith("\n") else text
+        try:
+            values = json.loads("[" + body.replace("\n", ",\n") + "]")
+        except ValueError:
+            values = None
+        if values is not None and len(values) == body.count("\n") + 1:
+            return values, None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    try:
+        # A line the scanner cannot start raises StopIteration, which ends the map early.
+        scanned = list(map(_SCAN_JSON, lines, repeat(0)))
+    except ValueError:
+        scanned = []
+    if len(scanned) == len(lines) and list(map(_SECOND, scanned)) == list(map(len, lines)):
+        return list(map(_FIRST, scanned)), None
+    return _parse_jsonl_lines(block, lines_before, where)
+
+
+def _parse_jsonl_lines(block: str, lines_before: int, where: str) -> tuple[list[Any], Exception | None]:
+    """Line by line, as the lines of the text iterate: blank lines skipped, the first bad line named."""
+    items: list[Any] = []
+    for line_number, line in enumerate(io.StringIO(block, newline=""), start=lines_before + 1):
         if not line.strip():
             continue
         try:
-            yield json.loads(line)
+            items.append(json.loads(line))
         except ValueError as exc:
-            raise item_reader_failed(f"{where} line {line_number} is not valid JSON: {exc}") from exc
+            error = item_reader_failed(f"{where} line {line_number} is not valid JSON: {exc}")
+            error.__cause__ = exc
+            return items, error
+    return items, None
 
 
 def _csv_items(text: io.TextIOBase, config: dict[str, Any]) -> Iterator[dict[str, str]]:

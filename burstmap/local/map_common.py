@@ -108,3 +108,8 @@ def float_from_path(field: str, path: str, value: Any, state_name: str, context:
         f'The {field} field refers to value "{value_text(value)}" which is not a valid float: {path}',
         context,
     )
+
+
+def utf8_length(text: str) -> int:
+    """Bytes of a text in UTF-8 (no copy for ASCII text, the common case)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))

@@ -19,12 +19,14 @@ shared/conformance/cases/map_distributed and map_item_reader.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -45,6 +47,7 @@ from burstmap.local.map_common import (
     runtime_error,
     states_error,
     to_json,
+    utf8_length,
 )
 from burstmap.local.result_writer import (
     OUTPUT_TYPES,
@@ -467,75 +470,204 @@ class _Batch:
 def _child_inputs(
     state_name: str,
     state: dict[str, Any],
-    items: Iterator[Any],
+    chunks: Iterator[list[Any]],
     data: Any,
     context: dict[str, Any],
     settings: _Settings,
     select_item: Callable[[Any, dict[str, Any]], Any] | None = None,
 ) -> Iterator[_Batch]:
-    """ItemSelector on each item (with $$.Map.Item.Index/Value), then batches when ItemBatcher is set."""
-    selector = state.get("ItemSelector", state.get("Parameters"))
+    """ItemSelector on each item (with $$.Map.Item.Index/Value), then batches when ItemBatcher is set.
 
-    def selected() -> Iterator[Any]:
-        for index, value in enumerate(items):
-            if select_item is not None:
-                yield select_item(value, {**context, "Map": {"Item": {"Index": index, "Value": value}}})
-            elif selector is None:
-                yield value
-            else:
-                item_context = {**context, "Map": {"Item": {"Index": index, "Value": value}}}
-                yield resolve_template(selector, data, item_context)
-
-    if not settings.batching:
-        for index, value in enumerate(selected()):
-            yield _Batch(index, index, 1, value)
+    `select_item(value, item_context)`, when given, replaces the JSONPath ItemSelector."""
+    selected = _selected_chunks(
+        state.get("ItemSelector", state.get("Parameters")), chunks, data, context, select_item
+    )
+    if settings.batching:
+        yield from _batched(state_name, selected, settings, context)
         return
-    yield from _batched(state_name, selected(), settings, context)
+    index = 0
+    for chunk in selected:
+        for value in chunk:
+            yield _Batch(index, index, 1, value)
+            index += 1
+
+
+# A selector field whose value does not depend on the item: a plain definite path into the state's
+# input, or into the parts of the context object that are the same for every item.
+_ITEM_INDEPENDENT_PATH = re.compile(
+    r"\$(?:\$\.(?:Execution|StateMachine|State|Task))?(?:\.[A-Za-z_][A-Za-z0-9_-]*)*"
+)
+_ITEM_VALUE, _ITEM_INDEX, _CONSTANT = "$$.Map.Item.Value", "$$.Map.Item.Index", None
+
+
+def _selector_fields(selector: Any) -> list[tuple[str, str | None]] | None:
+    """The fields of an ItemSelector that can be filled without evaluating it per item: each is
+    the item's value, its index, or a value that is the same for every item (a literal scalar or an
+    item-independent path). None when the selector needs the general evaluation."""
+    if not isinstance(selector, dict):
+        return None
+    fields: list[tuple[str, str | None]] = []
+    for key, value in selector.items():
+        if key.endswith(".$"):
+            if not isinstance(value, str):
+                return None
+            if value in (_ITEM_VALUE, _ITEM_INDEX):
+                fields.append((key[:-2], value))
+            elif _ITEM_INDEPENDENT_PATH.fullmatch(value):
+                fields.append((key[:-2], _CONSTANT))
+            else:
+                return None
+        elif value is None or isinstance(value, (str, int, float, bool)):
+            fields.append((key, _CONSTANT))
+        else:
+            return None  # an object or array is a fresh copy per item
+    return fields
+
+
+def _selected_chunks(
+    selector: Any,
+    chunks: Iterator[list[Any]],
+    data: Any,
+    context: dict[str, Any],
+    select_item: Callable[[Any, dict[str, Any]], Any] | None = None,
+) -> Iterator[list[Any]]:
+    """The selector applied to every item, chunk by chunk, in order.
+
+    The first item always goes through the general evaluation (so a missing path fails exactly as
+    before); after it, a selector made of item values, indexes and item-independent fields is
+    filled column-wise from the first item's result. An error stops after the items before it.
+    """
+    if select_item is None:
+        if selector is None:
+            yield from chunks
+            return
+
+        def select_item(value: Any, item_context: dict[str, Any]) -> Any:
+            return resolve_template(selector, data, item_context)
+
+        fields = _selector_fields(selector)
+    else:
+        fields = None  # JSONata: evaluated per item
+    index = 0
+    first: Any = None  # the first item's selected value, once the general evaluation gave it
+    for chunk in chunks:
+        selected: list[Any] = []
+        rest = chunk
+        if fields is None or index == 0:
+            for value in chunk if fields is None else chunk[:1]:
+                item_context = {**context, "Map": {"Item": {"Index": index, "Value": value}}}
+                try:
+                    selected.append(select_item(value, item_context))
+                except Exception:
+                    if selected:
+                        yield selected
+                    raise
+                index += 1
+            if fields is None:
+                yield selected
+                continue
+            first = selected[0]
+            rest = chunk[1:]
+        selected.extend(_filled(fields, first, rest, index))
+        index += len(rest)
+        yield selected
+
+
+def _filled(
+    fields: list[tuple[str, str | None]], first: dict[str, Any], values: list[Any], start: int
+) -> Iterator[dict[str, Any]]:
+    """The selector's result for each value (item indexes from `start`), built column-wise in C:
+    the item, its index, or the first item's value of an item-independent field."""
+    names = [name for name, _ in fields]
+    if not names:
+        return map(dict, repeat((), len(values)))  # ItemSelector {}: an empty object per item
+    columns = [
+        values
+        if source == _ITEM_VALUE
+        else range(start, start + len(values))
+        if source == _ITEM_INDEX
+        else repeat(first[name], len(values))
+        for name, source in fields
+    ]
+    return map(dict, map(zip, repeat(names), zip(*columns, strict=True)))
 
 
 def _batched(
-    state_name: str, items: Iterator[Any], settings: _Settings, context: dict[str, Any]
+    state_name: str, chunks: Iterator[list[Any]], settings: _Settings, context: dict[str, Any]
 ) -> Iterator[_Batch]:
     """Greedy batches: as many items as fit both MaxItemsPerBatch and MaxInputBytesPerBatch.
 
     The byte size is that of the whole child input {"Items": [...], "BatchInput": ...} as compact
-    UTF-8 JSON, the text the child execution is started with.
+    UTF-8 JSON, the text the child execution is started with. With MaxItemsPerBatch, a batch of
+    that many items is measured whole (one encoding, in C); items are measured one by one only
+    for a batch that would pass the byte limit, or when bytes alone bound the batches. A batch is
+    handed out once the item after it has been read (or the items are exhausted), as a reader
+    error right after a batch stops it from running.
     """
     envelope = json_size({"Items": []})
     if settings.has_batch_input:
         envelope += len(b',"BatchInput":') + json_size(settings.batch_input)
     limit = settings.max_bytes_per_batch
-    sequence = 0
-    first_index = 0
-    batch: list[Any] = []
-    size = envelope
+    max_items = settings.max_items_per_batch
 
-    def emit() -> _Batch:
-        child_input: dict[str, Any] = {"Items": batch}
+    def child_input(items: list[Any]) -> dict[str, Any]:
+        value: dict[str, Any] = {"Items": items}
         if settings.has_batch_input:
-            child_input["BatchInput"] = settings.batch_input
-        return _Batch(sequence, first_index, len(batch), child_input)
+            value["BatchInput"] = settings.batch_input
+        return value
 
-    for index, item in enumerate(items):
-        item_bytes = json_size(item)
-        full = settings.max_items_per_batch is not None and len(batch) >= settings.max_items_per_batch
-        if batch and (full or size + 1 + item_bytes > limit):
-            yield emit()
+    def fitting(pending: list[Any], start: int, first_index: int, complete: bool) -> int:
+        """How many items from `start` form the next batch; 0 when more items must be read first."""
+        available = len(pending) - start
+        if max_items is not None:
+            candidate = pending[start : start + max_items]
+            if envelope - 2 + utf8_length(to_json(candidate)) <= limit:
+                # All fit: a batch if it is full with an item after it, or the last items.
+                return len(candidate) if available > max_items or complete else 0
+        size = envelope
+        end = start + max_items if max_items is not None else len(pending)
+        for position in range(start, min(end, len(pending))):
+            item_bytes = json_size(pending[position])
+            if position == start:
+                if size + item_bytes > limit:
+                    index = first_index + position - start
+                    raise runtime_error(
+                        state_name,
+                        f"The item at index {index} makes a batch of {size + item_bytes} bytes on its "
+                        f"own, more than MaxInputBytesPerBatch ({limit}); reduce the item with "
+                        "ItemSelector or raise the limit.",
+                        context,
+                    )
+                size += item_bytes
+            elif size + 1 + item_bytes > limit:
+                return position - start
+            else:
+                size += 1 + item_bytes
+        count = min(end, len(pending)) - start
+        # Full by count with an item after it, or the last items: a batch; otherwise read on.
+        return count if (count == max_items and len(pending) > start + count) or complete else 0
+
+    sequence = 0
+    first_index = 0  # item index of pending[0]
+    pending: list[Any] = []
+    exhausted = False
+    chunk_iterator = iter(chunks)
+    while not exhausted:
+        chunk = next(chunk_iterator, None)
+        if chunk is None:
+            exhausted = True
+        else:
+            pending = pending + chunk if pending else chunk
+        start = 0
+        while start < len(pending):
+            count = fitting(pending, start, first_index + start, exhausted)
+            if count == 0:
+                break
+            yield _Batch(sequence, first_index + start, count, child_input(pending[start : start + count]))
             sequence += 1
-            first_index = index
-            batch = []
-            size = envelope
-        if not batch and size + item_bytes > limit:
-            raise runtime_error(
-                state_name,
-                f"The item at index {index} makes a batch of {size + item_bytes} bytes on its own, more than "
-                f"MaxInputBytesPerBatch ({limit}); reduce the item with ItemSelector or raise the limit.",
-                context,
-            )
-        size += item_bytes + (1 if batch else 0)
-        batch.append(item)
-    if batch:
-        yield emit()
+            start += count
+        first_index += start
+        pending = pending[start:]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -790,7 +922,9 @@ def run_distributed_map(
     batches = _child_inputs(
         state_name,
         state,
-        item_reader.iter_items(state_name, state, effective_input, context, getattr(services, "s3", None)),
+        item_reader.iter_item_chunks(
+            state_name, state, effective_input, context, getattr(services, "s3", None)
+        ),
         effective_input,
         context,
         settings,

@@ -21,7 +21,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from burstmap.local import map_run
+from burstmap.local import item_reader, map_run
 from burstmap.local.errors import StateRuntimeError, runtime_cause
 from burstmap.local.map_run import (
     InvalidDefinition,
@@ -794,3 +794,140 @@ def test_aws_recorded_single_map_cases(s3, case, data, expected):
         expected["error"],
         re.sub(r"event id #\d+", "event id #N", expected["cause"]),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths (bulk JSONL parsing, column-wise ItemSelector, whole-batch sizing) against the
+# straightforward per-item algorithms they replace
+# ---------------------------------------------------------------------------------------------
+
+_JSONL_PIECES = [
+    "1", "-2", "3.5", "1e5", '"a"', '"b,c"', '"[x"', "true", "null", '{"a":1}', "[1,2]", "[1", "2]",
+    "1,2", "", " ", "  7", "8  ", "\r", '"é"', '{"k":[1,{"z":2}]}', "}", '"a', 'b"', "1 2", "\x0c",
+    "\ufeff1", "[[3", "4]]", "1],[2",
+]  # fmt: skip
+
+
+def _jsonl_line_by_line(text: str) -> tuple[list[Any], str | None]:
+    """The reference: json.loads per line as the text iterates, blank lines skipped."""
+    items: list[Any] = []
+    for number, line in enumerate(io.StringIO(text, newline=""), start=1):
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except ValueError as exc:
+                return items, f"line {number} is not valid JSON: {exc}"
+    return items, None
+
+
+def _jsonl_chunked(text: str) -> tuple[list[Any], str | None]:
+    items: list[Any] = []
+    try:
+        for chunk in item_reader._jsonl_chunks(io.StringIO(text, newline=""), "s3://b/k"):
+            items.extend(chunk)
+    except StateRuntimeError:
+        raise
+    except Exception as exc:  # States.ItemReaderFailed
+        return items, str(getattr(exc, "cause", exc)).split("s3://b/k ", 1)[1]
+    return items, None
+
+
+@pytest.mark.parametrize("block", [1, 5, 64, 64 * 1024])
+def test_jsonl_blocks_parse_exactly_like_line_by_line_reading(monkeypatch, block):
+    """Random JSONL texts made of valid, blank, bad and bracket-forging lines, CRLF and lone CR
+    line ends: same items, and the same first bad line (number and message), for any block size."""
+    import random
+
+    monkeypatch.setattr(item_reader, "JSONL_BLOCK_CHARS", block)
+    rng = random.Random(block)
+    for _ in range(3000):
+        text = "".join(
+            rng.choice(_JSONL_PIECES) + rng.choice(["\n", "\n", "\r\n", "\r"])
+            for _ in range(rng.randint(0, 10))
+        )
+        if rng.random() < 0.5:
+            text = text.rstrip("\n")
+        expected, got = _jsonl_line_by_line(text), _jsonl_chunked(text)
+        assert json.dumps(got[0]) == json.dumps(expected[0]), repr(text)
+        assert got[1] == expected[1], repr(text)
+
+
+def test_jsonl_scalar_lines_forging_brackets_are_not_merged():
+    """'[1' + '2]' (or '1],[2') are one value across lines only in a bulk parse: refused by line."""
+    for text, line in (("[1\n2]\n", 1), ("5\n1],[2\n[[3\n4]]\n", 2), ('"a\nb"\n', 1), ("1,2\n3\n", 1)):
+        items, error = _jsonl_chunked(text)
+        assert error is not None and error.startswith(f"line {line} "), (text, error)
+
+
+def test_item_selector_fast_path_matches_the_template_per_item():
+    """The column-wise selector gives what resolve_template gives for each item, constants and
+    context fields included, and shares nothing that resolve_template would copy."""
+    from burstmap.local.paths import resolve_template
+
+    selector = {
+        "item.$": "$$.Map.Item.Value",
+        "index.$": "$$.Map.Item.Index",
+        "parameters.$": "$.parameters",
+        "execution.$": "$$.Execution.Name",
+        "literal": "x",
+        "nothing": None,
+    }
+    data = {"parameters": {"p": 1}}
+    items = [{"n": i} for i in range(10_000)]
+    chunks = iter([items[:1], items[1:4000], items[4000:]])
+    got = [value for chunk in map_run._selected_chunks(selector, chunks, data, CONTEXT) for value in chunk]
+    expected = [
+        resolve_template(selector, data, {**CONTEXT, "Map": {"Item": {"Index": i, "Value": v}}})
+        for i, v in enumerate(items)
+    ]
+    assert got == expected
+    assert [list(value) for value in got[:3]] == [list(value) for value in expected[:3]]  # key order
+    assert map_run._selector_fields({"nested": {"a.$": "$$.Map.Item.Value"}}) is None
+    assert map_run._selector_fields({"v.$": "$$.Map.Item.Value.k"}) is None
+    assert map_run._selector_fields({"f.$": "States.Format('{}', $.a)"}) is None
+    assert map_run._selector_fields({"all.$": "$$"}) is None
+
+
+def test_item_selector_fast_path_fails_on_the_first_item_like_the_template():
+    state = distributed(ItemSelector={"v.$": "$$.Map.Item.Value", "p.$": "$.missing"})
+    with pytest.raises(StateRuntimeError, match=r"\$\.missing"):
+        run(state, [1, 2, 3])
+
+
+def _reference_batches(items: list[Any], max_items: int | None, limit: int, envelope: int) -> list[int]:
+    """The greedy batcher item by item: batch lengths."""
+    lengths: list[int] = []
+    count, size = 0, envelope
+    for item in items:
+        item_bytes = len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode())
+        if count and ((max_items is not None and count >= max_items) or size + 1 + item_bytes > limit):
+            lengths.append(count)
+            count, size = 0, envelope
+        size += item_bytes + (1 if count else 0)
+        count += 1
+    if count:
+        lengths.append(count)
+    return lengths
+
+
+@pytest.mark.parametrize("max_items", [None, 1, 3, 50, 1000])
+@pytest.mark.parametrize("limit", [60, 200, 262_144])
+def test_whole_batch_sizing_gives_the_greedy_per_item_batches(max_items, limit):
+    """Measured a whole batch at a time (and by item only past the byte limit), in chunks of any
+    size, batches are exactly the item-by-item greedy ones."""
+    import random
+
+    rng = random.Random(limit * 7 + (max_items or 0))
+    items = [rng.choice([1, "é" * rng.randint(0, 15), {"k": "v" * rng.randint(0, 20)}]) for _ in range(3000)]
+    cuts = sorted(rng.sample(range(1, len(items)), 40))
+    chunks = [items[a:b] for a, b in zip([0, *cuts], [*cuts, len(items)], strict=True)]
+    batcher: dict[str, Any] = {"MaxInputBytesPerBatch": limit}
+    if max_items is not None:
+        batcher["MaxItemsPerBatch"] = max_items
+    settings = map_run._resolve_settings("M", {"ItemBatcher": batcher}, {}, CONTEXT)
+    batches = list(map_run._batched("M", iter(chunks), settings, CONTEXT))
+    assert [batch.item_count for batch in batches] == _reference_batches(items, max_items, limit, 12)
+    assert [item for batch in batches for item in batch.child_input["Items"]] == items
+    assert [batch.first_index for batch in batches] == [
+        sum(b.item_count for b in batches[:n]) for n in range(len(batches))
+    ]
