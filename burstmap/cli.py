@@ -131,7 +131,8 @@ ShowProgress = Annotated[
     bool | None,
     typer.Option(
         "--progress/--no-progress",
-        help="Show progress on stderr. Default: a live bar when stderr is a terminal, else nothing.",
+        help="Progress on stderr: a live bar on a terminal, else a plain line at most every 10 s "
+        "(--no-progress hides it).",
         show_default=False,
     ),
 ]

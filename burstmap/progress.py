@@ -57,7 +57,7 @@ class ProgressDisplay(Protocol):
 
 
 class NoProgress:
-    """Shows nothing (stderr is not a terminal and --progress was not asked for)."""
+    """Shows nothing (--no-progress)."""
 
     def update(self, progress: Progress) -> None:
         return None
@@ -149,12 +149,13 @@ class RichProgress:
 def progress_display(mode: bool | None, stream: IO[str] | None = None) -> ProgressDisplay:
     """The display for a run on stderr.
 
-    `mode` None (the default) shows a live bar when stderr is a terminal and nothing otherwise;
-    True forces progress: a live bar on a terminal, periodic plain lines elsewhere; False hides it.
+    A live bar when stderr is a terminal, periodic plain lines (at most one per 10 s, and the final counts)
+    elsewhere, so logs and CI see progress without a redrawn bar; `mode` False (--no-progress) hides it.
+    `mode` True (--progress) is the default made explicit.
     """
     stream = stream if stream is not None else sys.stderr
     is_terminal = stream.isatty()
-    if mode is False or (mode is None and not is_terminal):
+    if mode is False:
         return NoProgress()
     if is_terminal:
         from rich.console import Console

@@ -188,7 +188,7 @@ def test_bad_option_combinations_exit_2_with_one_line(runner, args, message):
     assert message in one_line(result.stderr)
 
 
-def test_progress_lines_when_asked_and_stderr_is_not_a_terminal(runner, monkeypatch):
+def test_progress_lines_when_stderr_is_not_a_terminal(runner, monkeypatch):
     updates = [
         Progress(total=4, succeeded=2, running=2, elapsed_seconds=1.0),
         Progress(total=4, succeeded=3, running=1, retries=5, elapsed_seconds=1.5),
@@ -197,7 +197,7 @@ def test_progress_lines_when_asked_and_stderr_is_not_a_terminal(runner, monkeypa
     monkeypatch.setattr(
         local_job, "run_local", FakeRunLocal(LocalJobResult("SUCCEEDED", output={"total_sum": "6"}), updates)
     )
-    shown = runner.invoke(app, ["run", "--size", "4", "--progress"])
+    shown = runner.invoke(app, ["run", "--size", "4"])
     assert shown.exit_code == 0
     # The first update at once, then at most one line per 10 s, and the final counts on close.
     assert shown.stderr.splitlines() == [
@@ -206,7 +206,7 @@ def test_progress_lines_when_asked_and_stderr_is_not_a_terminal(runner, monkeypa
     ]
     assert json.loads(shown.stdout) == {"total_sum": "6"}
 
-    hidden = runner.invoke(app, ["run", "--size", "4"])
+    hidden = runner.invoke(app, ["run", "--size", "4", "--no-progress"])
     assert hidden.exit_code == 0 and hidden.stderr == ""
 
 
@@ -360,7 +360,9 @@ def test_remote_failure_names_the_first_failing_item_and_exits_1(runner, monkeyp
         stubber.add_response("list_map_runs", list_map_runs())
         _stubbed_clients(monkeypatch, sfn, s3=s3)
         result = runner.invoke(
-            app, ["run", "--state-machine-arn", MACHINE_ARN, "--size", "4", "--poll-seconds", "0"]
+            app,
+            ["run", "--state-machine-arn", MACHINE_ARN, "--size", "4", "--poll-seconds", "0"]
+            + ["--no-progress"],
         )
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -542,7 +544,7 @@ class _Stream(io.StringIO):
     ("mode", "terminal", "kind"),
     [
         (None, True, RichProgress),
-        (None, False, NoProgress),
+        (None, False, LineProgress),
         (True, False, LineProgress),
         (True, True, RichProgress),
         (False, True, NoProgress),

@@ -63,9 +63,11 @@ def faulty_app() -> Path:
 
 
 def burstmap_run(app_dir: Path, *args: str) -> tuple[int, Any, str]:
-    """`burstmap run ARGS` in process: exit code, the parsed stdout (None when empty), stderr."""
+    """`burstmap run ARGS` in process: exit code, parsed stdout (None when empty), stderr without progress."""
     result = CliRunner().invoke(
-        cli_app, ["run", "--app-dir", str(app_dir), "--retry-time-scale", "0", *args], catch_exceptions=False
+        cli_app,
+        ["run", "--app-dir", str(app_dir), "--retry-time-scale", "0", "--no-progress", *args],
+        catch_exceptions=False,
     )
     stdout = result.stdout.strip()
     return result.exit_code, (json.loads(stdout) if stdout else None), result.stderr
