@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from burstmap.local.map_common import (
+    BoundedChunk,
     integer_from_path,
     read_path,
     resolve_template,
@@ -259,7 +260,12 @@ def _parse_jsonl_block(block: str, lines_before: int, where: str) -> tuple[list[
         except ValueError:
             values = None
         if values is not None and len(values) == body.count("\n") + 1:
-            return values, None
+            if "." in body or "e" in body or "E" in body or '"' in body:
+                return values, None
+            # Integers and null only (ASCII): each value's JSON text is at most its line's.
+            chunk = BoundedChunk(values)
+            chunk.json_bytes_bound = len(body)
+            return chunk, None
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()

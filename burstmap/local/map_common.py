@@ -63,6 +63,13 @@ def json_size(value: Any) -> int:
     return len(to_json(value).encode("utf-8"))
 
 
+class BoundedChunk(list):  # type: ignore[type-arg] - items of any JSON type
+    """A chunk of items that knows an upper bound on the sum of its items' compact JSON sizes
+    (`json_bytes_bound`, bytes), so the batcher can skip measuring batches that surely fit."""
+
+    json_bytes_bound: int = 0
+
+
 def iso_timestamp(moment: datetime | None = None) -> str:
     """UTC timestamp with milliseconds, e.g. 2025-02-04T01:49:50.099Z (AWS's record format)."""
     moment = moment or datetime.now(UTC)

@@ -616,12 +616,31 @@ def _batched(
             value["BatchInput"] = settings.batch_input
         return value
 
+    # (item index after the chunk's last, the chunk's JSON size bound or None) of pending chunks
+    bounds: list[tuple[int, int | None]] = []
+
+    def bounded_size(first: int, count: int) -> int | None:
+        """An upper bound on the batch's JSON size from its chunks' bounds (None if unknown)."""
+        total = 0
+        for end, bound in bounds:
+            if end <= first:
+                continue
+            if bound is None:
+                return None
+            total += bound
+            if end >= first + count:
+                break
+        return envelope + total + count - 1
+
     def fitting(pending: list[Any], start: int, first_index: int, complete: bool) -> int:
         """How many items from `start` form the next batch; 0 when more items must be read first."""
         available = len(pending) - start
         if max_items is not None:
             candidate = pending[start : start + max_items]
-            if envelope - 2 + utf8_length(to_json(candidate)) <= limit:
+            estimate = bounded_size(first_index, len(candidate))
+            if (estimate is not None and estimate <= limit) or (
+                envelope - 2 + utf8_length(to_json(candidate)) <= limit
+            ):
                 # All fit: a batch if it is full with an item after it, or the last items.
                 return len(candidate) if available > max_items or complete else 0
         size = envelope
@@ -658,6 +677,7 @@ def _batched(
             exhausted = True
         else:
             pending = pending + chunk if pending else chunk
+            bounds.append((first_index + len(pending), getattr(chunk, "json_bytes_bound", None)))
         start = 0
         while start < len(pending):
             count = fitting(pending, start, first_index + start, exhausted)
@@ -668,6 +688,8 @@ def _batched(
             start += count
         first_index += start
         pending = pending[start:]
+        while bounds and bounds[0][0] <= first_index:
+            del bounds[0]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from burstmap.local import item_reader, map_run
+from burstmap.local import item_reader, map_common, map_run
 from burstmap.local.errors import StateRuntimeError, runtime_cause
 from burstmap.local.map_run import (
     InvalidDefinition,
@@ -931,3 +931,25 @@ def test_whole_batch_sizing_gives_the_greedy_per_item_batches(max_items, limit):
     assert [batch.first_index for batch in batches] == [
         sum(b.item_count for b in batches[:n]) for n in range(len(batches))
     ]
+
+
+def test_integer_jsonl_chunks_carry_a_size_bound_the_batcher_trusts():
+    """A block of integer lines knows its JSON size without encoding it; batches cut from such
+    chunks are the greedy ones, and a bound over the limit still falls back to measuring."""
+    text = "".join(f"{i}\n" for i in range(5000)) + "-0\n  7\n"
+    chunks = list(item_reader._jsonl_chunks(io.StringIO(text, newline=""), "s3://b/k"))
+    items = [item for chunk in chunks for item in chunk]
+    assert items == [*range(5000), 0, 7]
+    assert all(isinstance(chunk, map_common.BoundedChunk) for chunk in chunks[:-1])
+    assert sum(chunk.json_bytes_bound for chunk in chunks if isinstance(chunk, map_common.BoundedChunk)) >= (
+        sum(len(json.dumps(item)) for item in items[: sum(len(c) for c in chunks[:-1])])
+    )
+    for limit in (100, 5000, 262_144):
+        settings = map_run._resolve_settings(
+            "M", {"ItemBatcher": {"MaxItemsPerBatch": 700, "MaxInputBytesPerBatch": limit}}, {}, CONTEXT
+        )
+        batches = list(map_run._batched("M", iter(chunks), settings, CONTEXT))
+        assert [batch.item_count for batch in batches] == _reference_batches(items, 700, limit, 12)
+    assert not isinstance(
+        item_reader._parse_jsonl_block("1.5\n2\n", 0, "w")[0], map_common.BoundedChunk
+    )  # a float's JSON text can be longer than its source ("1e5" is 100000.0)
