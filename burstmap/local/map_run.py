@@ -18,6 +18,7 @@ shared/conformance/cases/map_distributed and map_item_reader.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -32,7 +33,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from burstmap.local import item_reader
-from burstmap.local.errors import unsupported
+from burstmap.local.errors import (
+    DATA_LIMIT_EXCEEDED,
+    StatesError,
+    find_retrier,
+    parse_retriers,
+    unsupported,
+)
 from burstmap.local.map_common import (
     PAYLOAD_LIMIT_BYTES,
     InvalidDefinition,
@@ -693,6 +700,135 @@ def _batched(
 
 
 # ----------------------------------------------------------------------------------------------
+# The common child, run without the interpreter: one lambda:invoke Task on the whole child input
+# ----------------------------------------------------------------------------------------------
+
+_DIRECT_PROCESSOR_FIELDS = frozenset({"StartAt", "States", "ProcessorConfig", "Comment"})
+_DIRECT_TASK_FIELDS = frozenset({"Type", "Resource", "Parameters", "OutputPath", "End", "Comment", "Retry"})
+LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+
+
+class _DirectLambdaTask:
+    """A child execution that is exactly one Task
+    `{"Resource": lambda:invoke, "Parameters": {"FunctionName": F, "Payload.$": "$"},
+    "OutputPath": "$.Payload", "End": true}` (Retry allowed), run as the interpreter runs it
+    (states.py: `_run_Task`, `_invoke_lambda`, `_with_retry_and_catch`, `_check_size`) - same
+    payload, error names and causes, retries and counters - without building the child's context,
+    event history or the lambda:invoke response envelope the OutputPath drops at once. A map of a
+    million items spends most of its time here. tests/local/test_map_run.py holds both paths to
+    the same results."""
+
+    def __init__(self, name: str, task: dict[str, Any], services: Any) -> None:
+        self.name = name
+        self.function: str = task["Parameters"]["FunctionName"]
+        self.retriers = parse_retriers(task.get("Retry"), name)
+        self.services = services
+
+    @classmethod
+    def for_processor(cls, processor: dict[str, Any], services: Any) -> _DirectLambdaTask | None:
+        """The direct runner when the processor has that shape and the services a Lambda runtime."""
+        if getattr(services, "runtime", None) is None or not all(
+            hasattr(services, name) for name in ("stats", "rng", "retry_wait")
+        ):
+            return None
+        states = processor.get("States")
+        if not set(processor) <= _DIRECT_PROCESSOR_FIELDS or not isinstance(states, dict) or len(states) != 1:
+            return None
+        name, task = next(iter(states.items()))
+        if (
+            processor.get("StartAt") != name
+            or not isinstance(task, dict)
+            or not set(task) <= _DIRECT_TASK_FIELDS
+            or task.get("Type") != "Task"
+            or task.get("End") is not True
+            or task.get("Resource") != LAMBDA_INVOKE
+            or task.get("OutputPath") != "$.Payload"
+        ):
+            return None
+        parameters = task.get("Parameters")
+        if (
+            not isinstance(parameters, dict)
+            or set(parameters) != {"FunctionName", "Payload.$"}
+            or parameters["Payload.$"] != "$"
+            or not isinstance(parameters["FunctionName"], str)
+        ):
+            return None
+        return cls(name, task, services)
+
+    def __call__(self, child_input: Any) -> Any:
+        services = self.services
+        services.stats.add("state_transitions")
+        if isinstance(child_input, str):
+            payload = child_input.encode("utf-8")  # a string Payload is sent verbatim
+        elif child_input is None:
+            payload = b"{}"
+        else:
+            payload = to_json(child_input).encode("utf-8")
+        attempts = [0] * len(self.retriers)
+        while True:
+            try:
+                output = self._invoke(payload)
+                break
+            except StatesError as exc:
+                index = find_retrier(self.retriers, exc.error)
+                if index is None or attempts[index] >= self.retriers[index].max_attempts:
+                    raise
+                delay = self.retriers[index].delay_seconds(attempts[index], services.rng)
+                attempts[index] += 1
+                services.stats.add("retries")
+                services.retry_wait(delay)
+        if isinstance(output, (dict, list, str)) and utf8_length(to_json(output)) > PAYLOAD_LIMIT_BYTES:
+            raise StatesError(
+                DATA_LIMIT_EXCEEDED,
+                f"The state/task '{self.name}' returned a result with a size exceeding the maximum number "
+                "of bytes service limit.",
+            )
+        return output
+
+    def _invoke(self, payload: bytes) -> Any:
+        services = self.services
+        services.stats.add("invocations")
+        try:
+            invocation = services.runtime.invoke(self.function, payload)
+        except StatesError as exc:
+            services.stats.add("failures")
+            if exc.error == "Lambda.TooManyRequestsException":
+                services.stats.add("throttles")
+            raise
+        body: bytes = invocation.payload
+        if invocation.function_error:
+            services.stats.add("failures")
+            raise _function_error(body)
+        if len(body) > PAYLOAD_LIMIT_BYTES:
+            raise StatesError(
+                DATA_LIMIT_EXCEEDED,
+                "The state/task 'lambda' returned a result with a size exceeding the maximum number of "
+                "bytes service limit.",
+            )
+        try:
+            return json.loads(body) if body.strip() else None
+        except ValueError:
+            raise StatesError(
+                "Lambda.Unknown",
+                f"The function '{self.function}' returned a payload that is not JSON: {body[:200]!r}",
+            ) from None
+
+
+def _function_error(body: bytes) -> StatesError:
+    """A handler's failure through lambda:invoke: error = errorType, cause = the error document
+    re-serialised compactly (the payload as it came when it is not JSON)."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    error = document.get("errorType") if isinstance(document, dict) else None
+    if not isinstance(error, str):
+        error = "Lambda.Unknown"
+    return StatesError(error, to_json(document) if document is not None else text)
+
+
+# ----------------------------------------------------------------------------------------------
 # Running the children
 # ----------------------------------------------------------------------------------------------
 
@@ -879,10 +1015,22 @@ def run_distributed_map(
     )
     role_arn = (context.get("Execution") or {}).get("RoleArn")
 
+    direct = _DirectLambdaTask.for_processor(
+        state.get("ItemProcessor") or state.get("Iterator") or {}, services
+    )
+
     def run_one(batch: _Batch) -> _Outcome:
         name = identity.child_name(batch.sequence)
         arn = identity.child_execution_arn(name)
         start = datetime.now(UTC)
+        if direct is not None:
+            outcome = _Outcome(batch, name, arn, start, start)
+            try:
+                outcome.output = direct(batch.child_input)
+            except StatesError as exc:
+                outcome.failed, outcome.error, outcome.cause = True, exc.error, exc.cause
+            outcome.stop = datetime.now(UTC)
+            return outcome
         child_context: dict[str, Any] = {
             "Execution": {
                 "Id": arn,

@@ -953,3 +953,100 @@ def test_integer_jsonl_chunks_carry_a_size_bound_the_batcher_trusts():
     assert not isinstance(
         item_reader._parse_jsonl_block("1.5\n2\n", 0, "w")[0], map_common.BoundedChunk
     )  # a float's JSON text can be longer than its source ("1e5" is 100000.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The one-Task child run without the interpreter gives what the interpreter gives
+# ---------------------------------------------------------------------------------------------
+
+
+def _one_task_machine(items: list[Any], *, batch: int | None, retry: bool, identity_input_path: bool) -> dict:
+    task: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "arn:aws:lambda:us-east-1:111111111111:function:f", "Payload.$": "$"},
+        "OutputPath": "$.Payload",
+        "End": True,
+    }
+    if retry:
+        task["Retry"] = [{"ErrorEquals": ["Lambda.TooManyRequestsException", "Flaky"], "MaxAttempts": 3}]
+    if identity_input_path:
+        task["InputPath"] = "$"  # the same child, but outside the direct runner's shape
+    state: dict[str, Any] = {
+        "Type": "Map",
+        "ItemsPath": "$.items",
+        "MaxConcurrency": 1,
+        "ToleratedFailurePercentage": 100,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "Compute",
+            "States": {"Compute": task},
+        },
+        "End": True,
+    }
+    if batch:
+        state["ItemBatcher"] = {"MaxItemsPerBatch": batch}
+    return {"StartAt": "Fan", "States": {"Fan": state}}
+
+
+def _handler(event: Any, context: Any) -> Any:
+    """Exercises every way a lambda:invoke child can end."""
+    value = event["Items"][0] if isinstance(event, dict) and "Items" in event else event
+    value = value.get("v") if isinstance(value, dict) else value
+    if value == "raise":
+        raise ValueError("bad item")
+    if value == "flaky":
+        raise type("Flaky", (Exception,), {})("try again")
+    if value == "big":
+        return "x" * 300_000  # over 256 KiB: DataLimitExceeded
+    if value == "not-json":
+        return b"{nope"
+    if value == "nothing":
+        return None
+    return {"seen": event}
+
+
+@pytest.mark.parametrize("batch", [None, 2])
+@pytest.mark.parametrize("throttle", [0.0, 0.4])
+def test_direct_one_task_children_match_the_interpreter(batch, throttle):
+    from burstmap.local import execute
+    from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
+
+    # (a string child input is sent verbatim: not JSON, so Lambda refuses it)
+    cases = ["raise", "flaky", "big", "not-json", "nothing", "é"]
+    items = [1, "s", {"k": [1.5, None]}, *({"v": case} for case in cases), 7]
+    results = []
+    for identity_input_path in (False, True):
+        runtime = LambdaRuntime([FunctionSpec("f", _handler)], throttle_rate=throttle, seed=3)
+        machine = _one_task_machine(items, batch=batch, retry=True, identity_input_path=identity_input_path)
+        state = machine["States"]["Fan"]
+        assert (
+            map_run._DirectLambdaTask.for_processor(
+                state["ItemProcessor"],
+                SimpleNamespace(runtime=runtime, stats=None, rng=None, retry_wait=None),
+            )
+            is None
+        ) == identity_input_path
+        result = execute(machine, {"items": items}, runtime=runtime, retry_time_scale=0, seed=5)
+        stats = result.stats.as_dict()
+        ended = json.dumps([result.status, result.error, result.cause, result.output, stats])
+        # Request ids, child names and dates are fresh in every run.
+        ended = re.sub(UUID, "<uuid>", ended)
+        results.append(re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "<date>", ended))
+    direct, interpreted = (json.loads(ended) for ended in results)
+    assert direct == interpreted
+    status, _, _, output, stats = direct
+    assert status == "SUCCEEDED" and stats["invocations"] >= len(items) // (batch or 1)
+    if batch is None:
+        errors = [child.get("Error") if isinstance(child, dict) else None for child in output]
+        assert errors[1:8] == [
+            "Lambda.InvalidRequestContentException",
+            None,
+            "ValueError",
+            errors[4],  # always raises: Flaky after 3 retries (or throttled last)
+            "States.DataLimitExceeded",
+            "Lambda.Unknown",
+            None,
+        ]
+        assert errors[4] in ("Flaky", "Lambda.TooManyRequestsException")
+        assert output[7] is None and output[8] == {"seen": {"v": "é"}}
