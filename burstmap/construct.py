@@ -8,13 +8,14 @@ prop                          default                       purpose
 compute                       (required)                    the user's compute function (any ``IFunction``)
 start                         burstmap's start Lambda       validates the input and emits the items
 combine                       burstmap's sum Lambda         reads the ResultWriter files and aggregates them
-batch_size                    1                             items per child execution (ItemBatcher if > 1)
-max_input_bytes_per_batch     none (AWS caps at 256 KiB)    ItemBatcher ``MaxInputBytesPerBatch``
+batch_size                    50 (measured, see below)      items per child execution (ItemBatcher if > 1)
+max_input_bytes_per_batch     191 KiB when batched          ItemBatcher ``MaxInputBytesPerBatch`` (see below)
 max_concurrency               900                           child executions at once, below the 1,000 quota
 tolerated_failure_percentage  none (no failure tolerated)   Map ``ToleratedFailurePercentage`` (0-100)
 tolerated_failure_count       none (no failure tolerated)   Map ``ToleratedFailureCount`` (>= 0; 0 renders)
 bucket                        a new secure bucket           where item lists and results are written
 result_prefix                 "results"                     ResultWriter prefix (manifest, result files)
+result_transformation         Transformation.COMPACT        what the ResultWriter writes per child (see below)
 items_prefix                  "items"                       item lists written by start, read by the Map
 expire_after_days             30                            expiry of items/ and results/ (created bucket)
 item_source_buckets           none                          other buckets ``items_s3`` lists may live in
@@ -43,6 +44,43 @@ that is ``0.3 ** (MaxAttempts + 1) < 1e-7`` and ``MaxAttempts + 1 > 7 / log10(1 
 ``MaxAttempts >= 13``. With 13: ``10_000 * 0.3 ** 14 = 4.8e-4`` (success 99.95 %); with 12 it would be
 ``1.6e-3`` (99.84 %). The waits are capped (``retry_max_delay``) and fully jittered, so 13 retries add at most
 1 + 2 + 4 + 8 + 16 + 8 * 30 = 271 seconds to one item.
+
+Batch size (``batch_size`` default, from ``bench/batch_size.py``). On AWS every child execution costs a
+state transition to start it plus one per state it runs (2 for the compute task alone, $0.025 per 1,000
+Standard transitions) and a Lambda request ($0.20 per 1M) with its start-up, and a Map runs at most
+10,000 children at once; a batch of B items pays these once. Measured on the local engine (the example
+app's state machine with a trivial compute, 10,000 items, 2 cores; AWS estimate from ``burstmap.plan``
+at 1,769 MB arm64)::
+
+    batch  children  run s  items/s  transitions  AWS $ per 1M items
+        1    10,000   2.29    4,361       20,004               50.24
+       10     1,000   1.11    9,029        2,004                5.04
+       50       200   0.46   21,833          404                1.02
+      100       100   0.45   22,234          204                0.52
+      500        20   0.41   24,124           44                0.12
+
+and the example job at 1,024 items: 0.73 / 0.41 / 0.40 / 0.43 s at batch 1 / 10 / 50 / 100, $50.37 /
+5.19 / 1.17 / 0.68 per 1M items; at 500 the job fails: a batch's output (its 500 results, ~1 MiB)
+passes the 256 KiB state output limit. Rule: the smallest batch size that captures 95 % of what batching
+saves over batch 1 (local time per item and AWS cost per item, against the best measured) on every
+workload. 50 captures 98 % of the cost saving and 98 % of the time saving; 10 only 90 % and 63 %.
+The price of a bigger batch: one failure fails (and a retry repeats) the whole batch, one invocation
+runs B items (B * time per item must fit the function's timeout), and the B results together must stay
+under 256 KiB (about 5 KiB per result at 50). Use ``batch_size=1`` for slow items or large results.
+
+``MaxInputBytesPerBatch`` (default when batched). AWS caps a batch at 256 KiB of input and a child's
+whole input, ``{"Items": [...], "BatchInput": {"parameters": ...}}``, at the 256 KiB payload limit. The
+job parameters ride in every batch (at most ``PARAMETERS_MAX_BYTES`` = 64 KiB, the start Lambda checks),
+so the default leaves room for them and the envelope: 256 KiB - 64 KiB - 1 KiB = 195,584 bytes. Small
+items never reach it (50 integers are a few hundred bytes); a list of large objects is split by bytes.
+
+ResultWriter ``Transformation.COMPACT`` (default): each child's record is its output alone (a batch's
+list of results) instead of a NONE record that also carries the child's Input, ARNs, name and dates, so
+the files written and read by combine shrink (the example job at 1,024 items, batch 1: 1.84 MB -> 1.13
+MB; for small results the NONE record is most of the bytes). Failed children are still written whole,
+as NONE records, in the FAILED files (AWS: "If the child workflow execution fails, Step Functions returns
+its execution result unchanged"), so the failed-item report keeps each item's index, value and error.
+``Transformation.NONE`` keeps each succeeded item's input beside its output.
 """
 
 from __future__ import annotations
@@ -64,10 +102,13 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from burstmap.assets import lambdas_dir
+from burstmap.contracts import PARAMETERS_MAX_BYTES
 from burstmap.layer import BurstmapLayer
 
 __all__ = [
     "DEFAULT_ARCHITECTURE",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_INPUT_BYTES_PER_BATCH",
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_RETRY_ATTEMPTS",
     "DEFAULT_RUNTIME",
@@ -92,6 +133,14 @@ DEFAULT_MAX_CONCURRENCY = 900
 MAX_DISTRIBUTED_CONCURRENCY = 10_000
 #: AWS limit for ItemBatcher ``MaxInputBytesPerBatch`` (256 KiB).
 MAX_BATCH_INPUT_BYTES = 262_144
+#: Items per child: the smallest measured size that captures 95 % of batching's saving (module docstring).
+DEFAULT_BATCH_SIZE = 50
+#: Room in a child's input for ``{"Items": [], "BatchInput": {"parameters": }}`` around the items.
+BATCH_ENVELOPE_BYTES = 1024
+#: Items of a batch: 256 KiB minus the largest job parameters (they ride in every batch) and the envelope.
+DEFAULT_MAX_INPUT_BYTES_PER_BATCH = MAX_BATCH_INPUT_BYTES - PARAMETERS_MAX_BYTES - BATCH_ENVELOPE_BYTES
+#: ResultWriter transformations the default combiner reads exactly (FLATTEN loses which results were a batch).
+RESULT_TRANSFORMATIONS = (sfn.Transformation.COMPACT, sfn.Transformation.NONE)
 
 THROTTLING_ERRORS = ("Lambda.TooManyRequestsException",)
 TRANSIENT_LAMBDA_ERRORS = (
@@ -182,13 +231,14 @@ class BurstCompute(Construct):
         compute: lambda_.IFunction,
         start: lambda_.IFunction | None = None,
         combine: lambda_.IFunction | None = None,
-        batch_size: int = 1,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         max_input_bytes_per_batch: int | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         tolerated_failure_percentage: float | None = None,
         tolerated_failure_count: int | None = None,
         bucket: s3.IBucket | None = None,
         result_prefix: str = "results",
+        result_transformation: sfn.Transformation = sfn.Transformation.COMPACT,
         items_prefix: str = "items",
         expire_after_days: int = 30,
         item_source_buckets: Sequence[s3.IBucket] = (),
@@ -218,9 +268,10 @@ class BurstCompute(Construct):
         :param combine: aggregates the ResultWriter output. Default: burstmap's exact-sum Lambda
             (``lambdas/combine``), with the runtime layer.
         :param batch_size: items per child execution; above 1 adds an ItemBatcher with ``MaxItemsPerBatch``
-            and moves ``parameters`` into ``BatchInput``. Default: 1.
+            and moves ``parameters`` into ``BatchInput``. Default: 50 (measured: see the module docstring).
+            Use 1 for items that take long or return large results (a batch's results share 256 KiB).
         :param max_input_bytes_per_batch: ItemBatcher ``MaxInputBytesPerBatch`` (needs ``batch_size`` > 1).
-            Default: none (AWS caps a batch at 256 KiB).
+            Default when batched: 195,584 (256 KiB less room for the job parameters and the envelope).
         :param max_concurrency: child executions running at once. Default: 900 (below the default
             account concurrency quota of 1,000).
         :param tolerated_failure_percentage: share of failed items the Map tolerates (0-100).
@@ -230,6 +281,9 @@ class BurstCompute(Construct):
         :param bucket: where item lists and results live. Default: a new bucket with public access blocked,
             TLS enforced, S3-managed encryption, and job objects expiring after ``expire_after_days``.
         :param result_prefix: ResultWriter prefix. Default: ``"results"``.
+        :param result_transformation: ResultWriter ``WriterConfig.Transformation``: ``COMPACT`` (each
+            child's output alone) or ``NONE`` (each child's input, output and metadata). Failed children
+            are written whole either way. Default: ``COMPACT``.
         :param items_prefix: prefix of item lists in S3. Default: ``"items"``.
         :param expire_after_days: lifecycle expiry of objects under both prefixes (created bucket only).
             Default: 30.
@@ -272,6 +326,7 @@ class BurstCompute(Construct):
             max_concurrency=max_concurrency,
             tolerated_failure_percentage=tolerated_failure_percentage,
             tolerated_failure_count=tolerated_failure_count,
+            result_transformation=result_transformation,
             prefixes={
                 "result_prefix": result_prefix,
                 "items_prefix": items_prefix,
@@ -295,7 +350,15 @@ class BurstCompute(Construct):
         self.items_prefix = items_prefix
         self.input_prefix = input_prefix
         self.output_prefix = output_prefix
-        self._max_input_bytes_per_batch = max_input_bytes_per_batch
+        self.result_transformation = result_transformation
+        #: ItemBatcher ``MaxInputBytesPerBatch``; None without batching.
+        self.max_input_bytes_per_batch: int | None = None
+        if batch_size > 1:
+            self.max_input_bytes_per_batch = (
+                DEFAULT_MAX_INPUT_BYTES_PER_BATCH
+                if max_input_bytes_per_batch is None
+                else max_input_bytes_per_batch
+            )
         self._max_concurrency = max_concurrency
         self._tolerated_failure_percentage = tolerated_failure_percentage
         self._tolerated_failure_count = tolerated_failure_count
@@ -526,10 +589,15 @@ class BurstCompute(Construct):
         return prepare.next(objects_map).next(self._combine_task(with_count=False))
 
     def _combine_task(self, *, with_count: bool) -> tasks.LambdaInvoke:
-        """The combine step: its Payload is the execution's output."""
+        """The combine step: its Payload is the execution's output.
+
+        ``batched`` tells the combiner how to read a COMPACT record: a batch's list of results, or one
+        item's output (which may itself be a list).
+        """
         payload: dict[str, Any] = {
             "results": sfn.JsonPath.object_at("$.results"),
             "parameters": sfn.JsonPath.object_at("$.parameters"),
+            "batched": self.batch_size > 1,
         }
         if with_count:
             payload["count"] = sfn.JsonPath.number_at("$.count")
@@ -560,7 +628,7 @@ class BurstCompute(Construct):
             # Batched children get {"Items": [...], "BatchInput": {...}}: the parameters go once per batch.
             batcher = sfn.ItemBatcher(
                 max_items_per_batch=self.batch_size,
-                max_input_bytes_per_batch=self._max_input_bytes_per_batch,
+                max_input_bytes_per_batch=self.max_input_bytes_per_batch,
                 batch_input={"parameters.$": "$.parameters"},
             )
         else:
@@ -579,7 +647,7 @@ class BurstCompute(Construct):
                 bucket=self.bucket,
                 prefix=self.result_prefix,
                 writer_config=sfn.WriterConfig(
-                    output_type=sfn.OutputType.JSON, transformation=sfn.Transformation.NONE
+                    output_type=sfn.OutputType.JSON, transformation=self.result_transformation
                 ),
             ),
             result_path="$.results",
@@ -833,6 +901,7 @@ def _validate(
     max_concurrency: int,
     tolerated_failure_percentage: float | None,
     tolerated_failure_count: int | None,
+    result_transformation: sfn.Transformation,
     prefixes: Mapping[str, str],
     expire_after_days: int,
     retry_attempts: int,
@@ -879,6 +948,11 @@ def _validate(
     ):
         errors.append(
             f"tolerated_failure_count must be an integer of at least 0, got {tolerated_failure_count!r}"
+        )
+    if result_transformation not in RESULT_TRANSFORMATIONS:
+        errors.append(
+            "result_transformation must be Transformation.COMPACT or Transformation.NONE, got "
+            f"{result_transformation!r}: FLATTEN merges a batch's results with results that are lists"
         )
     for name, prefix in prefixes.items():
         if not isinstance(prefix, str) or not _PREFIX_PATTERN.match(prefix) or prefix.endswith("/"):

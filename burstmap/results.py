@@ -18,6 +18,10 @@ JSON value a line (JSONL; the file name ends ``.jsonl``). What a record is depen
 
 Failed children are written as NONE records whatever the transformation.
 
+A COMPACT record does not say whether its child ran a batch: ``batched=True`` reads every record as a list
+of one result per item, ``batched=False`` as one item's output (a list output stays one result), and
+``batched=None`` guesses (a list is a batch). BurstCompute passes ``"batched"`` to its combine task.
+
 Reading is bounded in memory: a file is read in chunks and decoded record by record (JSON arrays with
 :class:`json.JSONDecoder.raw_decode`, JSONL line by line), several files at once on a bounded thread pool
 whose hand-over queue is bounded too. Standard library and boto3 only: this module runs inside Lambda.
@@ -182,15 +186,16 @@ def iter_results(
     statuses: Iterable[str] = ("SUCCEEDED", "FAILED"),
     s3: Any = None,
     workers: int = DEFAULT_WORKERS,
+    batched: bool | None = None,
 ) -> Iterator[ItemResult]:
     """Every item's result under the manifest ``s3://bucket/key``, streamed (a batch gives one per item).
 
     With ``workers`` > 1 several files are read at once and items of different files interleave;
-    ``workers=1`` keeps the manifest's order.
+    ``workers=1`` keeps the manifest's order. ``batched``: how to read COMPACT records (module docstring).
     """
     s3 = s3 or default_s3_client()
     manifest = read_manifest(bucket, key, s3=s3)
-    yield from iter_manifest_results(manifest, statuses=statuses, s3=s3, workers=workers)
+    yield from iter_manifest_results(manifest, statuses=statuses, s3=s3, workers=workers, batched=batched)
 
 
 def iter_failed(bucket: str, key: str, *, s3: Any = None) -> Iterator[ItemResult]:
@@ -204,23 +209,33 @@ def iter_manifest_results(
     statuses: Iterable[str] = ("SUCCEEDED", "FAILED"),
     s3: Any = None,
     workers: int = DEFAULT_WORKERS,
+    batched: bool | None = None,
 ) -> Iterator[ItemResult]:
     s3 = s3 or default_s3_client()
     files = manifest.files(*statuses)
 
     def read(file: ResultFile) -> Iterator[ItemResult]:
         for number, record in enumerate(_records_of_file(s3, file)):
-            yield from item_results_of_record(record, file.status, f"{file.uri} record {number}")
+            yield from item_results_of_record(
+                record, file.status, f"{file.uri} record {number}", batched=batched
+            )
 
     return read_concurrently(files, read, workers=workers)
 
 
-def item_results_of_record(record: Any, status: str, source: str) -> Iterator[ItemResult]:
+def item_results_of_record(
+    record: Any, status: str, source: str, *, batched: bool | None = None
+) -> Iterator[ItemResult]:
     """Split one result-file record into per-item results (a batch child holds several items)."""
     if not _is_execution_record(record):
-        # COMPACT / FLATTEN: the output alone; a list is a batch's results.
-        outputs = record if isinstance(record, list) else [record]
-        for output in outputs:
+        # COMPACT / FLATTEN: the output alone; a batch's output is its list of results.
+        if batched and not isinstance(record, list):
+            raise InvalidResult(
+                f"The batch child's output ({source}) is {_short(record)}: a batched compute function "
+                "returns a list with one result per item (burstmap.compute.compute_handler does this)."
+            )
+        is_batch = isinstance(record, list) if batched is None else batched
+        for output in record if is_batch else [record]:
             yield ItemResult(status=status, output=output, source=source)
         return
     arn = record.get("ExecutionArn")
@@ -290,12 +305,19 @@ def result_as_int(result: ItemResult) -> int:
     )
 
 
-def summarize(bucket: str, key: str, *, s3: Any = None, workers: int = DEFAULT_WORKERS) -> CombineOutput:
+def summarize(
+    bucket: str,
+    key: str,
+    *,
+    s3: Any = None,
+    workers: int = DEFAULT_WORKERS,
+    batched: bool | None = None,
+) -> CombineOutput:
     """The default combine output for the manifest ``s3://bucket/key``: exact sum, counts, failed items."""
     s3 = s3 or default_s3_client()
     manifest = read_manifest(bucket, key, s3=s3)
     total, succeeded = exact_sum(
-        iter_manifest_results(manifest, statuses=("SUCCEEDED",), s3=s3, workers=workers)
+        iter_manifest_results(manifest, statuses=("SUCCEEDED",), s3=s3, workers=workers, batched=batched)
     )
     failed, failed_items = failed_report(
         iter_manifest_results(manifest, statuses=("FAILED",), s3=s3, workers=1)
@@ -339,6 +361,17 @@ def failed_report(
             reports.append(report)
             used += size
     return count, reports
+
+
+def batched_flag(event: Any) -> bool | None:
+    """The combine event's ``batched`` (true, false, or absent: None); anything else is an error."""
+    value = event.get("batched") if isinstance(event, Mapping) else None
+    if value is not None and not isinstance(value, bool):
+        raise InvalidCombineEvent(
+            f'The combine event\'s "batched" must be true or false (whether the Map has an ItemBatcher), '
+            f"got {_short(value)}."
+        )
+    return value
 
 
 def manifest_location(event: Any) -> tuple[str, str]:

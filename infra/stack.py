@@ -27,6 +27,11 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 STACK_NAME = "BurstmapExample"
 #: Prefix of the CDK context keys that override BurstCompute props.
 CONTEXT_PREFIX = "burstmap:"
+#: The example workload's batch size, not the construct's default (50): its results are big. a(i) has about
+#: 2.16 * i decimal digits, so a batch's output (its results, one child's state output, at most 256 KiB)
+#: holds 5 results of ~35,000 digits at i = 16,383 (~177 KB): jobs up to about 24,000 items fit. Larger
+#: jobs: ``-c burstmap:batch_size=1`` (a single result passes 256 KiB near i = 120,000).
+EXAMPLE_BATCH_SIZE = 5
 
 
 class ContextOverrideError(ValueError):
@@ -92,7 +97,8 @@ class BurstmapExampleStack(cdk.Stack):
             description="burstmap example compute: byte strings of 1- to 4-byte characters",
             log_group=logs.LogGroup(self, "ExampleComputeLogs", retention=logs.RetentionDays.ONE_MONTH),
         )
-        self.job = BurstCompute(self, "Job", compute=self.compute_function, **overrides_from_context(self))
+        props: dict[str, Any] = {"batch_size": EXAMPLE_BATCH_SIZE, **overrides_from_context(self)}
+        self.job = BurstCompute(self, "Job", compute=self.compute_function, **props)
         cdk.CfnOutput(
             self,
             "StateMachineArn",

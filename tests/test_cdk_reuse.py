@@ -72,7 +72,7 @@ def test_custom_props_apply_to_their_job_only(two_jobs: dict[str, Any]) -> None:
     machines = state_machines(template)
     first = machines[logical_id(stack, two_jobs["first"].state_machine)]["States"]["MapPayloadItems"]
     second = machines[logical_id(stack, two_jobs["second"].state_machine)]["States"]["MapPayloadItems"]
-    assert "ItemBatcher" not in first
+    assert first["ItemBatcher"]["MaxItemsPerBatch"] == 50  # the default
     assert first["MaxConcurrency"] == 900
     assert second["ItemBatcher"]["MaxItemsPerBatch"] == 25
     assert second["MaxConcurrency"] == 200

@@ -25,11 +25,15 @@ from cdk_support import (
 )
 
 from burstmap.construct import (
+    BATCH_ENVELOPE_BYTES,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_INPUT_BYTES_PER_BATCH,
     DEFAULT_RETRY_ATTEMPTS,
     RESULT_WRITER_V2_FLAG,
     BurstCompute,
     BurstComputeValidationError,
 )
+from burstmap.contracts import PARAMETERS_MAX_BYTES, STATE_PAYLOAD_LIMIT_BYTES, json_size
 
 THROTTLE_RETRY = {
     "ErrorEquals": ["Lambda.TooManyRequestsException"],
@@ -52,6 +56,7 @@ ONE_ITEM_SELECTOR = {
     "index.$": "$$.Map.Item.Index",
     "parameters.$": "$.parameters",
 }
+BATCH_ITEM_SELECTOR = {"item.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index"}
 S3_MAPS = {"MapS3JsonlItems": "JSONL", "MapS3CsvItems": "CSV", "MapS3JsonItems": "JSON"}
 
 
@@ -76,6 +81,13 @@ def synths() -> dict[str, Synth]:
     stack = cdk.Stack(app, "Default")
     compute = inline_function(stack, "Compute")
     built["default"] = (stack, BurstCompute(stack, "Job", compute=compute), compute)
+
+    stack = cdk.Stack(app, "Unbatched")
+    compute = inline_function(stack, "Compute")
+    job = BurstCompute(
+        stack, "Job", compute=compute, batch_size=1, result_transformation=sfn.Transformation.NONE
+    )
+    built["unbatched"] = (stack, job, compute)
 
     stack = cdk.Stack(app, "Batched")
     compute = inline_function(stack, "Compute")
@@ -162,7 +174,7 @@ def test_choice_routes_each_item_source_to_its_own_distributed_map(synths: dict[
 def test_payload_map_reads_items_from_the_state_and_selects_item_index_parameters(
     synths: dict[str, Synth],
 ) -> None:
-    state = synths["default"].asl["States"]["MapPayloadItems"]
+    state = synths["unbatched"].asl["States"]["MapPayloadItems"]
     assert state["Type"] == "Map"
     assert state["ItemsPath"] == "$.items"
     assert "ItemReader" not in state
@@ -188,20 +200,46 @@ def test_s3_maps_read_the_list_named_by_the_start_output(
     if item_format == "CSV":
         assert reader["ReaderConfig"]["CSVHeaderLocation"] == "FIRST_ROW"
     assert "ItemsPath" not in state
-    assert state["ItemSelector"] == ONE_ITEM_SELECTOR
+    assert state["ItemSelector"] == BATCH_ITEM_SELECTOR
     assert state["ResultPath"] == "$.results"
     assert state["Next"] == "Combine"
 
 
 @pytest.mark.parametrize("state_name", ["MapPayloadItems", *S3_MAPS])
-def test_every_map_writes_its_results_to_the_bucket_prefix(synths: dict[str, Synth], state_name: str) -> None:
-    synth = synths["default"]
+@pytest.mark.parametrize(("synth_name", "transformation"), [("default", "COMPACT"), ("unbatched", "NONE")])
+def test_every_map_writes_its_results_to_the_bucket_prefix(
+    synths: dict[str, Synth], state_name: str, synth_name: str, transformation: str
+) -> None:
+    synth = synths[synth_name]
     writer = synth.asl["States"][state_name]["ResultWriter"]
     assert writer == {
         "Resource": "arn:${Ref:AWS::Partition}:states:::s3:putObject",
         "Parameters": {"Bucket": "${Ref:" + synth.ref(synth.job.bucket) + "}", "Prefix": "results"},
-        "WriterConfig": {"OutputType": "JSON", "Transformation": "NONE"},
+        "WriterConfig": {"OutputType": "JSON", "Transformation": transformation},
     }
+
+
+@pytest.mark.parametrize("state_name", ["MapPayloadItems", *S3_MAPS])
+def test_default_batches_50_items_and_splits_batches_by_bytes(
+    synths: dict[str, Synth], state_name: str
+) -> None:
+    state = synths["default"].asl["States"][state_name]
+    assert state["ItemBatcher"] == {
+        "MaxItemsPerBatch": DEFAULT_BATCH_SIZE,
+        "MaxInputBytesPerBatch": DEFAULT_MAX_INPUT_BYTES_PER_BATCH,
+        "BatchInput": {"parameters.$": "$.parameters"},
+    }
+    assert (DEFAULT_BATCH_SIZE, DEFAULT_MAX_INPUT_BYTES_PER_BATCH) == (50, 195_584)
+    assert state["ItemSelector"] == BATCH_ITEM_SELECTOR
+
+
+def test_a_full_default_batch_with_the_largest_parameters_fits_the_payload_limit() -> None:
+    """Items filling MaxInputBytesPerBatch plus the largest parameters and the envelope stay <= 256 KiB."""
+    parameters = {"blob": "x" * (PARAMETERS_MAX_BYTES - json_size({"blob": ""}))}
+    assert json_size(parameters) == PARAMETERS_MAX_BYTES
+    envelope = json_size({"Items": [], "BatchInput": {"parameters": parameters}})
+    assert envelope - PARAMETERS_MAX_BYTES <= BATCH_ENVELOPE_BYTES
+    assert DEFAULT_MAX_INPUT_BYTES_PER_BATCH + envelope <= STATE_PAYLOAD_LIMIT_BYTES
 
 
 @pytest.mark.parametrize("state_name", ["MapPayloadItems", *S3_MAPS])
@@ -230,8 +268,16 @@ def test_combine_receives_results_parameters_and_count_and_its_payload_is_the_ou
     combine = synth.asl["States"]["Combine"]
     assert combine["Parameters"] == {
         "FunctionName": "${GetAtt:" + synth.ref(synth.job.combine_function) + ".Arn}",
-        "Payload": {"results.$": "$.results", "parameters.$": "$.parameters", "count.$": "$.count"},
+        "Payload": {
+            "results.$": "$.results",
+            "parameters.$": "$.parameters",
+            "count.$": "$.count",
+            "batched": True,
+        },
     }
+    # The combiner reads a COMPACT record as a batch's list only when the Map batches.
+    unbatched = synths["unbatched"].asl["States"]["Combine"]["Parameters"]["Payload"]
+    assert unbatched["batched"] is False
     assert combine["OutputPath"] == "$.Payload"
     assert combine["End"] is True
     assert combine["Retry"] == [THROTTLE_RETRY, TRANSIENT_RETRY]
@@ -339,11 +385,12 @@ def test_objects_mode_lists_the_input_prefix_and_gives_compute_the_key(synths: d
     assert state["ItemSelector"] == {
         "item": {"bucket": bucket, "key.$": "$$.Map.Item.Value.Key", "output_prefix": "output/"},
         "index.$": "$$.Map.Item.Index",
-        "parameters.$": "$.parameters",
     }
+    assert state["ItemBatcher"]["BatchInput"] == {"parameters.$": "$.parameters"}
     assert asl["States"]["Combine"]["Parameters"]["Payload"] == {
         "results.$": "$.results",
         "parameters.$": "$.parameters",
+        "batched": True,
     }
     assert synth.job.start_function is None
     assert "Start" not in asl["States"]
@@ -536,8 +583,12 @@ def _new_job(**props: Any) -> BurstCompute:
             "max_input_bytes_per_batch must be between 1 and 262144, got 300000",
         ),
         (
-            {"max_input_bytes_per_batch": 1024},
+            {"batch_size": 1, "max_input_bytes_per_batch": 1024},
             "max_input_bytes_per_batch applies only to batches: set batch_size above 1, got batch_size=1",
+        ),
+        (
+            {"result_transformation": sfn.Transformation.FLATTEN},
+            "result_transformation must be Transformation.COMPACT or Transformation.NONE",
         ),
         ({"max_concurrency": 0}, "max_concurrency must be between 1 and 10000, got 0"),
         ({"max_concurrency": 20_000}, "max_concurrency must be between 1 and 10000, got 20000"),

@@ -1,7 +1,8 @@
 """Default combiner: the exact sum of every item's result, the item counts and the first failed items.
 
 Event (the construct's Combine task):
-``{"results": {"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}, "parameters": {...}, "count": N}``.
+``{"results": {"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}, "parameters": {...}, "count": N,
+"batched": true | false}`` (``batched``: whether a COMPACT record is a batch's list of results).
 Output (the execution's output, docs/architecture.md)::
 
     {"total_sum": "<decimal>", "succeeded": S, "failed": F, "failed_items": [...], "manifest": "s3://b/k"}
@@ -16,7 +17,7 @@ import sys
 from typing import Any
 
 from burstmap.contracts import CombineOutput
-from burstmap.results import DEFAULT_WORKERS, manifest_location, summarize
+from burstmap.results import DEFAULT_WORKERS, batched_flag, manifest_location, summarize
 
 # Results are integers of tens of thousands of digits; let a user's code in this process convert them too.
 sys.set_int_max_str_digits(0)
@@ -27,7 +28,7 @@ WORKERS = int(os.environ.get("BURSTMAP_COMBINE_WORKERS", DEFAULT_WORKERS))
 def combine(event: Any, *, s3: Any = None, workers: int = WORKERS) -> CombineOutput:
     """Sum the results under the manifest the event names."""
     bucket, key = manifest_location(event)
-    return summarize(bucket, key, s3=s3, workers=workers)
+    return summarize(bucket, key, s3=s3, workers=workers, batched=batched_flag(event))
 
 
 def handler(event: Any, context: Any) -> CombineOutput:  # noqa: ARG001 - Lambda's signature
