@@ -48,9 +48,9 @@ def default_int_digits_limit() -> Iterator[None]:
     sys.set_int_max_str_digits(previous)
 
 
-def event_for(manifest_key: str) -> dict[str, Any]:
-    """The Combine task's payload as BurstCompute builds it."""
-    return {
+def event_for(manifest_key: str, batched: bool | None = None) -> dict[str, Any]:
+    """The Combine task's payload as BurstCompute builds it (``batched`` absent when None)."""
+    event: dict[str, Any] = {
         "results": {
             "MapRunArn": MAP_RUN_ARN,
             "ResultWriterDetails": {"Bucket": BUCKET, "Key": manifest_key},
@@ -58,6 +58,9 @@ def event_for(manifest_key: str) -> dict[str, Any]:
         "parameters": {},
         "count": 0,
     }
+    if batched is not None:
+        event["batched"] = batched
+    return event
 
 
 def a(i: int) -> str:
@@ -157,6 +160,95 @@ def test_compact_layout(s3: Any, output_type: str) -> None:
     output = combine(event_for(key), s3=s3)
     assert (output["total_sum"], output["succeeded"], output["failed"]) == ("126", 5, 1)
     assert output["failed_items"] == [{"index": 9, "item": "nine", "error": "ValueError"}]
+
+
+def test_compact_batched_run_over_several_files_and_a_failed_file(s3: Any) -> None:
+    """BurstCompute's default: batches of results in several SUCCEEDED files, failed batches in full."""
+    values = count_strings_range(0, 200)
+    batches = [list(range(start, min(200, start + 50))) for start in range(0, 200, 50)]
+    succeeded = [
+        [[a(i) for i in batches[0]], [a(i) for i in batches[1]]],  # two batch outputs in one file
+        [[a(i) for i in range(100, 150)]],
+        [[a(150)]],  # a batch of one (the last, short batch) is still a list
+    ]
+    failed = [[failed_batch_record(7, list(range(151, 200)), list(range(151, 200)))]]
+    key = write_map_run(s3, BUCKET, {"SUCCEEDED": succeeded, "FAILED": failed, "PENDING": []})
+
+    output = combine(event_for(key, batched=True), s3=s3)
+
+    assert output["total_sum"] == str(sum(values[:151]))
+    assert (output["succeeded"], output["failed"]) == (151, 49)
+    assert output["failed_items"] == [
+        {"index": i, "item": i, "error": "Sandbox.Timedout"} for i in range(151, 200)
+    ]
+
+
+def test_compact_unbatched_run_over_several_files_and_a_failed_file(s3: Any) -> None:
+    succeeded = [[a(i) for i in range(0, 30)], [a(i) for i in range(30, 60)], [int(a(60))]]
+    failed = [[failed_record(61, 61, 61), failed_record(62, 62, 62)]]
+    key = write_map_run(s3, BUCKET, {"SUCCEEDED": succeeded, "FAILED": failed, "PENDING": []})
+
+    output = combine(event_for(key, batched=False), s3=s3)
+
+    assert output["total_sum"] == str(sum(count_strings(i) for i in range(61)))
+    assert (output["succeeded"], output["failed"]) == (61, 2)
+    assert [f["index"] for f in output["failed_items"]] == [61, 62]
+
+
+def test_compact_unbatched_list_output_is_one_item_not_a_batch(s3: Any) -> None:
+    """Without the flag a list would be split into items; with batched=false it is one (bad) result."""
+    key = write_map_run(s3, BUCKET, {"SUCCEEDED": [["1", ["2", "3"]]], "FAILED": [], "PENDING": []})
+
+    assert combine(event_for(key), s3=s3)["succeeded"] == 3  # the guess, without the flag
+    with pytest.raises(InvalidResult, match=r"record 1 is \[\"2\", \"3\"\]"):
+        combine(event_for(key, batched=False), s3=s3)
+
+
+def test_compact_batched_output_must_be_a_list(s3: Any) -> None:
+    key = write_map_run(s3, BUCKET, {"SUCCEEDED": [[["1", "2"], "3"]], "FAILED": [], "PENDING": []})
+    with pytest.raises(InvalidResult, match=r"SUCCEEDED_0.json record 1\) is \"3\": a batched compute"):
+        combine(event_for(key, batched=True), s3=s3)
+
+
+def test_the_batched_flag_must_be_a_boolean(s3: Any) -> None:
+    key = write_map_run(s3, BUCKET, {"SUCCEEDED": [], "FAILED": [], "PENDING": []})
+    with pytest.raises(InvalidCombineEvent, match='"batched" must be true or false'):
+        combine({**event_for(key), "batched": "yes"}, s3=s3)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7])
+def test_the_local_engines_compact_files_read_back_exactly(s3: Any, batch_size: int) -> None:
+    """burstmap.local.result_writer writes what combine reads: several files, COMPACT, FAILED in full."""
+    from burstmap.local.result_writer import ResultWriter, WriterConfig
+
+    writer = ResultWriter(
+        s3, BUCKET, "results", MAP_RUN_ARN, "run-1", WriterConfig("COMPACT", "JSON"), max_file_bytes=2048
+    )
+    try:
+        for start in range(0, 100, batch_size):
+            indices = list(range(start, min(100, start + batch_size)))
+            if 40 in indices:  # one child fails
+                record = (
+                    failed_record(start, start, start)
+                    if batch_size == 1
+                    else failed_batch_record(start, indices, indices)
+                )
+                writer.add_failed(record)
+                continue
+            outputs: Any = [a(i) for i in indices] if batch_size > 1 else a(start)
+            writer.add_succeeded({"ExecutionArn": child_arn(start), "Status": "SUCCEEDED"}, outputs)
+        details = writer.finish()
+    finally:
+        writer.close()
+    manifest = json.loads(s3.get_object(Bucket=BUCKET, Key=details["Key"])["Body"].read())
+    assert len(manifest["ResultFiles"]["SUCCEEDED"]) >= 4  # several files (2 KiB each at most)
+
+    output = combine(event_for(details["Key"], batched=batch_size > 1), s3=s3)
+
+    failed = [i for i in range(100) if i // batch_size == 40 // batch_size]
+    assert output["total_sum"] == str(sum(count_strings(i) for i in range(100) if i not in failed))
+    assert (output["succeeded"], output["failed"]) == (100 - batch_size, batch_size)
+    assert [f["index"] for f in output["failed_items"]] == failed
 
 
 def test_empty_map_run(s3: Any) -> None:
@@ -289,3 +381,22 @@ def test_combining_many_files_does_not_load_every_record(s3: Any) -> None:
     # Measured: these records all held at once (list(iter_results(...))) peak at ~65 MB; streamed ~21 MB,
     # most of it moto's copies of the files being read.
     assert peak < 40 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_combining_many_compact_files_does_not_load_every_result(s3: Any) -> None:
+    """100,000 COMPACT results (2,000 batches of 50) in 20 files: a stream, never one list of results."""
+    result = "7" * 300
+    files = [[[result] * 50 for _ in range(100)] for _ in range(20)]
+    key = write_map_run(s3, BUCKET, {"SUCCEEDED": files, "FAILED": [], "PENDING": []})
+    del files
+    tracemalloc.start()
+    try:
+        output = combine(event_for(key, batched=True), s3=s3, workers=4)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert output["succeeded"] == 100_000
+    assert output["total_sum"] == str(100_000 * int(result))
+    # Measured: list(iter_results(..., batched=True)) peaks at ~60 MB; streamed ~16 MB (moto's copies of
+    # the four files being read, 1 MiB read chunks, at most ~3,000 results in the hand-over queue).
+    assert peak < 32 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
