@@ -28,10 +28,11 @@ STACK_NAME = "BurstmapExample"
 #: Prefix of the CDK context keys that override BurstCompute props.
 CONTEXT_PREFIX = "burstmap:"
 #: The example workload's batch size, not the construct's default (50): its results are big. a(i) has about
-#: 2.16 * i decimal digits, so a batch's output (its results, one child's state output, at most 256 KiB)
-#: holds 5 results of ~35,000 digits at i = 16,383 (~177 KB): jobs up to about 24,000 items fit. Larger
-#: jobs: ``-c burstmap:batch_size=1`` (a single result passes 256 KiB near i = 120,000).
-EXAMPLE_BATCH_SIZE = 5
+#: 2.16 * i decimal digits and a batch's results share one child's 256 KiB state output, so a batch of 50
+#: fails past ~2,400 items and even 5 past ~24,000; one item a child works up to i ~ 120,000 (where a single
+#: result passes 256 KiB). At the example's sizes (<= 16,384) batching would save under $0.70 of state
+#: transitions a job. ``-c burstmap:batch_size=5`` (or ``burstmap run --batch-size 5``) batches anyway.
+EXAMPLE_BATCH_SIZE = 1
 
 
 class ContextOverrideError(ValueError):

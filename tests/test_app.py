@@ -134,6 +134,16 @@ def test_cfn_lint_passes_on_the_synthesized_template(synthesized: dict[str, Any]
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_example_runs_one_item_a_child_and_writes_compact_results(synthesized: dict[str, Any]) -> None:
+    """Its results (~2.16 digits per byte count) would overflow a batch's 256 KiB output: no batching."""
+    asl = only_state_machine(synthesized["template"])
+    for name in ("MapPayloadItems", "MapS3JsonlItems", "MapS3CsvItems", "MapS3JsonItems"):
+        state = asl["States"][name]
+        assert "ItemBatcher" not in state
+        assert state["ResultWriter"]["WriterConfig"] == {"OutputType": "JSON", "Transformation": "COMPACT"}
+    assert asl["States"]["Combine"]["Parameters"]["Payload"]["batched"] is False
+
+
 def test_context_overrides_reach_the_construct(tmp_path: Path) -> None:
     # From the CLI, -c values arrive as strings.
     _, assembly = _synth(tmp_path, {"burstmap:batch_size": "10", "burstmap:max_concurrency": "100"})
