@@ -43,8 +43,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,13 +191,23 @@ def parse_function_reference(reference: str) -> tuple[str, str | None, str | Non
 
 
 class _Worker:
-    """One child process (an execution environment) and the two pipe ends the parent holds."""
+    """One child process (an execution environment) and the two pipe ends the parent holds.
+
+    Invocations may be queued in its request pipe behind the one it runs (at most
+    ``QUEUE_DEPTH``), so it starts the next as soon as it answers the last: the worker serves them
+    one at a time, in the order sent, and the invoking threads read the answers in that order
+    (``sent`` numbers the requests, ``turn`` is the one whose answer is read next)."""
 
     def __init__(self, process: subprocess.Popen[bytes], requests: int, responses: int) -> None:
         self.process = process
         self.requests = requests  # write end: invocations go out
         self.responses = responses  # read end: ready, results and errors come back
         self.ready = False
+        self.inflight = 0  # invocations sent or being sent, not yet answered (guarded by the pool's cond)
+        self.sent = 0  # guarded by send_lock
+        self.turn = 0  # guarded by the pool's cond
+        self.broken = False  # crashed, timed out or killed: queued invocations go to another worker
+        self.send_lock = threading.Lock()
         self._closed = False
         self._poller = select.poll()
         self._poller.register(responses, select.POLLIN | select.POLLHUP | select.POLLERR)
@@ -245,6 +255,16 @@ class _Crashed(Exception):
         self.returncode = returncode
 
 
+class _NotStarted(Exception):
+    """The worker an invocation was queued on failed before reaching it: run it on another one."""
+
+
+QUEUE_DEPTH = 2
+"""Invocations a worker holds at once (the one it runs and one queued): the worker then never
+waits for the parent's threads between two invocations. New workers are started (up to the
+limit) before any invocation is queued behind another."""
+
+
 class _FunctionPool:
     """The warm workers of one function: at most ``limit`` processes, started when first needed."""
 
@@ -253,49 +273,71 @@ class _FunctionPool:
         self.env = env
         self.limit = limit
         self.runtime = runtime
-        self.idle: list[_Worker] = []
         self.live = 0
         self.closed = False
-        self.all: set[_Worker] = set()
+        self.all: list[_Worker] = []
         self.cond = threading.Condition()
 
-    @contextmanager
-    def worker(self) -> Iterator[_Worker]:
-        """A free worker for one invocation; waits while all ``limit`` are busy."""
+    def acquire(self) -> _Worker:
+        """A worker for one invocation: an idle one, else a new one (up to ``limit``), else the
+        least loaded with room in its queue; waits while every worker's queue is full."""
         with self.cond:
             while True:
                 if self.closed:
                     raise RuntimeError("the LambdaRuntime is closed")
-                if self.idle:
-                    worker = self.idle.pop()
+                best = min(self.all, key=_inflight, default=None)
+                if best is not None and best.inflight == 0:
                     break
                 if self.live < self.limit:
                     self.live += 1
-                    worker = None
+                    best = None
+                    break
+                if best is not None and best.inflight < QUEUE_DEPTH:
                     break
                 self.cond.wait()
-        if worker is None:
-            try:
-                worker = self._start()
-            except BaseException:
-                with self.cond:
-                    self.live -= 1
-                    self.cond.notify()
-                raise
-        healthy = False
+            if best is not None:
+                best.inflight += 1
+                return best
         try:
-            yield worker
-            healthy = worker.process.returncode is None
-        finally:
+            worker = self._start()
+        except BaseException:
             with self.cond:
-                if healthy and not self.closed:
-                    self.idle.append(worker)
-                else:
+                self.live -= 1
+                self.cond.notify_all()
+            raise
+        return worker
+
+    def wait_turn(self, worker: _Worker, sequence: int) -> None:
+        """Block until the answers before ``sequence`` are read; _NotStarted if the worker broke."""
+        with self.cond:
+            while worker.turn != sequence and not worker.broken:
+                self.cond.wait()
+            if worker.broken:
+                worker.inflight -= 1
+                self.cond.notify_all()
+                raise _NotStarted()
+
+    def answered(self, worker: _Worker) -> None:
+        """The invocation whose turn it was is answered and the worker is healthy."""
+        with self.cond:
+            worker.turn += 1
+            worker.inflight -= 1
+            stop = self.closed and worker.inflight == 0
+            self.cond.notify_all()
+        if stop:  # closed while it ran: close() left it to its invoking thread
+            worker.kill()
+
+    def discard(self, worker: _Worker) -> None:
+        """The worker crashed, timed out or was killed: stop it; invocations queued on it move."""
+        with self.cond:
+            worker.inflight -= 1
+            if not worker.broken:
+                worker.broken = True
+                if worker in self.all:
+                    self.all.remove(worker)
                     self.live -= 1
-                    self.all.discard(worker)
-                self.cond.notify()
-            if not healthy:
-                worker.kill()
+            self.cond.notify_all()
+        worker.kill()
 
     def _start(self) -> _Worker:
         request_read, request_write = os.pipe()
@@ -323,8 +365,9 @@ class _FunctionPool:
         os.close(request_read)
         os.close(response_write)
         worker = _Worker(process, request_write, response_read)
+        worker.inflight = 1
         with self.cond:
-            self.all.add(worker)
+            self.all.append(worker)
         self.runtime._count("workers_started")
         return worker
 
@@ -333,10 +376,9 @@ class _FunctionPool:
         closes their pipes itself, so no descriptor is closed under a thread still polling it)."""
         with self.cond:
             self.closed = True
-            idle = list(self.idle)
-            busy = [worker for worker in self.all if worker not in idle]
+            idle = [worker for worker in self.all if worker.inflight == 0]
+            busy = [worker for worker in self.all if worker.inflight > 0]
             self.all.clear()
-            self.idle.clear()
             self.cond.notify_all()
         for worker in busy:
             with suppress(OSError):
@@ -349,6 +391,10 @@ class _FunctionPool:
                 worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 worker.kill()
+
+
+def _inflight(worker: _Worker) -> int:
+    return worker.inflight
 
 
 # ------------------------------------------------------------------------------------------ runtime
@@ -512,39 +558,65 @@ class LambdaRuntime:
         self, pool: _FunctionPool, spec: FunctionSpec, invoked_arn: str, request_id: str, payload: bytes
     ) -> Invocation:
         timeout = float(spec.timeout_seconds)
-        with pool.worker() as worker:
+        arn_bytes = invoked_arn.encode("utf-8")
+        header = lambda_worker.HEADER.pack(timeout * 1000, request_id.encode("ascii"), len(arn_bytes))
+        request = header + arn_bytes + payload
+        while True:
+            worker = pool.acquire()
+            with worker.send_lock:
+                sequence = worker.sent
+                worker.sent += 1
+                try:
+                    worker.send(request)
+                    send_failed = False
+                except OSError:  # the worker died: its pipe says how, in turn
+                    send_failed = True
             try:
-                self._wait_ready(worker, spec, request_id)
-                deadline_ms = time.time() * 1000 + timeout * 1000
-                arn_bytes = invoked_arn.encode("utf-8")
-                header = lambda_worker.HEADER.pack(deadline_ms, request_id.encode("ascii"), len(arn_bytes))
-                try:
-                    worker.send(header + arn_bytes + payload)
-                except OSError as error:  # the worker died between invocations
-                    raise _Crashed(worker.exit_code_after_eof()) from error
-                if not worker.wait_readable(timeout):
-                    worker.kill()
-                    self._count("timeouts")
-                    return Invocation(timed_out_payload(request_id, timeout), "Unhandled", request_id)
-                try:
-                    message = worker.receive()
-                except (EOFError, OSError) as error:
-                    raise _Crashed(worker.exit_code_after_eof()) from error
+                pool.wait_turn(worker, sequence)
+            except _NotStarted:
+                continue  # queued behind an invocation that crashed or timed out: never ran
+            try:
+                message = self._answer(worker, spec, request_id, timeout, send_failed)
             except _Crashed as crash:
+                pool.discard(worker)
                 self._count("crashes")
                 return Invocation(exit_error_payload(request_id, crash.returncode), "Unhandled", request_id)
             except _InitTimedOut:
-                worker.kill()
+                pool.discard(worker)
                 self._count("timeouts")
                 return Invocation(
                     timed_out_payload(request_id, INIT_TIMEOUT_SECONDS), "Unhandled", request_id
                 )
+            except _TimedOut:
+                pool.discard(worker)
+                self._count("timeouts")
+                return Invocation(timed_out_payload(request_id, timeout), "Unhandled", request_id)
+            except BaseException:
+                pool.discard(worker)
+                raise
+            pool.answered(worker)
+            break
         status, body = message[:1], message[1:]
         if status == lambda_worker.OK:
             return Invocation(body, None, request_id)
         if status == lambda_worker.BAD_REQUEST:
             raise invalid_request_content(body.decode("utf-8", "replace"))
         return Invocation(body, "Unhandled", request_id)
+
+    def _answer(
+        self, worker: _Worker, spec: FunctionSpec, request_id: str, timeout: float, send_failed: bool
+    ) -> bytes:
+        """The worker's answer to the invocation whose turn it is (its timeout counts from now,
+        when the worker has finished the invocations before it)."""
+        if send_failed:
+            raise _Crashed(worker.exit_code_after_eof())
+        self._wait_ready(worker, spec, request_id)
+        if not worker.wait_readable(timeout):
+            raise _TimedOut()
+        try:
+            return worker.receive()
+        except (EOFError, OSError) as error:
+            raise _Crashed(worker.exit_code_after_eof()) from error
 
     @staticmethod
     def _wait_ready(worker: _Worker, spec: FunctionSpec, request_id: str) -> None:
@@ -621,4 +693,8 @@ class LambdaRuntime:
 
 
 class _InitTimedOut(Exception):
+    pass
+
+
+class _TimedOut(Exception):
     pass

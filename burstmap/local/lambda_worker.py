@@ -19,7 +19,9 @@ reproduces from the AWS Python runtime (awslambdaric ``bootstrap.py`` and ``lamb
 
 Wire format (both directions one length-prefixed message on a pipe, no pickling; the framing is
 hand-written because importing ``multiprocessing.connection`` costs a new worker about 14 ms):
-request  = deadline epoch ms (``!d``) + request id (36 ASCII bytes) + ARN length (``!H``) + ARN + payload;
+request  = function timeout in ms (``!d``) + request id (36 ASCII bytes) + ARN length (``!H``) + ARN
++ payload; the deadline starts when the worker takes the request from the pipe, as the parent may
+queue one invocation behind another;
 response = one status byte + body: ``R`` ready, ``I`` init failed (body = error document),
 ``0`` success (body = response payload), ``1`` function error (body = error document), ``U`` the
 payload is not JSON (body = the parser's message; Lambda refuses such a request before any runtime).
@@ -220,7 +222,8 @@ def serve(requests: int, responses: int, handler_name: str, code_paths: list[str
             message = recv_message(requests)
         except EOFError:
             return
-        deadline_ms, raw_id, arn_length = HEADER.unpack_from(message)
+        timeout_ms, raw_id, arn_length = HEADER.unpack_from(message)
+        deadline_ms = time.time() * 1000 + timeout_ms
         request_id = raw_id.decode("ascii")
         arn = message[header_size : header_size + arn_length].decode("utf-8")
         payload = message[header_size + arn_length :]

@@ -75,6 +75,15 @@ def sleepy(event, context):
     return {"pid": os.getpid()}
 
 
+def nap(event, context):
+    if event.get("started"):
+        open(event["started"], "w").close()
+    time.sleep(event.get("seconds", 0))
+    if event.get("die"):
+        os._exit(1)
+    return {"pid": os.getpid(), "remaining": context.get_remaining_time_in_millis()}
+
+
 def die(event, context):
     if event.get("how") == "signal":
         os.kill(os.getpid(), signal.SIGKILL)
@@ -169,6 +178,58 @@ def test_concurrent_invocations_never_exceed_the_worker_limit(code: Path, runtim
         running += change
         most_at_once = max(most_at_once, running)
     assert most_at_once == 2
+
+
+def _queued_pair(
+    runtime: LambdaRuntime, first: dict[str, Any], second: dict[str, Any], tmp_path: Path
+) -> list[Any]:
+    """Invoke `first`, then `second` once `first` runs (one worker: `second` queues behind it)."""
+    answers: list[Any] = [None, None]
+    started = tmp_path / "first-started"
+
+    def invoke(slot: int, event: dict[str, Any]) -> None:
+        answers[slot] = runtime.invoke("nap", json.dumps(event).encode())
+
+    threads = [threading.Thread(target=invoke, args=(0, {**first, "started": str(started)}))]
+    threads[0].start()
+    while not started.exists():
+        threading.Event().wait(0.01)
+    threads.append(threading.Thread(target=invoke, args=(1, second)))
+    threads[1].start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+@pytest.mark.parametrize("first", [{"seconds": 0.3, "die": True}, {"seconds": 5}])
+def test_an_invocation_queued_behind_one_that_crashes_or_times_out_runs_on_a_new_worker(
+    code: Path, tmp_path: Path, runtime_for: Any, first: dict[str, Any]
+) -> None:
+    runtime = runtime_for(spec(code, "nap", timeout_seconds=1.5), workers=1)
+    warm_pid = call(runtime, "nap", {})[0]["pid"]
+
+    failed, queued = _queued_pair(runtime, first, {}, tmp_path)
+
+    assert failed.function_error == "Unhandled"
+    error_type = json.loads(failed.payload)["errorType"]
+    assert error_type == ("Runtime.ExitError" if first.get("die") else "Sandbox.Timedout")
+    assert queued.function_error is None
+    assert json.loads(queued.payload)["pid"] != warm_pid
+    assert runtime.counters.workers_started == 2
+    assert runtime.counters.crashes + runtime.counters.timeouts == 1
+
+
+def test_a_queued_invocations_deadline_starts_when_it_starts(
+    code: Path, tmp_path: Path, runtime_for: Any
+) -> None:
+    runtime = runtime_for(spec(code, "nap", timeout_seconds=3), workers=1)
+    call(runtime, "nap", {})
+
+    slow, queued = _queued_pair(runtime, {"seconds": 1.5}, {}, tmp_path)
+
+    assert slow.function_error is None and queued.function_error is None
+    # Timed from when it was sent, about 1,500 ms would be left; from its start, nearly 3,000.
+    assert json.loads(queued.payload)["remaining"] > 2500
 
 
 # -------------------------------------------------------------------------------------- the context
