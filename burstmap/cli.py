@@ -106,6 +106,15 @@ EndpointUrl = Annotated[
         show_default=False,
     ),
 ]
+InputDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--input-dir",
+        help="Local, for an app over S3 objects (BurstCompute input_prefix): upload the files under DIR "
+        "as its input objects (DIR/a.txt -> <input_prefix>/a.txt), then run over them (no --size/--items).",
+        show_default=False,
+    ),
+]
 AppDir = Annotated[
     Path | None,
     typer.Option(
@@ -216,6 +225,9 @@ def _report_failure(
     _say(f"execution {status}: {error or 'no error name'}: {_short_cause(cause)}")
     if first is not None:
         where = f"item {first.index}" if first.index is not None else f"item {json.dumps(first.item)}"
+        key = first.item.get("key") if isinstance(first.item, dict) else None
+        if first.index is not None and isinstance(key, str):
+            where += f" ({key})"  # a job over S3 objects: the object, which its index alone does not name
         others = failed_count - 1
         _say(
             f"first failing {where}: {first.error}: {_short_cause(first.cause)}"
@@ -270,6 +282,7 @@ def run(
     inject_throttle: InjectThrottle = None,
     retry_time_scale: RetryTimeScale = None,
     endpoint_url: EndpointUrl = None,
+    input_dir: InputDir = None,
     app_dir: AppDir = None,
     stack: Stack = None,
     state_machine_arn: StateMachineArn = None,
@@ -281,10 +294,16 @@ def run(
     profile: Profile = None,
 ) -> None:
     """Run a job and print its output as one JSON object (locally unless --stack / --state-machine-arn)."""
-    if (size is None) == (items is None):
-        raise UsageError("give exactly one of --size N or --items FILE")
+    is_local = stack is None and state_machine_arn is None
+    # Neither is right for a local app over S3 objects: given --input-dir, or objects on --endpoint-url.
+    objects_job = input_dir is not None or (is_local and endpoint_url is not None)
+    if (size is not None and items is not None) or (size is None and items is None and not objects_job):
+        raise UsageError(
+            "give exactly one of --size N or --items FILE "
+            "(or, for an app whose items are S3 objects, --input-dir DIR)"
+        )
     parsed_parameters = _parse_parameters(parameters)
-    if stack is None and state_machine_arn is None:
+    if is_local:
         if no_wait:
             raise UsageError("--no-wait needs a job on AWS: add --stack NAME or --state-machine-arn ARN")
         local_options = {
@@ -295,6 +314,7 @@ def run(
             "inject_throttle": inject_throttle,
             "retry_time_scale": retry_time_scale,
             "endpoint_url": endpoint_url,
+            "input_dir": input_dir,
             "app_dir": app_dir,
         }
         _run_local(size, items, parsed_parameters, stats, progress, local_options)
@@ -310,6 +330,11 @@ def run(
         "--endpoint-url": endpoint_url,
         "--app-dir": app_dir,
     }
+    if input_dir is not None:
+        raise UsageError(
+            "--input-dir uploads to the local S3 only: for a job on AWS, copy the files under the stack "
+            "bucket's input prefix (aws s3 cp DIR s3://BUCKET/INPUT_PREFIX/ --recursive)"
+        )
     given = [option for option, value in local_only.items() if value is not None]
     if given:
         raise UsageError(

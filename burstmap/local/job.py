@@ -14,7 +14,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -26,6 +26,7 @@ from burstmap.job_input import (
     build_execution_input,
     items_as_json_lines,
     needs_staging,
+    parse_parameters,
 )
 from burstmap.local.assembly import LocalApp, load_assembly, synthesize
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from burstmap.progress import Progress
     from burstmap.results import ItemResult
 
+LIST_OBJECTS_V2 = "arn:aws:states:::s3:listObjectsV2"
 BATCH_SIZE_CONTEXT = "burstmap:batch_size"
 MAX_CONCURRENCY_CONTEXT = "burstmap:max_concurrency"
 PROGRESS_INTERVAL_SECONDS = 0.25
@@ -40,7 +42,7 @@ STAT_NAMES = ("invocations", "retries", "failures", "throttles")
 LOCAL_ITEMS_BUCKET = "burstmap-local-items"
 """Where a large --items list is staged when the app has no bucket of its own."""
 
-__all__ = ["JobInputError", "LocalJobResult", "prepare_app", "run_local"]
+__all__ = ["JobInputError", "LocalJobResult", "ObjectsSource", "objects_source", "prepare_app", "run_local"]
 
 
 @dataclass
@@ -60,6 +62,46 @@ class LocalJobResult:
     @property
     def succeeded(self) -> bool:
         return self.status == "SUCCEEDED"
+
+
+@dataclass(frozen=True)
+class ObjectsSource:
+    """Where a job over S3 objects (BurstCompute ``input_prefix``) lists its items and its compute writes."""
+
+    bucket: str
+    input_prefix: str
+    """The ItemReader's ``Prefix``, e.g. ``"input/"``."""
+    output_prefix: str | None = None
+    """The ``output_prefix`` the construct puts in every item, e.g. ``"output/"`` (None if there is none)."""
+
+    def input_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.input_prefix}"
+
+
+def objects_source(definition: Mapping[str, Any]) -> ObjectsSource | None:
+    """The objects source of a state machine whose items are the objects under a fixed bucket and prefix.
+
+    That is a top-level Map whose ItemReader is ``s3:listObjectsV2`` with a literal Bucket (what
+    BurstCompute's ``input_prefix`` mode synthesizes): such a job takes no items in its input. A
+    listing whose bucket or prefix comes from the input (``Bucket.$``) is not one: the input drives it.
+    """
+    for state in (definition.get("States") or {}).values():
+        if not isinstance(state, dict) or state.get("Type") != "Map":
+            continue
+        reader = state.get("ItemReader") or {}
+        reader_parameters = reader.get("Parameters") or {}
+        bucket = reader_parameters.get("Bucket")
+        if reader.get("Resource") != LIST_OBJECTS_V2 or not isinstance(bucket, str):
+            continue
+        prefix = reader_parameters.get("Prefix", "")
+        item = (state.get("ItemSelector") or {}).get("item")
+        output_prefix = item.get("output_prefix") if isinstance(item, dict) else None
+        return ObjectsSource(
+            bucket=bucket,
+            input_prefix=prefix if isinstance(prefix, str) else "",
+            output_prefix=output_prefix if isinstance(output_prefix, str) and output_prefix else None,
+        )
+    return None
 
 
 def synth_context(batch_size: int | None, max_concurrency: int | None) -> dict[str, Any]:
@@ -112,8 +154,17 @@ def run_local(
     on_progress: Callable[[Progress], None] | None = None,
     seed: int = 0,
     state_machine: str | None = None,
+    input_dir: Path | str | None = None,
+    input_objects: Mapping[str, bytes | str] | None = None,
 ) -> LocalJobResult:
     """Run the app's job locally and return how it ended (a failed execution is a result, not an exception).
+
+    Most apps take their items from the input: exactly one of ``size``, ``items`` or ``items_file``. An
+    app whose items are S3 objects (BurstCompute ``input_prefix``) takes none of them: ``input_dir`` (its
+    files, recursively) and ``input_objects`` (``{relative key: body}``) are uploaded under the input
+    prefix of the local S3 first (``DIR/a/b.txt`` -> ``input/a/b.txt``), or the objects are already on
+    the S3 server ``endpoint_url`` names; the execution input is then ``{"parameters": ...}`` alone. With
+    ``output_dir``, what the compute wrote under the output prefix is copied there too, at its key's path.
 
     Exceptions are for what stops the job from running at all: bad arguments (``JobInputError``), an app
     that does not synthesize or cannot run locally (``AssemblyError``), an S3 endpoint that cannot be
@@ -125,13 +176,31 @@ def run_local(
         raise JobInputError(f"retry_time_scale must be 0 or more, got {retry_time_scale}")
     if workers is not None and workers < 1:
         raise JobInputError(f"workers must be 1 or more, got {workers}")
-    execution_input = build_execution_input(
-        size=size, items=items, items_file=items_file, parameters=parameters
-    )
+    item_sources_given = [
+        name
+        for name, value in (("size", size), ("items", items), ("items_file", items_file))
+        if value is not None
+    ]
+    uploads = _input_uploads(input_dir, input_objects)
+    objects_given = input_dir is not None or input_objects is not None
+    if not item_sources_given and not objects_given and endpoint_url is None:
+        raise JobInputError(
+            "give exactly one of size, items or items_file; or, for an app whose items are S3 objects "
+            "(BurstCompute input_prefix), input_dir or input_objects with the objects to process"
+        )
+    if item_sources_given:  # two of them are refused here, before the app is synthesized
+        execution_input = build_execution_input(
+            size=size, items=items, items_file=items_file, parameters=parameters
+        )
+    else:  # a job over S3 objects (checked against the app below): the input is its parameters alone
+        checked = parse_parameters(parameters)
+        execution_input = {} if checked is None else {"parameters": checked}
     started = time.perf_counter()
     app = prepare_app(Path(app_dir or Path.cwd()), batch_size=batch_size, max_concurrency=max_concurrency)
     machine = app.state_machine(state_machine)
     app.check_runnable(machine)
+    source = objects_source(machine.definition)
+    _check_item_source(source, item_sources_given, objects_given, endpoint_url)
 
     from burstmap.local import execute, load_definition
     from burstmap.local.lambda_runtime import LambdaRuntime
@@ -142,6 +211,9 @@ def run_local(
         s3 = stack.enter_context(LocalS3(endpoint_url))
         for bucket in app.buckets:
             s3.ensure_bucket(bucket.name)
+        if source is not None:
+            s3.ensure_bucket(source.bucket)
+            _upload_inputs(s3.client(), source, uploads)
         if needs_staging(execution_input):
             execution_input = _stage_items(execution_input, s3, app)
         runtime = stack.enter_context(
@@ -182,6 +254,8 @@ def run_local(
             job.files = copy_results(
                 s3.client(), job.output, Path(output_dir), app=None if endpoint_url else app
             )
+            if source is not None and source.output_prefix is not None:
+                job.files += copy_prefix(s3.client(), source.bucket, source.output_prefix, Path(output_dir))
         if stats:
             job.stats = {
                 "wall_seconds": round(time.perf_counter() - started, 3),
@@ -189,6 +263,88 @@ def run_local(
                 **{k: v for k, v in result.stats.as_dict().items() if k in STAT_NAMES},
             }
     return job
+
+
+_Upload = tuple[str, Path | bytes]
+"""One input object to upload: its key below the input prefix and a file or the body itself."""
+
+
+def _input_uploads(
+    input_dir: Path | str | None, input_objects: Mapping[str, bytes | str] | None
+) -> list[_Upload]:
+    """The input objects asked for, checked before anything is synthesized or started."""
+    uploads: list[_Upload] = []
+    if input_dir is not None:
+        root = Path(input_dir)
+        if not root.is_dir():
+            raise JobInputError(
+                f"input_dir {root} is not a directory: pass the folder whose files become the job's input "
+                "objects (burstmap run --input-dir DIR)"
+            )
+        uploads += [(path.relative_to(root).as_posix(), path) for path in _files_under(root)]
+    for key, body in (input_objects or {}).items():
+        if not isinstance(key, str) or not key or key.startswith("/"):
+            raise JobInputError(
+                f"input_objects keys are object keys below the input prefix, like 'a/b.txt'; got {key!r}"
+            )
+        if not isinstance(body, bytes | str):
+            raise JobInputError(
+                f"input_objects[{key!r}] must be bytes or str (the object's body), got {type(body).__name__}"
+            )
+        uploads.append((key, body.encode() if isinstance(body, str) else body))
+    return uploads
+
+
+def _files_under(root: Path) -> Iterator[Path]:
+    """Every file below ``root``, in key order (symlinked files followed, as ``aws s3 cp`` does)."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            yield path
+
+
+def _check_item_source(
+    source: ObjectsSource | None, item_sources: list[str], objects_given: bool, endpoint_url: str | None
+) -> None:
+    """An app over S3 objects takes no items in its input; any other app takes nothing but them."""
+    if source is not None and item_sources:
+        raise JobInputError(
+            f"this app's items are the objects under {source.input_uri()} (BurstCompute input_prefix), so "
+            f"its input takes no {' or '.join(item_sources)} (burstmap run --size or --items): upload the "
+            "objects with input_dir (burstmap run --input-dir DIR) and pass only parameters, if any"
+        )
+    if source is None and (objects_given or not item_sources):
+        given = "input_dir / input_objects" if objects_given else f"endpoint_url {endpoint_url} alone"
+        raise JobInputError(
+            f"this app takes its items from the job input, not from S3 objects (its state machine has no "
+            f"BurstCompute input_prefix), so {given} cannot start it: give exactly one of size, items or "
+            "items_file (burstmap run --size N or --items FILE)"
+        )
+
+
+def _upload_inputs(s3: Any, source: ObjectsSource, uploads: list[_Upload]) -> None:
+    """Put the input objects under the input prefix (large files in parts, by boto3's transfer manager)."""
+    for relative_key, body in uploads:
+        key = f"{source.input_prefix}{relative_key}"
+        if isinstance(body, Path):
+            s3.upload_file(str(body), source.bucket, key)
+        else:
+            s3.put_object(Bucket=source.bucket, Key=key, Body=body)
+
+
+def copy_prefix(s3: Any, bucket: str, prefix: str, output_dir: Path) -> list[Path]:
+    """Copy every object under ``prefix`` to ``output_dir/<key>``; a key that would leave it is refused."""
+    root = output_dir.resolve()
+    written: list[Path] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            key = entry["Key"]
+            target = (root / key).resolve()
+            if key.endswith("/") or not target.is_relative_to(root):
+                continue  # a folder marker, or a key like "output/../x" that would write outside output_dir
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, key, str(target))
+            written.append(target)
+    return written
 
 
 def _stage_items(execution_input: dict[str, Any], s3: Any, app: LocalApp) -> dict[str, Any]:
