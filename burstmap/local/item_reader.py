@@ -234,6 +234,8 @@ def _jsonl_chunks(text: io.TextIOBase, where: str) -> Iterator[list[Any]]:
 
 def _line_count(block: str) -> int:
     """Lines in a block that ends with a line break, counted with universal newlines."""
+    if "\r" not in block:
+        return block.count("\n")
     return block.count("\n") + block.count("\r") - block.count("\r\n")
 
 

@@ -24,10 +24,12 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from itertools import repeat
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -836,8 +838,7 @@ def _function_error(body: bytes) -> StatesError:
 @dataclass
 class _Outcome:
     batch: _Batch
-    name: str
-    execution_arn: str
+    identity: _Identity
     start: datetime
     stop: datetime
     output: Any = None
@@ -848,6 +849,15 @@ class _Outcome:
     @property
     def succeeded(self) -> bool:
         return not self.failed
+
+    @cached_property
+    def name(self) -> str:
+        """The child's name, made when a record needs it (a hash per child otherwise wasted)."""
+        return self.identity.child_name(self.batch.sequence)
+
+    @cached_property
+    def execution_arn(self) -> str:
+        return self.identity.child_execution_arn(self.name)
 
 
 @dataclass(frozen=True)
@@ -1020,17 +1030,17 @@ def run_distributed_map(
     )
 
     def run_one(batch: _Batch) -> _Outcome:
-        name = identity.child_name(batch.sequence)
-        arn = identity.child_execution_arn(name)
         start = datetime.now(UTC)
         if direct is not None:
-            outcome = _Outcome(batch, name, arn, start, start)
+            outcome = _Outcome(batch, identity, start, start)
             try:
                 outcome.output = direct(batch.child_input)
             except StatesError as exc:
                 outcome.failed, outcome.error, outcome.cause = True, exc.error, exc.cause
             outcome.stop = datetime.now(UTC)
             return outcome
+        outcome = _Outcome(batch, identity, start, start)
+        name, arn = outcome.name, outcome.execution_arn
         child_context: dict[str, Any] = {
             "Execution": {
                 "Id": arn,
@@ -1046,7 +1056,6 @@ def run_distributed_map(
         }
         if role_arn is not None:
             child_context["Execution"]["RoleArn"] = role_arn
-        outcome = _Outcome(batch, name, arn, start, start)
         try:
             outcome.output = run_child(batch.child_input, child_context)
         except Exception as exc:
@@ -1101,6 +1110,7 @@ def run_distributed_map(
         select_item,
     )
     in_flight: dict[Future[_Outcome], _Batch] = {}
+    finished: SimpleQueue[Future[_Outcome]] = SimpleQueue()  # in_flight's futures, as they finish
     exceeded = False
     executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix=f"map-{identity.label}")
     try:
@@ -1108,10 +1118,14 @@ def run_distributed_map(
         def collect() -> None:
             """Wait for at least one running child and record every finished one."""
             nonlocal exceeded
-            done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            for future in done:
+            future = finished.get()
+            while True:
                 in_flight.pop(future)
                 record(future.result())
+                try:
+                    future = finished.get_nowait()
+                except Empty:
+                    break
             if _tolerance_exceeded(settings, run):
                 exceeded = True
 
@@ -1127,7 +1141,9 @@ def run_distributed_map(
             with lock:
                 run.item_counts.running += batch.item_count
                 run.execution_counts.running += 1
-            in_flight[executor.submit(run_one, batch)] = batch
+            future = executor.submit(run_one, batch)
+            in_flight[future] = batch
+            future.add_done_callback(finished.put)
         with lock:
             run.items_read_complete = True
         while in_flight:
