@@ -295,8 +295,10 @@ def run(
 ) -> None:
     """Run a job and print its output as one JSON object (locally unless --stack / --state-machine-arn)."""
     is_local = stack is None and state_machine_arn is None
-    # Neither is right for a local app over S3 objects: given --input-dir, or objects on --endpoint-url.
-    objects_job = input_dir is not None or (is_local and endpoint_url is not None)
+    # Neither is right for a job over S3 objects: locally given --input-dir or objects on --endpoint-url;
+    # on AWS a stack in objects mode lists its own input prefix (a stack that needs items fails the
+    # execution at once with InvalidInput from its start Lambda).
+    objects_job = input_dir is not None or (is_local and endpoint_url is not None) or not is_local
     if (size is not None and items is not None) or (size is None and items is None and not objects_job):
         raise UsageError(
             "give exactly one of --size N or --items FILE "
@@ -432,8 +434,13 @@ def _run_remote(
         resolved = remote.BurstmapStack.from_stack(stack, cloudformation=clients.cloudformation)
         state_machine_arn, bucket = resolved.state_machine_arn, resolved.bucket_name
     assert state_machine_arn is not None
-    execution_input = job_input.build_execution_input(size=size, items_file=items_file, parameters=parameters)
-    execution_input = remote.stage_large_items(execution_input, clients.s3, bucket)
+    if size is None and items_file is None:  # a stack in objects mode: its Map lists the input prefix
+        execution_input: dict[str, Any] = {} if parameters is None else {"parameters": parameters}
+    else:
+        execution_input = job_input.build_execution_input(
+            size=size, items_file=items_file, parameters=parameters
+        )
+        execution_input = remote.stage_large_items(execution_input, clients.s3, bucket)
     job = remote.Job.start(state_machine_arn, execution_input, name=name, clients=clients)
     if no_wait:
         typer.echo(job.execution_arn)

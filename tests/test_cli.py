@@ -263,6 +263,17 @@ def test_no_wait_starts_the_stack_state_machine_and_prints_the_arn(runner, stack
     assert json.loads(described["input"]) == {"size": 3, "parameters": {"k": 1}}
 
 
+def test_objects_mode_stack_starts_with_no_items_and_only_the_parameters(runner, stack):
+    result = runner.invoke(
+        app, ["run", "--stack", "burstmap-demo", "--parameters", '{"k": 1}', "--no-wait"]
+    )
+    assert result.exit_code == 0, result.stderr
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    assert json.loads(sfn.describe_execution(executionArn=result.stdout.strip())["input"]) == {
+        "parameters": {"k": 1}
+    }
+
+
 def test_no_wait_with_a_state_machine_arn(runner, stack):
     result = runner.invoke(
         app, ["run", "--state-machine-arn", stack.state_machine_arn, "--items", _items_file(), "--no-wait"]
