@@ -198,7 +198,9 @@ class _Worker:
     one at a time, in the order sent, and the invoking threads read the answers in that order
     (``sent`` numbers the requests, ``turn`` is the one whose answer is read next)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], requests: int, responses: int) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], requests: int, responses: int, lock: threading.Lock
+    ) -> None:
         self.process = process
         self.requests = requests  # write end: invocations go out
         self.responses = responses  # read end: ready, results and errors come back
@@ -207,6 +209,7 @@ class _Worker:
         self.sent = 0  # guarded by send_lock
         self.turn = 0  # guarded by the pool's cond
         self.broken = False  # crashed, timed out or killed: queued invocations go to another worker
+        self.turn_changed = threading.Condition(lock)  # the pool's lock: waiters for this worker only
         self.send_lock = threading.Lock()
         self._closed = False
         self._poller = select.poll()
@@ -276,7 +279,8 @@ class _FunctionPool:
         self.live = 0
         self.closed = False
         self.all: list[_Worker] = []
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)  # a worker's queue has room, or the pool closed
 
     def acquire(self) -> _Worker:
         """A worker for one invocation: an idle one, else a new one (up to ``limit``), else the
@@ -311,10 +315,10 @@ class _FunctionPool:
         """Block until the answers before ``sequence`` are read; _NotStarted if the worker broke."""
         with self.cond:
             while worker.turn != sequence and not worker.broken:
-                self.cond.wait()
+                worker.turn_changed.wait()
             if worker.broken:
                 worker.inflight -= 1
-                self.cond.notify_all()
+                self.cond.notify()
                 raise _NotStarted()
 
     def answered(self, worker: _Worker) -> None:
@@ -323,7 +327,8 @@ class _FunctionPool:
             worker.turn += 1
             worker.inflight -= 1
             stop = self.closed and worker.inflight == 0
-            self.cond.notify_all()
+            worker.turn_changed.notify_all()
+            self.cond.notify()
         if stop:  # closed while it ran: close() left it to its invoking thread
             worker.kill()
 
@@ -336,6 +341,7 @@ class _FunctionPool:
                 if worker in self.all:
                     self.all.remove(worker)
                     self.live -= 1
+            worker.turn_changed.notify_all()
             self.cond.notify_all()
         worker.kill()
 
@@ -364,7 +370,7 @@ class _FunctionPool:
             raise
         os.close(request_read)
         os.close(response_write)
-        worker = _Worker(process, request_write, response_read)
+        worker = _Worker(process, request_write, response_read, self.lock)
         worker.inflight = 1
         with self.cond:
             self.all.append(worker)
