@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conformance_harness import CONFORMANCE_DIR
 
 from burstmap.local.choice import (
     InvalidChoiceRule,
@@ -16,7 +16,7 @@ from burstmap.local.choice import (
 )
 from burstmap.local.errors import StateRuntimeError
 
-CASES = Path("/work/shared/conformance/cases")
+CASES = CONFORMANCE_DIR / "cases"
 CHOICE_CASES = [
     "base_states/choice_aws_docs_not_and.json",
     "base_states/choice_boolean_equals_no_default.json",

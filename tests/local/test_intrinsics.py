@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conformance_harness import CONFORMANCE_DIR
 
 from burstmap.local.errors import StateRuntimeError
 from burstmap.local.intrinsics import (
@@ -18,7 +18,7 @@ from burstmap.local.intrinsics import (
     parse_intrinsic,
 )
 
-CASES_DIR = Path("/work/shared/conformance/cases/intrinsic_functions")
+CASES_DIR = CONFORMANCE_DIR / "cases" / "intrinsic_functions"
 STATE_MACHINE_NAME = "statemachine_abc123"
 EXECUTION_NAME = "0f3c8d3e-4a63-4c52-9d8a-5b0f1f0c2a11"
 STATE_MACHINE_ARN = f"arn:aws:states:us-east-1:111111111111:stateMachine:{STATE_MACHINE_NAME}"
