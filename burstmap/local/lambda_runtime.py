@@ -34,6 +34,7 @@ for the formatted trace in the error document.
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import select
@@ -43,6 +44,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -282,9 +284,10 @@ class _FunctionPool:
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)  # a worker's queue has room, or the pool closed
 
-    def acquire(self) -> _Worker:
+    def acquire(self, block: bool = True) -> _Worker | None:
         """A worker for one invocation: an idle one, else a new one (up to ``limit``), else the
-        least loaded with room in its queue; waits while every worker's queue is full."""
+        least loaded with room in its queue; waits while every worker's queue is full (or returns
+        None at once, without ``block``)."""
         with self.cond:
             while True:
                 if self.closed:
@@ -298,6 +301,8 @@ class _FunctionPool:
                     break
                 if best is not None and best.inflight < QUEUE_DEPTH:
                     break
+                if not block:
+                    return None
                 self.cond.wait()
             if best is not None:
                 best.inflight += 1
@@ -320,6 +325,12 @@ class _FunctionPool:
                 worker.inflight -= 1
                 self.cond.notify()
                 raise _NotStarted()
+
+    def not_started(self, worker: _Worker) -> None:
+        """An invocation queued on a broken worker leaves it (it will be sent to another one)."""
+        with self.cond:
+            worker.inflight -= 1
+            self.cond.notify()
 
     def answered(self, worker: _Worker) -> None:
         """The invocation whose turn it was is answered and the worker is healthy."""
@@ -535,6 +546,17 @@ class LambdaRuntime:
     def invoke(self, function: str, payload: bytes) -> Invocation:
         """Invoke synchronously (RequestResponse). Function errors come back in the Invocation;
         service errors (unknown function, throttling) raise LambdaServiceError."""
+        spec, invoked_arn = self._admit(function)
+        request_id = str(uuid.uuid4())
+        if isinstance(spec.handler, str):
+            invocation = self._invoke_worker(self._pools[spec.name], spec, invoked_arn, request_id, payload)
+        else:
+            invocation = self._invoke_callable(spec, invoked_arn, request_id, payload)
+        return self._delivered(invocation)
+
+    def _admit(self, function: str) -> tuple[FunctionSpec, str]:
+        """What every invocation goes through before a handler runs: the function is resolved,
+        counted, and throttled at the injected rate (LambdaServiceError)."""
         if self._closed:
             raise RuntimeError("the LambdaRuntime is closed: create a new one to invoke functions")
         spec, invoked_arn = self.resolve(function)
@@ -549,16 +571,27 @@ class LambdaRuntime:
                     f"Rate Exceeded. (Service: AWSLambda; Status Code: 429; Error Code: "
                     f"TooManyRequestsException; Request ID: {uuid.uuid4()}; Proxy: null)",
                 )
-        request_id = str(uuid.uuid4())
-        if isinstance(spec.handler, str):
-            invocation = self._invoke_worker(self._pools[spec.name], spec, invoked_arn, request_id, payload)
-        else:
-            invocation = self._invoke_callable(spec, invoked_arn, request_id, payload)
+        return spec, invoked_arn
+
+    def _delivered(self, invocation: Invocation) -> Invocation:
+        """The invocation as the caller gets it: an oversized response becomes Lambda's error."""
         if invocation.function_error is None and len(invocation.payload) > MAX_RESPONSE_BYTES:
-            invocation = Invocation(response_too_large_payload(), "Unhandled", request_id)
+            invocation = Invocation(response_too_large_payload(), "Unhandled", invocation.request_id)
         if invocation.function_error is not None:
             self._count("errors")
         return invocation
+
+    def dispatcher(self, function: str) -> InvocationDispatcher | None:
+        """A single-threaded, non-blocking way to invoke ``function`` many times at once (the
+        distributed Map's common child), or None when the function is not served by worker
+        processes (a callable handler, an unknown function: use :meth:`invoke`)."""
+        try:
+            spec, invoked_arn = self.resolve(function)
+        except LambdaServiceError:
+            return None
+        if not isinstance(spec.handler, str):
+            return None
+        return InvocationDispatcher(self, function, spec, self._pools[spec.name])
 
     def _invoke_worker(
         self, pool: _FunctionPool, spec: FunctionSpec, invoked_arn: str, request_id: str, payload: bytes
@@ -602,12 +635,7 @@ class LambdaRuntime:
                 raise
             pool.answered(worker)
             break
-        status, body = message[:1], message[1:]
-        if status == lambda_worker.OK:
-            return Invocation(body, None, request_id)
-        if status == lambda_worker.BAD_REQUEST:
-            raise invalid_request_content(body.decode("utf-8", "replace"))
-        return Invocation(body, "Unhandled", request_id)
+        return _message_invocation(message, request_id)
 
     def _answer(
         self, worker: _Worker, spec: FunctionSpec, request_id: str, timeout: float, send_failed: bool
@@ -696,6 +724,194 @@ class LambdaRuntime:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _message_invocation(message: bytes, request_id: str) -> Invocation:
+    """A worker's answer as lambda:Invoke returns it (a payload that is not JSON raises, as the
+    Lambda service refuses it)."""
+    status, body = message[:1], message[1:]
+    if status == lambda_worker.OK:
+        return Invocation(body, None, request_id)
+    if status == lambda_worker.BAD_REQUEST:
+        raise invalid_request_content(body.decode("utf-8", "replace"))
+    return Invocation(body, "Unhandled", request_id)
+
+
+# ------------------------------------------------------------------------- single-threaded dispatch
+
+
+@dataclass
+class _Queued:
+    """One invocation of an InvocationDispatcher, sent or waiting for room on a worker."""
+
+    token: Any
+    request_id: str
+    request: bytes
+    sequence: int = -1
+    send_failed: bool = False
+
+
+class InvocationDispatcher:
+    """Many invocations of one worker-served function from a single thread, without a thread per
+    invocation: :meth:`submit` queues one (service errors such as throttling raise at once, as
+    from :meth:`LambdaRuntime.invoke`), :meth:`wait` sends what the workers have room for, polls
+    their pipes and returns the finished ones. Everything else is as in ``invoke``: the same
+    counters, payloads, timeouts (counted from when the worker reaches the invocation), crashed
+    or timed-out workers replaced and the invocations queued behind them sent again; the function's
+    pool may be shared with threads calling ``invoke`` at the same time."""
+
+    RECHECK_SECONDS = 0.005
+    """How often to look again at a worker whose answer a thread of ``invoke`` is reading first."""
+
+    def __init__(
+        self, runtime: LambdaRuntime, function: str, spec: FunctionSpec, pool: _FunctionPool
+    ) -> None:
+        self.runtime = runtime
+        self.function = function
+        self.spec = spec
+        self.pool = pool
+        self.timeout = float(spec.timeout_seconds)
+        self._unsent: deque[_Queued] = deque()
+        self._sent: dict[_Worker, deque[_Queued]] = {}
+        self._deadlines: dict[_Worker, float] = {}  # the head invocation's, once its turn came
+        self._done: list[tuple[Any, Invocation | StatesError]] = []
+
+    @property
+    def pending(self) -> int:
+        return len(self._unsent) + sum(len(queue) for queue in self._sent.values())
+
+    def submit(self, payload: bytes, token: Any) -> None:
+        """Start one invocation; ``token`` comes back with its result from :meth:`wait`."""
+        _, invoked_arn = self.runtime._admit(self.function)
+        request_id = str(uuid.uuid4())
+        arn_bytes = invoked_arn.encode("utf-8")
+        header = lambda_worker.HEADER.pack(self.timeout * 1000, request_id.encode("ascii"), len(arn_bytes))
+        self._unsent.append(_Queued(token, request_id, header + arn_bytes + payload))
+        self._send()
+
+    def _send(self) -> None:
+        while self._unsent:
+            worker = self.pool.acquire(block=False)
+            if worker is None:
+                return
+            queued = self._unsent.popleft()
+            with worker.send_lock:
+                queued.sequence = worker.sent
+                worker.sent += 1
+                try:
+                    worker.send(queued.request)
+                except OSError:  # the worker died: its pipe says how, in turn
+                    queued.send_failed = True
+            self._sent.setdefault(worker, deque()).append(queued)
+
+    def wait(self, timeout: float | None = None) -> list[tuple[Any, Invocation | StatesError]]:
+        """Finished invocations as (token, Invocation or the service error), waiting up to
+        ``timeout`` seconds (None: until one finishes) when none has finished yet."""
+        until = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._send()
+            now = time.monotonic()
+            poller = select.poll()
+            watched: dict[int, _Worker] = {}
+            wake = until
+            for worker in list(self._sent):
+                queue = self._sent[worker]
+                if not queue:
+                    del self._sent[worker]
+                    self._deadlines.pop(worker, None)
+                    continue
+                if worker.broken:
+                    self._requeue(worker)
+                    continue
+                head = queue[0]
+                if worker.turn != head.sequence:  # a thread of invoke() reads this worker first
+                    recheck = now + self.RECHECK_SECONDS
+                    wake = recheck if wake is None else min(wake, recheck)
+                    continue
+                if head.send_failed:
+                    self._crashed(worker, worker.exit_code_after_eof())
+                    continue
+                deadline = self._deadlines.get(worker)
+                if deadline is None:
+                    limit = self.timeout if worker.ready else max(INIT_TIMEOUT_SECONDS, self.timeout)
+                    deadline = self._deadlines[worker] = now + limit
+                if now >= deadline:
+                    self._timed_out(worker)
+                    continue
+                wake = deadline if wake is None else min(wake, deadline)
+                watched[worker.responses] = worker
+                poller.register(worker.responses, select.POLLIN | select.POLLHUP | select.POLLERR)
+            if self._done:
+                done, self._done = self._done, []
+                return done
+            if self._unsent:  # no room on any worker now (threads of invoke() hold them): look again soon
+                recheck = now + self.RECHECK_SECONDS
+                wake = recheck if wake is None else min(wake, recheck)
+            if wake is None and not watched:
+                raise RuntimeError("InvocationDispatcher.wait: nothing is in flight")
+            milliseconds = None if wake is None else max(0, math.ceil((wake - now) * 1000))
+            for fd, _ in poller.poll(milliseconds):
+                self._read(watched[fd])
+            if not self._done and until is not None and time.monotonic() >= until:
+                return []
+
+    def _read(self, worker: _Worker) -> None:
+        try:
+            message = worker.receive()
+        except (EOFError, OSError):
+            self._crashed(worker, worker.exit_code_after_eof())
+            return
+        if not worker.ready:  # the init phase is over: the invocation's own timeout starts now
+            worker.ready = True
+            self._deadlines[worker] = time.monotonic() + self.timeout
+            return
+        queued = self._sent[worker].popleft()
+        self._deadlines.pop(worker, None)
+        self.pool.answered(worker)
+        try:
+            result: Invocation | StatesError = self.runtime._delivered(
+                _message_invocation(message, queued.request_id)
+            )
+        except StatesError as error:
+            result = error
+        self._done.append((queued.token, result))
+
+    def _failed_head(self, worker: _Worker, payload: Callable[[str], bytes], counter: str) -> None:
+        queued = self._sent[worker].popleft()
+        self._deadlines.pop(worker, None)
+        self.pool.discard(worker)
+        self.runtime._count(counter)
+        failure = Invocation(payload(queued.request_id), "Unhandled", queued.request_id)
+        self._done.append((queued.token, self.runtime._delivered(failure)))
+        self._requeue(worker)
+
+    def _crashed(self, worker: _Worker, returncode: int | None) -> None:
+        self._failed_head(worker, lambda request_id: exit_error_payload(request_id, returncode), "crashes")
+
+    def _timed_out(self, worker: _Worker) -> None:
+        seconds = self.timeout if worker.ready else INIT_TIMEOUT_SECONDS
+        self._failed_head(worker, lambda request_id: timed_out_payload(request_id, seconds), "timeouts")
+
+    def _requeue(self, worker: _Worker) -> None:
+        """Invocations queued on a broken worker never started: they go to another worker, first."""
+        queue = self._sent.pop(worker, deque())
+        self._deadlines.pop(worker, None)
+        for queued in queue:
+            self.pool.not_started(worker)
+            queued.sequence, queued.send_failed = -1, False
+        self._unsent.extendleft(reversed(queue))
+
+    def abandon(self) -> None:
+        """Stop for good (the caller failed): workers still holding invocations are stopped, so
+        no answer is left for another caller to read."""
+        self._unsent.clear()
+        for worker, queue in list(self._sent.items()):
+            for _ in range(len(queue) - 1):
+                self.pool.not_started(worker)
+            if queue:
+                self.pool.discard(worker)
+        self._sent.clear()
+        self._deadlines.clear()
 
 
 class _InitTimedOut(Exception):

@@ -18,10 +18,12 @@ shared/conformance/cases/map_distributed and map_item_reader.
 
 from __future__ import annotations
 
+import heapq
 import json
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,6 +44,7 @@ from burstmap.local.errors import (
     parse_retriers,
     unsupported,
 )
+from burstmap.local.execution import RealClock, Services
 from burstmap.local.map_common import (
     PAYLOAD_LIMIT_BYTES,
     InvalidDefinition,
@@ -759,26 +762,40 @@ class _DirectLambdaTask:
 
     def __call__(self, child_input: Any) -> Any:
         services = self.services
-        services.stats.add("state_transitions")
-        if isinstance(child_input, str):
-            payload = child_input.encode("utf-8")  # a string Payload is sent verbatim
-        elif child_input is None:
-            payload = b"{}"
-        else:
-            payload = to_json(child_input).encode("utf-8")
+        payload = self.entered(child_input)
         attempts = [0] * len(self.retriers)
         while True:
             try:
                 output = self._invoke(payload)
                 break
             except StatesError as exc:
-                index = find_retrier(self.retriers, exc.error)
-                if index is None or attempts[index] >= self.retriers[index].max_attempts:
+                delay = self.retry_delay(exc, attempts)
+                if delay is None:
                     raise
-                delay = self.retriers[index].delay_seconds(attempts[index], services.rng)
-                attempts[index] += 1
-                services.stats.add("retries")
                 services.retry_wait(delay)
+        return self.checked(output)
+
+    def entered(self, child_input: Any) -> bytes:
+        """The child starts: its one state transition, and the payload every attempt sends."""
+        self.services.stats.add("state_transitions")
+        if isinstance(child_input, str):
+            return child_input.encode("utf-8")  # a string Payload is sent verbatim
+        if child_input is None:
+            return b"{}"
+        return to_json(child_input).encode("utf-8")
+
+    def retry_delay(self, exc: StatesError, attempts: list[int]) -> float | None:
+        """The backoff before the next attempt (counted as a retry), or None: the error stands."""
+        index = find_retrier(self.retriers, exc.error)
+        if index is None or attempts[index] >= self.retriers[index].max_attempts:
+            return None
+        delay = self.retriers[index].delay_seconds(attempts[index], self.services.rng)
+        attempts[index] += 1
+        self.services.stats.add("retries")
+        return delay
+
+    def checked(self, output: Any) -> Any:
+        """The child's output, refused past the payload limit."""
         if isinstance(output, (dict, list, str)) and utf8_length(to_json(output)) > PAYLOAD_LIMIT_BYTES:
             raise StatesError(
                 DATA_LIMIT_EXCEEDED,
@@ -788,15 +805,23 @@ class _DirectLambdaTask:
         return output
 
     def _invoke(self, payload: bytes) -> Any:
-        services = self.services
-        services.stats.add("invocations")
+        self.services.stats.add("invocations")
         try:
-            invocation = services.runtime.invoke(self.function, payload)
+            invocation = self.services.runtime.invoke(self.function, payload)
         except StatesError as exc:
-            services.stats.add("failures")
-            if exc.error == "Lambda.TooManyRequestsException":
-                services.stats.add("throttles")
+            self.refused(exc)
             raise
+        return self.output(invocation)
+
+    def refused(self, exc: StatesError) -> None:
+        """The Lambda service refused the invocation: counted as a failure (a throttle too)."""
+        self.services.stats.add("failures")
+        if exc.error == "Lambda.TooManyRequestsException":
+            self.services.stats.add("throttles")
+
+    def output(self, invocation: Any) -> Any:
+        """The Task's result from what lambda:Invoke returned (a function error raises)."""
+        services = self.services
         body: bytes = invocation.payload
         if invocation.function_error:
             services.stats.add("failures")
@@ -814,6 +839,150 @@ class _DirectLambdaTask:
                 "Lambda.Unknown",
                 f"The function '{self.function}' returned a payload that is not JSON: {body[:200]!r}",
             ) from None
+
+
+@dataclass
+class _DispatchedChild:
+    outcome: _Outcome
+    payload: bytes
+    attempts: list[int]
+
+
+class _DispatchedChildren:
+    """The children of a map whose processor is a `_DirectLambdaTask` on a worker-served function,
+    run from the map's own thread through one InvocationDispatcher: no thread per child, no
+    hand-offs between threads. Each child goes through the same steps as `_DirectLambdaTask.__call__`
+    (payload, counters, retries, output check); a child waiting for a Retry backoff sits in a heap
+    of ready-at times, so it holds up no other child. With an injected clock other than the real
+    one (a FakeClock in tests), the backoff goes through `services.retry_wait` as in the thread
+    path."""
+
+    def __init__(self, direct: _DirectLambdaTask, dispatcher: Any, identity: _Identity) -> None:
+        self.direct = direct
+        self.dispatcher = dispatcher
+        self.identity = identity
+        services = direct.services
+        self.real_time = type(getattr(services, "clock", None)) is RealClock and (
+            getattr(type(services), "retry_wait", None) is Services.retry_wait
+        )
+        self.running = 0
+        self.waiting: list[tuple[float, int, _DispatchedChild]] = []  # (ready at, tie-break, child)
+        self.tie = 0
+        self.done: list[_Outcome] = []
+
+    def __len__(self) -> int:
+        return self.running
+
+    def start(self, batch: _Batch) -> None:
+        start = datetime.now(UTC)
+        outcome = _Outcome(batch, self.identity, start, start)
+        child = _DispatchedChild(
+            outcome, self.direct.entered(batch.child_input), [0] * len(self.direct.retriers)
+        )
+        self.running += 1
+        self._attempt(child)
+
+    def _attempt(self, child: _DispatchedChild) -> None:
+        self.direct.services.stats.add("invocations")
+        try:
+            self.dispatcher.submit(child.payload, child)
+        except StatesError as exc:
+            self.direct.refused(exc)
+            self._attempt_failed(child, exc)
+
+    def _attempt_failed(self, child: _DispatchedChild, exc: StatesError) -> None:
+        delay = self.direct.retry_delay(exc, child.attempts)
+        if delay is None:
+            self._finish(child, exc)
+            return
+        services = self.direct.services
+        ready_at = 0.0
+        if self.real_time:
+            ready_at = time.monotonic() + max(0.0, delay * services.retry_time_scale)
+        else:
+            services.retry_wait(delay)
+        self.tie += 1
+        heapq.heappush(self.waiting, (ready_at, self.tie, child))
+
+    def _answered(self, child: _DispatchedChild, result: Any) -> None:
+        if isinstance(result, StatesError):  # refused by the service (a payload that is not JSON)
+            self.direct.refused(result)
+            self._attempt_failed(child, result)
+            return
+        try:
+            output = self.direct.output(result)
+        except StatesError as exc:
+            self._attempt_failed(child, exc)
+            return
+        try:
+            child.outcome.output = self.direct.checked(output)
+        except StatesError as exc:
+            self._finish(child, exc)
+            return
+        self._finish(child, None)
+
+    def _finish(self, child: _DispatchedChild, exc: StatesError | None) -> None:
+        outcome = child.outcome
+        if exc is not None:
+            outcome.failed, outcome.error, outcome.cause = True, exc.error, exc.cause
+        outcome.stop = datetime.now(UTC)
+        self.done.append(outcome)
+
+    def collect(self, record: Callable[[_Outcome], None]) -> None:
+        """Wait for at least one running child to finish and record every finished one."""
+        while not self.done:
+            now = time.monotonic()
+            while self.waiting and self.waiting[0][0] <= now:
+                self._attempt(heapq.heappop(self.waiting)[2])
+            if self.done:
+                break
+            timeout = max(0.0, self.waiting[0][0] - now) if self.waiting else None
+            if not self.dispatcher.pending:
+                if timeout is not None:
+                    threading.Event().wait(timeout)
+                continue
+            for child, result in self.dispatcher.wait(timeout):
+                self._answered(child, result)
+        done, self.done = self.done, []
+        for outcome in done:
+            self.running -= 1
+            record(outcome)
+
+    def close(self, cancel: bool) -> None:
+        if cancel:
+            self.dispatcher.abandon()
+
+
+class _ThreadedChildren:
+    """Children run on a thread pool, one thread each while it runs (any ItemProcessor)."""
+
+    def __init__(self, run_one: Callable[[_Batch], _Outcome], pool_size: int, label: str) -> None:
+        self.run_one = run_one
+        self.executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix=f"map-{label}")
+        self.in_flight: dict[Future[_Outcome], _Batch] = {}
+        self.finished: SimpleQueue[Future[_Outcome]] = SimpleQueue()  # in_flight's, as they finish
+
+    def __len__(self) -> int:
+        return len(self.in_flight)
+
+    def start(self, batch: _Batch) -> None:
+        future = self.executor.submit(self.run_one, batch)
+        self.in_flight[future] = batch
+        future.add_done_callback(self.finished.put)
+
+    def collect(self, record: Callable[[_Outcome], None]) -> None:
+        """Wait for at least one running child and record every finished one."""
+        future = self.finished.get()
+        while True:
+            self.in_flight.pop(future)
+            record(future.result())
+            try:
+                future = self.finished.get_nowait()
+            except Empty:
+                break
+
+    def close(self, cancel: bool) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=cancel)
 
 
 def _function_error(body: bytes) -> StatesError:
@@ -1109,23 +1278,21 @@ def run_distributed_map(
         settings,
         select_item,
     )
-    in_flight: dict[Future[_Outcome], _Batch] = {}
-    finished: SimpleQueue[Future[_Outcome]] = SimpleQueue()  # in_flight's futures, as they finish
+    dispatcher = None
+    if direct is not None and hasattr(services.runtime, "dispatcher"):
+        dispatcher = services.runtime.dispatcher(direct.function)
+    children: _DispatchedChildren | _ThreadedChildren = (
+        _DispatchedChildren(direct, dispatcher, identity)
+        if direct is not None and dispatcher is not None
+        else _ThreadedChildren(run_one, pool_size, identity.label)
+    )
     exceeded = False
-    executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix=f"map-{identity.label}")
     try:
 
         def collect() -> None:
-            """Wait for at least one running child and record every finished one."""
+            """Wait for at least one running child, record every finished one, check tolerance."""
             nonlocal exceeded
-            future = finished.get()
-            while True:
-                in_flight.pop(future)
-                record(future.result())
-                try:
-                    future = finished.get_nowait()
-                except Empty:
-                    break
+            children.collect(record)
             if _tolerance_exceeded(settings, run):
                 exceeded = True
 
@@ -1133,7 +1300,7 @@ def run_distributed_map(
             with lock:
                 run.item_counts.total += batch.item_count
                 run.execution_counts.total += 1
-            while len(in_flight) >= pool_size:
+            while len(children) >= pool_size:
                 collect()
             if exceeded:
                 _record_pending(batch, batches, run, writer, lock)
@@ -1141,22 +1308,20 @@ def run_distributed_map(
             with lock:
                 run.item_counts.running += batch.item_count
                 run.execution_counts.running += 1
-            future = executor.submit(run_one, batch)
-            in_flight[future] = batch
-            future.add_done_callback(finished.put)
+            children.start(batch)
         with lock:
             run.items_read_complete = True
-        while in_flight:
+        while len(children):
             collect()
         exceeded = exceeded or _tolerance_exceeded(settings, run)
     except BaseException:
         run.status = "FAILED"
         run.stop_date = iso_timestamp()
-        executor.shutdown(wait=True, cancel_futures=True)
+        children.close(cancel=True)
         if writer is not None:
             writer.close()
         raise
-    executor.shutdown(wait=True)
+    children.close(cancel=False)
 
     run.status = "FAILED" if exceeded else "SUCCEEDED"
     run.stop_date = iso_timestamp()

@@ -1008,17 +1008,28 @@ def _handler(event: Any, context: Any) -> Any:
 
 @pytest.mark.parametrize("batch", [None, 2])
 @pytest.mark.parametrize("throttle", [0.0, 0.4])
-def test_direct_one_task_children_match_the_interpreter(batch, throttle):
+@pytest.mark.parametrize("in_workers", [False, True], ids=["callable", "workers"])
+def test_direct_one_task_children_match_the_interpreter(batch, throttle, in_workers):
+    """Callable handlers run the direct children on threads; worker-served ones through the
+    single-threaded InvocationDispatcher. Both end exactly as the interpreter does."""
     from burstmap.local import execute
     from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
+
+    handler: Any = "test_map_run._handler" if in_workers else _handler
+    code_paths = [Path(__file__).parent] if in_workers else []
 
     # (a string child input is sent verbatim: not JSON, so Lambda refuses it)
     cases = ["raise", "flaky", "big", "not-json", "nothing", "é"]
     items = [1, "s", {"k": [1.5, None]}, *({"v": case} for case in cases), 7]
     results = []
     for identity_input_path in (False, True):
-        runtime = LambdaRuntime([FunctionSpec("f", _handler)], throttle_rate=throttle, seed=3)
+        runtime = LambdaRuntime(
+            [FunctionSpec("f", handler, code_paths=code_paths, timeout_seconds=30)],
+            throttle_rate=throttle,
+            seed=3,
+        )
         machine = _one_task_machine(items, batch=batch, retry=True, identity_input_path=identity_input_path)
+        assert (runtime.dispatcher("f") is not None) == in_workers
         state = machine["States"]["Fan"]
         assert (
             map_run._DirectLambdaTask.for_processor(
@@ -1027,7 +1038,8 @@ def test_direct_one_task_children_match_the_interpreter(batch, throttle):
             )
             is None
         ) == identity_input_path
-        result = execute(machine, {"items": items}, runtime=runtime, retry_time_scale=0, seed=5)
+        with runtime:
+            result = execute(machine, {"items": items}, runtime=runtime, retry_time_scale=0, seed=5)
         stats = result.stats.as_dict()
         ended = json.dumps([result.status, result.error, result.cause, result.output, stats])
         # Request ids, child names and dates are fresh in every run.
@@ -1050,3 +1062,37 @@ def test_direct_one_task_children_match_the_interpreter(batch, throttle):
         ]
         assert errors[4] in ("Flaky", "Lambda.TooManyRequestsException")
         assert output[7] is None and output[8] == {"seen": {"v": "é"}}
+
+
+def _dying_handler(event: Any, context: Any) -> Any:
+    """A worker-served handler that crashes its process or sleeps past its timeout on request."""
+    import os as worker_os
+
+    value = event["Items"][0]
+    if value == "die":
+        worker_os._exit(3)
+    if value == "sleep":
+        time.sleep(30)
+    return value
+
+
+def test_dispatched_children_survive_crashes_and_timeouts_and_resend_what_was_queued_behind():
+    """One worker holds two invocations; the one queued behind a crash or a timeout never ran, so
+    the dispatcher sends it again to the replacement worker and it succeeds."""
+    from burstmap.local import execute
+    from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
+
+    items = [1, "die", 2, 3, "sleep", 4, 5]
+    spec = FunctionSpec(
+        "f", "test_map_run._dying_handler", code_paths=[Path(__file__).parent], timeout_seconds=1
+    )
+    with LambdaRuntime([spec], workers=1) as runtime:
+        machine = _one_task_machine(items, batch=1, retry=False, identity_input_path=False)
+        machine["States"]["Fan"]["MaxConcurrency"] = 4
+        result = execute(machine, {"items": items}, runtime=runtime, retry_time_scale=0)
+        counters = runtime.counters
+    assert result.status == "SUCCEEDED", result
+    outcomes = [o.get("Error") if isinstance(o, dict) and "Error" in o else o for o in result.output]
+    assert outcomes == [1, "Runtime.ExitError", 2, 3, "Sandbox.Timedout", 4, 5]
+    assert (counters.crashes, counters.timeouts, counters.invocations) == (1, 1, 7)
+    assert result.stats.as_dict()["failures"] == 2
