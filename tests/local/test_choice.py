@@ -47,8 +47,13 @@ def _run(definition: dict[str, Any], execution_input: Any) -> dict[str, Any]:
             return {"status": "FAILED", "error": state.get("Error"), "cause": state.get("Cause")}
 
 
+RECORDED = pytest.mark.skipif(not CASES.is_dir(), reason=f"no conformance cases at {CASES}")
+
+
 def _executions() -> list[Any]:
-    params = []
+    params: list[Any] = []
+    if not CASES.is_dir():  # a checkout without shared/ beside it: the recorded cases are skipped
+        return params
     for relative in CHOICE_CASES:
         case = json.loads((CASES / relative).read_text())
         runs = [{"input": case["input"], "expected": case["expected"]}, *case.get("more_executions", [])]
@@ -62,6 +67,7 @@ def test_conformance_execution(definition: dict[str, Any], run: dict[str, Any]) 
     assert _run(definition, run["input"]) == run["expected"]
 
 
+@RECORDED
 def test_docs_example_takes_each_branch() -> None:
     definition = json.loads((CASES / CHOICE_CASES[0]).read_text())["definition"]
     assert _run(definition, {"type": "Public", "value": 22})["output"] == {"type": "Public", "value": 22}

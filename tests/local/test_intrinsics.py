@@ -114,6 +114,7 @@ def _executions() -> list[Any]:
 EXECUTIONS = _executions()
 
 
+@pytest.mark.skipif(not CASES_DIR.is_dir(), reason=f"no conformance cases at {CASES_DIR}")
 def test_every_recorded_execution_is_collected() -> None:
     assert len(EXECUTIONS) == 123  # the README's count for intrinsic_functions
 
