@@ -70,6 +70,7 @@ from burstmap.local.result_writer import (
     WriterConfig,
     transformed_entries,
 )
+from burstmap.local.states import lambda_function_error
 
 __all__ = [
     "InvalidDefinition",
@@ -825,7 +826,7 @@ class _DirectLambdaTask:
         body: bytes = invocation.payload
         if invocation.function_error:
             services.stats.add("failures")
-            raise _function_error(body)
+            raise lambda_function_error(body, integration=True)
         if len(body) > PAYLOAD_LIMIT_BYTES:
             raise StatesError(
                 DATA_LIMIT_EXCEEDED,
@@ -983,20 +984,6 @@ class _ThreadedChildren:
 
     def close(self, cancel: bool) -> None:
         self.executor.shutdown(wait=True, cancel_futures=cancel)
-
-
-def _function_error(body: bytes) -> StatesError:
-    """A handler's failure through lambda:invoke: error = errorType, cause = the error document
-    re-serialised compactly (the payload as it came when it is not JSON)."""
-    text = body.decode("utf-8", errors="replace")
-    try:
-        document = json.loads(text)
-    except ValueError:
-        document = None
-    error = document.get("errorType") if isinstance(document, dict) else None
-    if not isinstance(error, str):
-        error = "Lambda.Unknown"
-    return StatesError(error, to_json(document) if document is not None else text)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -397,6 +397,21 @@ def _http_headers(request_id: str, version: str, length: int, now: datetime) -> 
     }
 
 
+def lambda_function_error(body: bytes, *, integration: bool) -> StatesError:
+    """A handler's failure: error = errorType (Lambda.Unknown without one); cause = the payload,
+    re-serialised compactly by the lambda:invoke integration, as the runtime wrote it for a direct ARN."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    error = document.get("errorType") if isinstance(document, dict) else None
+    if not isinstance(error, str):
+        error = "Lambda.Unknown"
+    cause = to_json(document) if integration and document is not None else text
+    return StatesError(error, cause)
+
+
 class Interpreter:
     """Runs (sub-)state machines of one execution; thread-safe, shared by branches and iterations."""
 
@@ -722,7 +737,7 @@ class Interpreter:
         body: bytes = invocation.payload
         if invocation.function_error:
             services.stats.add("failures")
-            raise self._function_error(body, integration)
+            raise lambda_function_error(body, integration=integration)
         if len(body) > PAYLOAD_LIMIT_BYTES:
             raise StatesError(
                 DATA_LIMIT_EXCEEDED,
@@ -747,21 +762,6 @@ class Interpreter:
             "SdkResponseMetadata": {"RequestId": invocation.request_id},
             "StatusCode": 200,
         }
-
-    @staticmethod
-    def _function_error(body: bytes, integration: bool) -> StatesError:
-        """A handler's failure: error = errorType; cause = the payload, re-serialised compactly by the
-        lambda:invoke integration, as the runtime wrote it for a direct function ARN."""
-        text = body.decode("utf-8", errors="replace")
-        try:
-            document = json.loads(text)
-        except ValueError:
-            document = None
-        error = document.get("errorType") if isinstance(document, dict) else None
-        if not isinstance(error, str):
-            error = "Lambda.Unknown"
-        cause = to_json(document) if integration and document is not None else text
-        return StatesError(error, cause)
 
     # -- Parallel and Map ---------------------------------------------------------------------------
 
