@@ -264,9 +264,7 @@ def test_no_wait_starts_the_stack_state_machine_and_prints_the_arn(runner, stack
 
 
 def test_objects_mode_stack_starts_with_no_items_and_only_the_parameters(runner, stack):
-    result = runner.invoke(
-        app, ["run", "--stack", "burstmap-demo", "--parameters", '{"k": 1}', "--no-wait"]
-    )
+    result = runner.invoke(app, ["run", "--stack", "burstmap-demo", "--parameters", '{"k": 1}', "--no-wait"])
     assert result.exit_code == 0, result.stderr
     sfn = boto3.client("stepfunctions", region_name=REGION)
     assert json.loads(sfn.describe_execution(executionArn=result.stdout.strip())["input"]) == {

@@ -255,10 +255,11 @@ def _parse_jsonl_block(block: str, lines_before: int, where: str) -> tuple[list[
     if "[" not in text and "{" not in text:
         # Scalars only: one parse of the lines joined by ",\n". A string cannot hold a raw line
         # break, so each value lies within a line; with no empty line and as many values as lines,
-        # each line holds exactly one.
+        # each line holds exactly one. With no string at all, "," alone keeps them apart.
         body = text[:-1] if text.endswith("\n") else text
+        joined = body.replace("\n", ",\n" if '"' in body else ",")
         try:
-            values = json.loads("[" + body.replace("\n", ",\n") + "]")
+            values = json.loads("[" + joined + "]")
         except ValueError:
             values = None
         if values is not None and len(values) == body.count("\n") + 1:
@@ -267,6 +268,9 @@ def _parse_jsonl_block(block: str, lines_before: int, where: str) -> tuple[list[
             # Integers and null only (ASCII): each value's JSON text is at most its line's.
             chunk = BoundedChunk(values)
             chunk.json_bytes_bound = len(body)
+            if " " not in body and "\t" not in body and "-0" not in body:
+                # No blank around a value and no -0: each line is its value's compact JSON.
+                chunk.json_text = joined
             return chunk, None
     lines = text.split("\n")
     if lines[-1] == "":

@@ -25,6 +25,7 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,12 +48,14 @@ from burstmap.local.errors import (
 from burstmap.local.execution import RealClock, Services
 from burstmap.local.map_common import (
     PAYLOAD_LIMIT_BYTES,
+    EncodedObject,
     InvalidDefinition,
     UnsupportedFeature,
     float_from_path,
     integer_from_path,
     is_states_error,
     iso_timestamp,
+    item_separator_after,
     json_size,
     read_path,
     resolve_template,
@@ -605,6 +608,50 @@ def _filled(
     return map(dict, map(zip, repeat(names), zip(*columns, strict=True)))
 
 
+class _ItemTexts:
+    """The compact JSON text of the items read so far, for chunks that carry it
+    (`BoundedChunk.json_text`), so a batch's payload is cut from the reader's text. Batches take
+    items in order: each chunk keeps where its next item starts, so a cut costs a few C calls."""
+
+    def __init__(self) -> None:
+        # [first item index, end item index, text or None, next item's index, its position in text]
+        self.chunks: deque[list[Any]] = deque()
+
+    def add(self, first_index: int, chunk: list[Any]) -> None:
+        self.chunks.append(
+            [first_index, first_index + len(chunk), getattr(chunk, "json_text", None), first_index, 0]
+        )
+
+    def cut(self, first_index: int, count: int) -> str | None:
+        """The comma-joined text of items [first_index, first_index + count), or None when a chunk
+        they come from has no text (the batch is then encoded as usual)."""
+        chunks = self.chunks
+        while chunks and chunks[0][1] <= first_index:
+            chunks.popleft()
+        parts: list[str] | None = []
+        end_index = first_index + count
+        index = first_index
+        for chunk in chunks:
+            start, end, text, next_index, position = chunk
+            if index >= end_index:
+                break
+            take = min(end, end_index) - index
+            if text is None:
+                parts = None  # every chunk still moves on, so the next batches find their place
+            else:
+                width = len(text) / (end - start)
+                if next_index != index:  # not where the last cut stopped: find the item's start
+                    position = item_separator_after(text, 0, index - start, width) + 1 if index > start else 0
+                stop = len(text) if index + take == end else item_separator_after(text, position, take, width)
+                if parts is not None:
+                    parts.append(text[position:stop])
+                chunk[3], chunk[4] = index + take, stop + 1
+            index += take
+        if parts is None or index != end_index:
+            return None
+        return parts[0] if len(parts) == 1 else ",".join(parts)
+
+
 def _batched(
     state_name: str, chunks: Iterator[list[Any]], settings: _Settings, context: dict[str, Any]
 ) -> Iterator[_Batch]:
@@ -623,10 +670,16 @@ def _batched(
     limit = settings.max_bytes_per_batch
     max_items = settings.max_items_per_batch
 
-    def child_input(items: list[Any]) -> dict[str, Any]:
-        value: dict[str, Any] = {"Items": items}
+    batch_input_json = ',"BatchInput":' + to_json(settings.batch_input) if settings.has_batch_input else ""
+    texts = _ItemTexts()
+
+    def child_input(items: list[Any], first_index: int) -> dict[str, Any]:
+        text = texts.cut(first_index, len(items))
+        value: dict[str, Any] = {"Items": items} if text is None else EncodedObject(Items=items)
         if settings.has_batch_input:
             value["BatchInput"] = settings.batch_input
+        if text is not None:
+            value.json_text = '{"Items":[' + text + "]" + batch_input_json + "}"  # type: ignore[attr-defined]
         return value
 
     # (item index after the chunk's last, the chunk's JSON size bound or None) of pending chunks
@@ -689,6 +742,7 @@ def _batched(
         if chunk is None:
             exhausted = True
         else:
+            texts.add(first_index + len(pending), chunk)
             pending = pending + chunk if pending else chunk
             bounds.append((first_index + len(pending), getattr(chunk, "json_bytes_bound", None)))
         start = 0
@@ -696,7 +750,12 @@ def _batched(
             count = fitting(pending, start, first_index + start, exhausted)
             if count == 0:
                 break
-            yield _Batch(sequence, first_index + start, count, child_input(pending[start : start + count]))
+            yield _Batch(
+                sequence,
+                first_index + start,
+                count,
+                child_input(pending[start : start + count], first_index + start),
+            )
             sequence += 1
             start += count
         first_index += start
@@ -783,6 +842,8 @@ class _DirectLambdaTask:
             return child_input.encode("utf-8")  # a string Payload is sent verbatim
         if child_input is None:
             return b"{}"
+        if type(child_input) is EncodedObject:
+            return child_input.json_text.encode("utf-8")  # cut from the item reader's text
         return to_json(child_input).encode("utf-8")
 
     def retry_delay(self, exc: StatesError, attempts: list[int]) -> float | None:

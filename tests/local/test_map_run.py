@@ -955,6 +955,64 @@ def test_integer_jsonl_chunks_carry_a_size_bound_the_batcher_trusts():
     )  # a float's JSON text can be longer than its source ("1e5" is 100000.0)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_item_separator_after_finds_the_comma_that_ends_the_nth_item(seed):
+    """Counting commas from a guessed width lands on the same comma as splitting the text, for
+    items of very uneven widths and any guess."""
+    import random
+
+    rng = random.Random(seed)
+    values = [rng.choice([0, 7, -3, 10 ** rng.randint(0, 30), None]) for _ in range(rng.randint(1, 400))]
+    texts = [json.dumps(value) for value in values]
+    text = ",".join(texts)
+    starts = [0]
+    for piece in texts:
+        starts.append(starts[-1] + len(piece) + 1)
+    for _ in range(200):
+        first = rng.randrange(len(values))
+        count = rng.randint(1, len(values) - first)
+        width = rng.choice([0.1, 1.0, len(text) / len(values), 50.0, 10_000.0])
+        expected = starts[first + count] - 1  # the comma after the last item, or the text's end
+        assert map_common.item_separator_after(text, starts[first], count, width) == expected
+    with pytest.raises(ValueError):
+        map_common.item_separator_after(text, 0, len(values) + 1, 2.0)
+
+
+@pytest.mark.parametrize("max_items", [1, 7, 700, None])
+@pytest.mark.parametrize("limit", [100, 5000, 262_144])
+def test_batches_cut_from_the_reader_text_are_exactly_the_encoded_batches(max_items, limit):
+    """A batch built from integer JSONL blocks carries its payload text, cut from the reader's
+    text; that text is byte for byte what encoding the batch gives, across block boundaries,
+    next to blocks without text (-0, blanks, floats, strings) and with BatchInput."""
+    import random
+
+    rng = random.Random(limit + (max_items or 0))
+    lines = [rng.choice(["1", "-42", str(10 ** rng.randint(0, 25)), "null"]) for _ in range(30_000)]
+    near = rng.randrange(len(lines) - 600)
+    for odd in ("-0", " 5", "1.5", '"s"', "true", "[1]"):  # each leaves its block without text
+        lines.insert(near + rng.randrange(600), odd)
+    text = "".join(line + "\n" for line in lines)
+    reader = item_reader._jsonl_chunks(io.StringIO(text, newline=""), "s3://b/k")
+    chunks = list(reader)
+    assert any(chunk.json_text for chunk in chunks if isinstance(chunk, map_common.BoundedChunk))
+    batcher: dict[str, Any] = {"MaxInputBytesPerBatch": limit, "BatchInput": {"job": "é", "n": 3}}
+    if max_items is not None:
+        batcher["MaxItemsPerBatch"] = max_items
+    settings = map_run._resolve_settings("M", {"ItemBatcher": batcher}, {}, CONTEXT)
+    batches = list(map_run._batched("M", iter(chunks), settings, CONTEXT))
+    items = [item for chunk in chunks for item in chunk]
+    assert [item for batch in batches for item in batch.child_input["Items"]] == items
+    has_text = [getattr(chunk, "json_text", None) is not None for chunk in chunks for _ in chunk]
+    for batch in batches:
+        child_input = batch.child_input
+        span = has_text[batch.first_index : batch.first_index + batch.item_count]
+        assert isinstance(child_input, map_common.EncodedObject) == all(span)
+        if isinstance(child_input, map_common.EncodedObject):
+            assert child_input.json_text == map_common.to_json(dict(child_input))
+    if len(batches) > 10:  # most batches lie in blocks with text
+        assert sum(isinstance(b.child_input, map_common.EncodedObject) for b in batches) > len(batches) // 3
+
+
 # ---------------------------------------------------------------------------------------------
 # The one-Task child run without the interpreter gives what the interpreter gives
 # ---------------------------------------------------------------------------------------------
