@@ -42,7 +42,9 @@ STARTUP_TIMEOUT_SECONDS = 60.0
 _SERVER_CODE = """
 import logging, os, sys
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.server import ThreadedMotoServer
+MotoRequestHandler.protocol_version = "HTTP/1.1"  # keep-alive: no new connection per request
 server = ThreadedMotoServer(ip_address=sys.argv[1], port=0, verbose=False)
 server.start()
 print(server.get_host_and_port()[1], flush=True)
