@@ -76,12 +76,26 @@ class BoundedChunk(list):  # type: ignore[type-arg] - items of any JSON type
     json_text: str | None = None
 
 
-class EncodedObject(dict):  # type: ignore[type-arg] - a JSON object
-    """A JSON object that carries its own compact JSON text (`json_text`, equal to `to_json` of
-    it), built by the batcher from the reader's text, so a child that sends its whole input as a
-    Lambda payload does not encode it again. Never changed after it is built."""
+class UnparsedIntegers:
+    """Items read but not parsed: `count` JSON integers whose compact text, joined by commas, is
+    `json_text`. The item reader hands these out, after checking every line is a canonical JSON
+    integer, when all the map needs is the items' text (each batch sent whole as a Lambda payload,
+    which the function's runtime parses anyway); `parsed()` gives the items themselves."""
 
-    json_text: str = ""
+    __slots__ = ("json_text", "count")
+
+    def __init__(self, json_text: str, count: int) -> None:
+        self.json_text = json_text
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def parsed(self) -> BoundedChunk:
+        chunk = BoundedChunk(json.loads("[" + self.json_text + "]"))
+        chunk.json_bytes_bound = len(self.json_text) - (self.count - 1)  # exact: the text less its commas
+        chunk.json_text = self.json_text
+        return chunk
 
 
 def item_separator_after(text: str, position: int, count: int, width: float) -> int:

@@ -48,8 +48,8 @@ from burstmap.local.errors import (
 from burstmap.local.execution import RealClock, Services
 from burstmap.local.map_common import (
     PAYLOAD_LIMIT_BYTES,
-    EncodedObject,
     InvalidDefinition,
+    UnparsedIntegers,
     UnsupportedFeature,
     float_from_path,
     integer_from_path,
@@ -473,20 +473,46 @@ def _resolve_settings(
 # ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Batch:
-    """One child execution's work: its input and which items it carries."""
+_UNPARSED: Any = object()
 
-    sequence: int
-    first_index: int
-    item_count: int
-    child_input: Any
+
+class _Batch:
+    """One child execution's work: its input and which items it carries.
+
+    A batch cut from the item reader's text has `json_text` (the input's compact JSON) and parses
+    it only when something asks for `child_input`."""
+
+    __slots__ = ("sequence", "first_index", "item_count", "_child_input", "json_text")
+
+    def __init__(
+        self,
+        sequence: int,
+        first_index: int,
+        item_count: int,
+        child_input: Any = _UNPARSED,
+        json_text: str | None = None,
+    ) -> None:
+        self.sequence = sequence
+        self.first_index = first_index
+        self.item_count = item_count
+        self._child_input = child_input
+        self.json_text = json_text
+
+    @property
+    def child_input(self) -> Any:
+        if self._child_input is _UNPARSED:
+            self._child_input = json.loads(self.json_text or "null")
+        return self._child_input
+
+    def input_json(self) -> str:
+        """The child input as compact JSON (what records and payloads carry)."""
+        return self.json_text if self.json_text is not None else to_json(self._child_input)
 
 
 def _child_inputs(
     state_name: str,
     state: dict[str, Any],
-    chunks: Iterator[list[Any]],
+    chunks: Iterator[list[Any] | UnparsedIntegers],
     data: Any,
     context: dict[str, Any],
     settings: _Settings,
@@ -542,7 +568,7 @@ def _selector_fields(selector: Any) -> list[tuple[str, str | None]] | None:
 
 def _selected_chunks(
     selector: Any,
-    chunks: Iterator[list[Any]],
+    chunks: Iterator[Any],
     data: Any,
     context: dict[str, Any],
     select_item: Callable[[Any, dict[str, Any]], Any] | None = None,
@@ -622,6 +648,9 @@ class _ItemTexts:
             [first_index, first_index + len(chunk), getattr(chunk, "json_text", None), first_index, 0]
         )
 
+    def clear(self) -> None:
+        self.chunks.clear()
+
     def cut(self, first_index: int, count: int) -> str | None:
         """The comma-joined text of items [first_index, first_index + count), or None when a chunk
         they come from has no text (the batch is then encoded as usual)."""
@@ -653,7 +682,10 @@ class _ItemTexts:
 
 
 def _batched(
-    state_name: str, chunks: Iterator[list[Any]], settings: _Settings, context: dict[str, Any]
+    state_name: str,
+    chunks: Iterator[list[Any] | UnparsedIntegers],
+    settings: _Settings,
+    context: dict[str, Any],
 ) -> Iterator[_Batch]:
     """Greedy batches: as many items as fit both MaxItemsPerBatch and MaxInputBytesPerBatch.
 
@@ -663,6 +695,10 @@ def _batched(
     for a batch that would pass the byte limit, or when bytes alone bound the batches. A batch is
     handed out once the item after it has been read (or the items are exhausted), as a reader
     error right after a batch stops it from running.
+
+    Items the reader left unparsed (`UnparsedIntegers`) are batched as text: a batch's input is
+    cut from the reader's text, measured by its length, and parsed only if something asks for it.
+    Parsed items with text (`BoundedChunk.json_text`) give their batches text the same way.
     """
     envelope = json_size({"Items": []})
     if settings.has_batch_input:
@@ -673,14 +709,15 @@ def _batched(
     batch_input_json = ',"BatchInput":' + to_json(settings.batch_input) if settings.has_batch_input else ""
     texts = _ItemTexts()
 
-    def child_input(items: list[Any], first_index: int) -> dict[str, Any]:
-        text = texts.cut(first_index, len(items))
-        value: dict[str, Any] = {"Items": items} if text is None else EncodedObject(Items=items)
+    def input_text(items_text: str) -> str:
+        return '{"Items":[' + items_text + "]" + batch_input_json + "}"
+
+    def parsed_batch(sequence: int, first_index: int, items: list[Any]) -> _Batch:
+        value: dict[str, Any] = {"Items": items}
         if settings.has_batch_input:
             value["BatchInput"] = settings.batch_input
-        if text is not None:
-            value.json_text = '{"Items":[' + text + "]" + batch_input_json + "}"  # type: ignore[attr-defined]
-        return value
+        text = texts.cut(first_index, len(items))
+        return _Batch(sequence, first_index, len(items), value, None if text is None else input_text(text))
 
     # (item index after the chunk's last, the chunk's JSON size bound or None) of pending chunks
     bounds: list[tuple[int, int | None]] = []
@@ -733,35 +770,121 @@ def _batched(
         return count if (count == max_items and len(pending) > start + count) or complete else 0
 
     sequence = 0
-    first_index = 0  # item index of pending[0]
-    pending: list[Any] = []
+    first_index = 0  # item index of the first item not yet in a batch
+    pending: list[Any] = []  # parsed items, from first_index
+    unparsed = _UnparsedQueue()  # or items not parsed yet, from first_index (one of the two is empty)
     exhausted = False
     chunk_iterator = iter(chunks)
+
+    def add_parsed(chunk: list[Any]) -> None:
+        nonlocal pending
+        texts.add(first_index + len(pending), chunk)
+        pending = pending + chunk if pending else chunk
+        bounds.append((first_index + len(pending), getattr(chunk, "json_bytes_bound", None)))
+
     while not exhausted:
         chunk = next(chunk_iterator, None)
         if chunk is None:
             exhausted = True
+        elif isinstance(chunk, UnparsedIntegers) and max_items is None:
+            add_parsed(chunk.parsed())  # bytes alone bound the batches: measured item by item
+        elif isinstance(chunk, UnparsedIntegers):
+            if pending:  # the parsed items go back to text, or the new ones are parsed
+                text = texts.cut(first_index, len(pending))
+                if text is None:
+                    add_parsed(chunk.parsed())
+                    chunk = None
+                else:
+                    unparsed.append(UnparsedIntegers(text, len(pending)))
+                    pending = []
+                    bounds.clear()
+                    texts.clear()
+            if chunk is not None:
+                unparsed.append(chunk)
         else:
-            texts.add(first_index + len(pending), chunk)
-            pending = pending + chunk if pending else chunk
-            bounds.append((first_index + len(pending), getattr(chunk, "json_bytes_bound", None)))
+            if unparsed:
+                add_parsed(unparsed.take_all().parsed())
+            add_parsed(chunk)
+        while unparsed:  # whole batches cut from the text, while they fit MaxInputBytesPerBatch
+            count = len(unparsed) if max_items is None else min(max_items, len(unparsed))
+            if not (exhausted or (max_items is not None and len(unparsed) > max_items)):
+                break  # a batch is handed out once the item after it is read
+            items_text = unparsed.take(count, limit - envelope)
+            if items_text is None:  # past the byte limit: measured item by item, parsed
+                add_parsed(unparsed.take_all().parsed())
+                break
+            yield _Batch(sequence, first_index, count, json_text=input_text(items_text))
+            sequence += 1
+            first_index += count
         start = 0
         while start < len(pending):
             count = fitting(pending, start, first_index + start, exhausted)
             if count == 0:
                 break
-            yield _Batch(
-                sequence,
-                first_index + start,
-                count,
-                child_input(pending[start : start + count], first_index + start),
-            )
+            yield parsed_batch(sequence, first_index + start, pending[start : start + count])
             sequence += 1
             start += count
         first_index += start
         pending = pending[start:]
         while bounds and bounds[0][0] <= first_index:
             del bounds[0]
+
+
+class _UnparsedQueue:
+    """Items not parsed yet (`UnparsedIntegers` chunks, in order), taken from the front as text."""
+
+    def __init__(self) -> None:
+        self.chunks: deque[UnparsedIntegers] = deque()
+        self.count = 0
+        self.front_taken = 0  # items already taken from the front chunk
+        self.position = 0  # where the front chunk's next item starts in its text
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, chunk: UnparsedIntegers) -> None:
+        self.chunks.append(chunk)
+        self.count += chunk.count
+
+    def take(self, count: int, max_length: int) -> str | None:
+        """The comma-joined text of the next `count` items, taken; None (nothing taken) when it
+        is longer than `max_length` characters (ASCII: as many bytes)."""
+        parts: list[str] = []
+        length = -1  # no comma before the first part
+        needed, taken, position = count, self.front_taken, self.position
+        for chunk in self.chunks:
+            text = chunk.json_text
+            take = min(needed, chunk.count - taken)
+            if take == chunk.count - taken:
+                stop = len(text)
+            else:
+                stop = item_separator_after(text, position, take, len(text) / chunk.count)
+            length += stop - position + 1
+            if length > max_length:
+                return None
+            parts.append(text[position:stop])
+            needed -= take
+            if needed == 0:
+                break
+            taken = position = 0
+        for _ in range(len(parts) - 1):
+            self.chunks.popleft()
+        if taken + take == self.chunks[0].count:
+            self.chunks.popleft()
+            self.front_taken = self.position = 0
+        else:
+            self.front_taken, self.position = taken + take, stop + 1
+        self.count -= count
+        return parts[0] if len(parts) == 1 else ",".join(parts)
+
+    def take_all(self) -> UnparsedIntegers:
+        """Every item left, taken, as one chunk."""
+        parts = [chunk.json_text for chunk in self.chunks]
+        parts[0] = parts[0][self.position :]
+        rest = UnparsedIntegers(",".join(parts), self.count)
+        self.chunks.clear()
+        self.count = self.front_taken = self.position = 0
+        return rest
 
 
 # ----------------------------------------------------------------------------------------------
@@ -820,9 +943,9 @@ class _DirectLambdaTask:
             return None
         return cls(name, task, services)
 
-    def __call__(self, child_input: Any) -> Any:
+    def __call__(self, child_input: Any, json_text: str | None = None) -> Any:
         services = self.services
-        payload = self.entered(child_input)
+        payload = self.entered(child_input, json_text)
         attempts = [0] * len(self.retriers)
         while True:
             try:
@@ -835,15 +958,16 @@ class _DirectLambdaTask:
                 services.retry_wait(delay)
         return self.checked(output)
 
-    def entered(self, child_input: Any) -> bytes:
-        """The child starts: its one state transition, and the payload every attempt sends."""
+    def entered(self, child_input: Any, json_text: str | None = None) -> bytes:
+        """The child starts: its one state transition, and the payload every attempt sends
+        (`json_text`: the input's compact JSON, when the batcher cut it from the reader's text)."""
         self.services.stats.add("state_transitions")
+        if json_text is not None:
+            return json_text.encode("utf-8")
         if isinstance(child_input, str):
             return child_input.encode("utf-8")  # a string Payload is sent verbatim
         if child_input is None:
             return b"{}"
-        if type(child_input) is EncodedObject:
-            return child_input.json_text.encode("utf-8")  # cut from the item reader's text
         return to_json(child_input).encode("utf-8")
 
     def retry_delay(self, exc: StatesError, attempts: list[int]) -> float | None:
@@ -939,7 +1063,11 @@ class _DispatchedChildren:
         start = datetime.now(UTC)
         outcome = _Outcome(batch, self.identity, start, start)
         child = _DispatchedChild(
-            outcome, self.direct.entered(batch.child_input), [0] * len(self.direct.retriers)
+            outcome,
+            self.direct.entered(None, batch.json_text)
+            if batch.json_text is not None
+            else self.direct.entered(batch.child_input),
+            [0] * len(self.direct.retriers),
         )
         self.running += 1
         self._attempt(child)
@@ -1137,7 +1265,7 @@ def _pool_size(max_concurrency: int, services: Any) -> int:
 def _succeeded_record(outcome: _Outcome, identity: _Identity) -> dict[str, Any]:
     return {
         "ExecutionArn": outcome.execution_arn,
-        "Input": to_json(outcome.batch.child_input),
+        "Input": outcome.batch.input_json(),
         "InputDetails": {"Included": True},
         "Name": outcome.name,
         "Output": to_json(outcome.output),
@@ -1161,7 +1289,7 @@ def _failed_record(outcome: _Outcome, identity: _Identity) -> dict[str, Any]:
     record.update(
         {
             "ExecutionArn": outcome.execution_arn,
-            "Input": to_json(outcome.batch.child_input),
+            "Input": outcome.batch.input_json(),
             "InputDetails": {"Included": True},
             "Name": outcome.name,
             "RedriveCount": 0,
@@ -1178,7 +1306,7 @@ def _failed_record(outcome: _Outcome, identity: _Identity) -> dict[str, Any]:
 
 
 def _pending_record(batch: _Batch) -> dict[str, Any]:
-    return {"Input": to_json(batch.child_input), "InputDetails": {"Included": True}, "Status": "PENDING"}
+    return {"Input": batch.input_json(), "InputDetails": {"Included": True}, "Status": "PENDING"}
 
 
 def _tolerance_exceeded(settings: _Settings, run: MapRun) -> bool:
@@ -1251,7 +1379,10 @@ def run_distributed_map(
         if direct is not None:
             outcome = _Outcome(batch, identity, start, start)
             try:
-                outcome.output = direct(batch.child_input)
+                if batch.json_text is not None:
+                    outcome.output = direct(None, batch.json_text)
+                else:
+                    outcome.output = direct(batch.child_input)
             except StatesError as exc:
                 outcome.failed, outcome.error, outcome.cause = True, exc.error, exc.cause
             outcome.stop = datetime.now(UTC)
@@ -1319,7 +1450,16 @@ def run_distributed_map(
         state_name,
         state,
         item_reader.iter_item_chunks(
-            state_name, state, effective_input, context, getattr(services, "s3", None)
+            state_name,
+            state,
+            effective_input,
+            context,
+            getattr(services, "s3", None),
+            # Children that send their whole input as the payload need only the items' text.
+            unparsed_integers=direct is not None
+            and settings.max_items_per_batch is not None
+            and state.get("ItemSelector", state.get("Parameters")) is None
+            and select_item is None,
         ),
         effective_input,
         context,

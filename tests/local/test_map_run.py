@@ -981,36 +981,90 @@ def test_item_separator_after_finds_the_comma_that_ends_the_nth_item(seed):
 @pytest.mark.parametrize("max_items", [1, 7, 700, None])
 @pytest.mark.parametrize("limit", [100, 5000, 262_144])
 def test_batches_cut_from_the_reader_text_are_exactly_the_encoded_batches(max_items, limit):
-    """A batch built from integer JSONL blocks carries its payload text, cut from the reader's
-    text; that text is byte for byte what encoding the batch gives, across block boundaries,
-    next to blocks without text (-0, blanks, floats, strings) and with BatchInput."""
+    """Batches built from integer JSONL blocks carry their input's text, cut from the reader's
+    text: byte for byte what encoding the batch gives, across block boundaries, next to blocks
+    that must be parsed (-0, blanks, floats, strings) and with BatchInput. With the integer blocks
+    left unparsed by the reader, the batches are the same, item for item."""
     import random
 
     rng = random.Random(limit + (max_items or 0))
-    lines = [rng.choice(["1", "-42", str(10 ** rng.randint(0, 25)), "null"]) for _ in range(30_000)]
+    lines = [rng.choice(["1", "-42", str(10 ** rng.randint(0, 25))]) for _ in range(30_000)]
+    lines[rng.randrange(len(lines))] = "0"
     near = rng.randrange(len(lines) - 600)
-    for odd in ("-0", " 5", "1.5", '"s"', "true", "[1]"):  # each leaves its block without text
+    for odd in ("-0", " 5", "1.5", '"s"', "true", "[1]", "null"):  # each makes its block parsed
         lines.insert(near + rng.randrange(600), odd)
     text = "".join(line + "\n" for line in lines)
-    reader = item_reader._jsonl_chunks(io.StringIO(text, newline=""), "s3://b/k")
-    chunks = list(reader)
-    assert any(chunk.json_text for chunk in chunks if isinstance(chunk, map_common.BoundedChunk))
     batcher: dict[str, Any] = {"MaxInputBytesPerBatch": limit, "BatchInput": {"job": "é", "n": 3}}
     if max_items is not None:
         batcher["MaxItemsPerBatch"] = max_items
     settings = map_run._resolve_settings("M", {"ItemBatcher": batcher}, {}, CONTEXT)
-    batches = list(map_run._batched("M", iter(chunks), settings, CONTEXT))
+    runs = {}
+    for unparsed in (False, True):
+        reader = item_reader._jsonl_chunks(
+            io.StringIO(text, newline=""), "s3://b/k", unparsed_integers=unparsed
+        )
+        chunks = list(reader)
+        runs[unparsed] = (chunks, list(map_run._batched("M", iter(chunks), settings, CONTEXT)))
+    chunks, batches = runs[False]
+    assert any(getattr(chunk, "json_text", None) for chunk in chunks)
+    assert any(isinstance(chunk, map_common.UnparsedIntegers) for chunk in runs[True][0])
     items = [item for chunk in chunks for item in chunk]
     assert [item for batch in batches for item in batch.child_input["Items"]] == items
     has_text = [getattr(chunk, "json_text", None) is not None for chunk in chunks for _ in chunk]
     for batch in batches:
-        child_input = batch.child_input
         span = has_text[batch.first_index : batch.first_index + batch.item_count]
-        assert isinstance(child_input, map_common.EncodedObject) == all(span)
-        if isinstance(child_input, map_common.EncodedObject):
-            assert child_input.json_text == map_common.to_json(dict(child_input))
+        assert (batch.json_text is not None) == all(span)
     if len(batches) > 10:  # most batches lie in blocks with text
-        assert sum(isinstance(b.child_input, map_common.EncodedObject) for b in batches) > len(batches) // 3
+        assert sum(batch.json_text is not None for batch in batches) > len(batches) // 3
+    unparsed_batches = runs[True][1]
+    assert [(b.sequence, b.first_index, b.item_count) for b in unparsed_batches] == [
+        (b.sequence, b.first_index, b.item_count) for b in batches
+    ]
+    for batch, twin in zip(batches, unparsed_batches, strict=True):
+        for each in (batch, twin):
+            if each.json_text is not None:
+                assert each.json_text == map_common.to_json(each.child_input)
+        assert twin.child_input == batch.child_input
+
+
+def test_unparsed_integer_blocks_are_exactly_the_canonical_ones():
+    """The reader leaves a block unparsed only when every line is an integer as compact JSON
+    writes it; anything else is parsed (and a bad line still fails with its line number)."""
+    canonical = ["0", "7", "-7", "10", "-1234567890123456789012345", "0\n0", "5\n0", "0\n5"]
+    other = [
+        "00",
+        "-0",
+        "01",
+        "-01",
+        "+1",
+        "1 ",
+        " 1",
+        "1\t",
+        "",
+        "1\n\n2",
+        "-",
+        "--1",
+        "1-2",
+        "5-",
+        "1.0",
+        "1e3",
+        "null",
+        '"1"',
+        "[1]",
+        "٣",
+        "1\n-\n2",
+        "1\n-0",
+    ]
+    for body in canonical:
+        assert item_reader._canonical_integer_lines(body), body
+        chunk, error = item_reader._parse_jsonl_block(body + "\n", 0, "w", unparsed_integers=True)
+        assert error is None and isinstance(chunk, map_common.UnparsedIntegers)
+        assert chunk.parsed() == json.loads("[" + body.replace("\n", ",") + "]")
+        assert chunk.json_text == ",".join(json.dumps(v) for v in chunk.parsed())
+    for body in other:
+        assert not item_reader._canonical_integer_lines(body), body
+    chunk, error = item_reader._parse_jsonl_block("1\n2\n0x\n", 0, "s3://b/k", unparsed_integers=True)
+    assert chunk == [1, 2] and "line 3" in str(error)
 
 
 # ---------------------------------------------------------------------------------------------
