@@ -1208,3 +1208,25 @@ def test_dispatched_children_survive_crashes_and_timeouts_and_resend_what_was_qu
     assert outcomes == [1, "Runtime.ExitError", 2, 3, "Sandbox.Timedout", 4, 5]
     assert (counters.crashes, counters.timeouts, counters.invocations) == (1, 1, 7)
     assert result.stats.as_dict()["failures"] == 2
+
+
+def test_a_compact_json_array_of_integers_is_checked_not_parsed():
+    """The start Lambda's size-job list ("[0,1,...]") reaches the batcher unparsed; any other
+    array is parsed as before, with the same errors."""
+
+    def read(data: bytes) -> list[Any]:
+        return list(item_reader._json_items(io.BytesIO(data), unparsed_integers=True))
+
+    (chunk,) = read(b"[0,1,-2,30]\n")
+    assert isinstance(chunk, map_common.UnparsedIntegers) and chunk.parsed() == [0, 1, -2, 30]
+    (chunk,) = read(b"[1, 2]")
+    assert chunk.json_text == "1,2"
+    assert read(b"[1 ,2]") == [[1, 2]]
+    with pytest.raises(Exception, match="not valid JSON"):
+        read(b"[1, 2 3]")  # "2 3" must not become 23
+    assert read(b'[1,"a",null]') == [[1, "a", None]]
+    assert read(b"[]") == []
+    with pytest.raises(Exception, match="not valid JSON"):
+        read(b"[01,2]")
+    with pytest.raises(Exception, match="non-iterable"):
+        read(b"{}")
