@@ -22,3 +22,8 @@ def handler(event: dict[str, Any], context: Any) -> int:
             value = (value * 31 + 7) % 1_000_003
         total += item if work == 0 else value
     return total
+
+
+def handler_selected(event: dict[str, Any], context: Any) -> int:
+    """The same sum over items shaped by the construct's ItemSelector: {"item": value, "index": i}."""
+    return handler({**event, "Items": [item["item"] for item in event["Items"]]}, context)

@@ -209,7 +209,7 @@ def _read_object(
 
 def _json_items(stream: Any, *, unparsed_integers: bool = False) -> Iterator[list[Any] | UnparsedIntegers]:
     """The array's items in chunks; with `unparsed_integers`, an array of canonical integers
-    separated by "," or ", " (the start Lambda's size-job list, or json.dumps') is checked, not parsed."""
+    separated by "," or ", " (as the start Lambda or json.dumps writes them) is checked, not parsed."""
     if unparsed_integers:
         data = stream.read()
         document_text = data.strip(b" \t\r\n")

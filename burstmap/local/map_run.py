@@ -712,12 +712,19 @@ def _batched(
     def input_text(items_text: str) -> str:
         return '{"Items":[' + items_text + "]" + batch_input_json + "}"
 
+    measured: list[Any] = []  # [first index, count, items' JSON] of the last batch measured whole
+
     def parsed_batch(sequence: int, first_index: int, items: list[Any]) -> _Batch:
         value: dict[str, Any] = {"Items": items}
         if settings.has_batch_input:
             value["BatchInput"] = settings.batch_input
         text = texts.cut(first_index, len(items))
-        return _Batch(sequence, first_index, len(items), value, None if text is None else input_text(text))
+        if text is not None:
+            return _Batch(sequence, first_index, len(items), value, input_text(text))
+        if measured[:2] == [first_index, len(items)]:
+            json_text = '{"Items":' + measured[2] + batch_input_json + "}"
+            return _Batch(sequence, first_index, len(items), value, json_text)
+        return _Batch(sequence, first_index, len(items), value)
 
     # (item index after the chunk's last, the chunk's JSON size bound or None) of pending chunks
     bounds: list[tuple[int, int | None]] = []
@@ -741,9 +748,13 @@ def _batched(
         if max_items is not None:
             candidate = pending[start : start + max_items]
             estimate = bounded_size(first_index, len(candidate))
-            if (estimate is not None and estimate <= limit) or (
-                envelope - 2 + utf8_length(to_json(candidate)) <= limit
-            ):
+            fits = estimate is not None and estimate <= limit
+            if not fits:
+                items_json = to_json(candidate)
+                fits = envelope - 2 + utf8_length(items_json) <= limit
+                if fits:  # kept for the batch's payload, so it is not encoded twice
+                    measured[:] = [first_index, len(candidate), items_json]
+            if fits:
                 # All fit: a batch if it is full with an item after it, or the last items.
                 return len(candidate) if available > max_items or complete else 0
         size = envelope

@@ -931,6 +931,12 @@ def test_whole_batch_sizing_gives_the_greedy_per_item_batches(max_items, limit):
     assert [batch.first_index for batch in batches] == [
         sum(b.item_count for b in batches[:n]) for n in range(len(batches))
     ]
+    # A batch measured whole keeps that encoding as its payload text, exactly the encoded input.
+    for batch in batches:
+        if batch.json_text is not None:
+            assert batch.json_text == map_common.to_json(batch.child_input)
+    if max_items is not None and limit == 262_144:
+        assert all(batch.json_text is not None for batch in batches)
 
 
 def test_integer_jsonl_chunks_carry_a_size_bound_the_batcher_trusts():
