@@ -1019,7 +1019,8 @@ def test_batches_cut_from_the_reader_text_are_exactly_the_encoded_batches(max_it
     has_text = [getattr(chunk, "json_text", None) is not None for chunk in chunks for _ in chunk]
     for batch in batches:
         span = has_text[batch.first_index : batch.first_index + batch.item_count]
-        assert (batch.json_text is not None) == all(span)
+        if all(span):  # cut from the reader's text (others may carry the encoding they were measured by)
+            assert batch.json_text is not None
     if len(batches) > 10:  # most batches lie in blocks with text
         assert sum(batch.json_text is not None for batch in batches) > len(batches) // 3
     unparsed_batches = runs[True][1]
