@@ -4,7 +4,7 @@ Two workloads run through the example app's synthesized state machine on the loc
 Choice -> Distributed Map with the construct's ItemSelector / ItemBatcher / ResultWriter -> combine, real
 handlers, loopback S3), once per batch size:
 
-* ``example``: the seed workload (``lambdas/example_compute``) via ``burstmap.local.job.run_local``, at
+* ``example``: the seed workload (``lambdas/example_compute``) via ``burstmap.client.local_job.run_local``, at
   ``--example-sizes`` (default 1,024). Its results are exact integers of up to ~2.2 digits per byte count,
   so a batch's output (the list of its results, one child's state output) grows with the batch; past
   256 KiB the child fails with ``States.DataLimitExceeded``. Rows whose largest batch output would pass
@@ -15,7 +15,7 @@ handlers, loopback S3), once per batch size:
 
 Columns: children (= compute invocations), local run seconds (state machine only, best of
 ``--repeats``), items/s, the compute time per item measured in-process with the handler on the same
-batches (what Lambda would bill), and the AWS estimate of ``burstmap.plan`` for the job (Standard
+batches (what Lambda would bill), and the AWS estimate of ``burstmap.client.plan`` for the job (Standard
 child executions: a transition to start each child + one per child state; Lambda requests; GB-seconds
 at the example compute's 1,769 MB on arm64) and per million items.
 
@@ -38,7 +38,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from burstmap.compute import compute_handler
+from burstmap.runtime.compute import compute_handler
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
@@ -104,7 +104,7 @@ def handler_time_ms(handler: Any, items: int, batch: int) -> float:
 
 def example_largest_output(items: int, batch: int) -> int:
     """Bytes of JSON of the last (largest) batch's results: the biggest child output of the job."""
-    from burstmap.contracts import json_size
+    from burstmap.runtime.contracts import json_size
 
     sys.path.insert(0, str(PROJECT_DIR / "lambdas" / "example_compute"))
     from handler import count_strings  # the example compute module, as Lambda imports it
@@ -118,7 +118,7 @@ def example_largest_output(items: int, batch: int) -> int:
 def aws_estimate(
     items: int, batch: int, ms_per_item: float, definition: dict[str, Any]
 ) -> tuple[Decimal, int]:
-    from burstmap.plan import plan_job, shape_from_definition
+    from burstmap.client.plan import plan_job, shape_from_definition
 
     plan = plan_job(
         items=items,
@@ -132,7 +132,7 @@ def aws_estimate(
 
 
 def run_example(size: int, batch: int, repeats: int, run_oversized: bool) -> Row:
-    from burstmap.local.job import prepare_app, run_local
+    from burstmap.client.local_job import prepare_app, run_local
 
     sys.path.insert(0, str(PROJECT_DIR / "lambdas" / "example_compute"))
     from handler import handler
@@ -177,10 +177,10 @@ def reference_total(size: int) -> int:
 
 def run_trivial(items: int, batch: int, repeats: int) -> Row:
     """The example app's state machine at this batch size, with the compute function swapped."""
+    from burstmap.client.local_job import prepare_app
     from burstmap.local import execute
-    from burstmap.local.job import prepare_app
-    from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
-    from burstmap.local.s3 import LocalS3
+    from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
+    from burstmap.local.services.s3 import LocalS3
 
     app = prepare_app(PROJECT_DIR, batch_size=batch)
     machine = app.state_machine()

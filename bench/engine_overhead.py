@@ -113,7 +113,7 @@ def run_pool(
 
 
 def engine_runtime(workers: int, *, selector: bool = False) -> Any:
-    from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
+    from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
 
     spec = FunctionSpec(
         name=FUNCTION,
@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--selector", action="store_true", help="the construct's ItemSelector shape")
     args = parser.parse_args()
 
-    from burstmap.local.s3 import LocalS3
+    from burstmap.local.services.s3 import LocalS3
 
     items = list(range(args.items))
     expected = handler({"Items": items, "BatchInput": {"work": args.work}}, None)

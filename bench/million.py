@@ -102,8 +102,8 @@ def children_of(pid: int) -> list[int]:
 def run_one(size: int, batch: int, workers: int) -> dict[str, Any]:
     """One size in this process: upload, execute, measure, check."""
     from burstmap.local import execute
-    from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
-    from burstmap.local.s3 import LocalS3
+    from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
+    from burstmap.local.services.s3 import LocalS3
 
     with LocalS3() as server, tempfile.TemporaryFile() as items_file:
         s3 = server.client()

@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--moto-max", type=int, default=10_000, help="largest size moto is given")
     args = parser.parse_args()
 
-    from burstmap.local.s3 import LocalS3
+    from burstmap.local.services.s3 import LocalS3
 
     sizes = [int(text) for text in args.sizes.split(",")]
     rows: list[dict[str, Any]] = []

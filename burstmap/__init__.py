@@ -13,14 +13,14 @@ __version__ = "0.1.0"
 __all__ = ["BurstCompute", "BurstmapLayer", "compute_handler", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from burstmap.compute import compute_handler
-    from burstmap.construct import BurstCompute
-    from burstmap.layer import BurstmapLayer
+    from burstmap.cdk.construct import BurstCompute
+    from burstmap.cdk.layer import BurstmapLayer
+    from burstmap.runtime.compute import compute_handler
 
 _LAZY = {
-    "BurstCompute": "burstmap.construct",
-    "BurstmapLayer": "burstmap.layer",
-    "compute_handler": "burstmap.compute",
+    "BurstCompute": "burstmap.cdk.construct",
+    "BurstmapLayer": "burstmap.cdk.layer",
+    "compute_handler": "burstmap.runtime.compute",
 }
 
 

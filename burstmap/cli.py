@@ -25,9 +25,9 @@ from typing import Annotated, Any, Protocol, TypeVar
 
 import typer
 
-from burstmap import job_input, remote
-from burstmap import plan as planning
-from burstmap.progress import progress_display
+from burstmap.client import job_input, remote
+from burstmap.client import plan as planning
+from burstmap.client.progress import progress_display
 
 app = typer.Typer(
     name="burstmap",
@@ -369,11 +369,11 @@ def _run_local(
     options: dict[str, Any],
 ) -> None:
     # Imported lazily: the engine (and the CDK it synthesizes with) is not needed for AWS commands.
+    from burstmap.client.local_job import JobInputError, run_local
     from burstmap.local import DefinitionError, InputTooLarge
-    from burstmap.local.assembly import AssemblyError
-    from burstmap.local.job import JobInputError, run_local
-    from burstmap.local.lambda_runtime import LambdaConfigurationError
-    from burstmap.local.s3 import LocalS3Error
+    from burstmap.local.app.assembly import AssemblyError
+    from burstmap.local.services.lambda_runtime import LambdaConfigurationError
+    from burstmap.local.services.s3 import LocalS3Error
 
     # What stops a local job before its execution runs: said in one line, exit 2. AssemblyError covers
     # SynthesisError and UnresolvableToken; DefinitionError covers UnsupportedFeature.

@@ -17,9 +17,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from burstmap.assets import lambdas_dir
-from burstmap.construct import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME, BurstCompute
-from burstmap.layer import BurstmapLayer
+from burstmap.cdk.assets import lambdas_dir
+from burstmap.cdk.construct import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME, BurstCompute
+from burstmap.cdk.layer import BurstmapLayer
 
 #: The repository root (where cdk.json and app.py live).
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 from cdk_support import only_state_machine
 
-from burstmap.construct import RESULT_WRITER_V2_FLAG
-from burstmap.layer import RUNTIME_MODULES
+from burstmap.cdk.construct import RESULT_WRITER_V2_FLAG
+from burstmap.cdk.layer import RUNTIME_MODULES
 
 # The example app's directory is on sys.path when `python app.py` runs; the tests import it the same way.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

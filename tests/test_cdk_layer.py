@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from burstmap.layer import RUNTIME_MODULES, _CopyRuntimeModules
+from burstmap.cdk.layer import RUNTIME_MODULES, _CopyRuntimeModules
 
 
 def _package(tmp_path: Path, modules: tuple[str, ...]) -> Path:
@@ -14,6 +14,7 @@ def _package(tmp_path: Path, modules: tuple[str, ...]) -> Path:
     (source / "local").mkdir(parents=True)
     (source / "local" / "engine.py").write_text("# engine\n")
     for name in (*modules, "cli.py", "construct.py"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
         (source / name).write_text(f"# {name}\n")
     return source
 
@@ -29,8 +30,8 @@ def test_bundler_copies_the_runtime_modules_under_python_burstmap(tmp_path: Path
 
 
 def test_a_missing_runtime_module_fails_the_bundling_and_says_what_to_do(tmp_path: Path) -> None:
-    source = _package(tmp_path, tuple(m for m in RUNTIME_MODULES if m != "results.py"))
+    source = _package(tmp_path, tuple(m for m in RUNTIME_MODULES if m != "runtime/results.py"))
     output = tmp_path / "out"
     output.mkdir()
-    with pytest.raises(FileNotFoundError, match=r"missing from .*: results.py; reinstall burstmap"):
+    with pytest.raises(FileNotFoundError, match=r"missing from .*: runtime/results.py; reinstall burstmap"):
         _CopyRuntimeModules(source, RUNTIME_MODULES).try_bundle(str(output))

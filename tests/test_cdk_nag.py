@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks
 from cdk_support import inline_function
 
-from burstmap.construct import BurstCompute
+from burstmap.cdk.construct import BurstCompute
 
 
 def _users_compute(stack: cdk.Stack) -> lambda_.Function:

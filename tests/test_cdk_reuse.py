@@ -20,8 +20,8 @@ from cdk_support import (
     template_of,
 )
 
-from burstmap.construct import BurstCompute
-from burstmap.layer import BurstmapLayer
+from burstmap.cdk.construct import BurstCompute
+from burstmap.cdk.layer import BurstmapLayer
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +112,7 @@ def test_python_function_compute_synthesizes_with_bundling_skipped(tmp_path: Pat
     entry = tmp_path / "compute"
     entry.mkdir()
     (entry / "handler.py").write_text(
-        "from burstmap.compute import compute_handler\n\n"
+        "from burstmap.runtime.compute import compute_handler\n\n"
         "@compute_handler\ndef handler(item, parameters):\n    return str(item * 2)\n"
     )
     (entry / "requirements.txt").write_text("numpy==2.2.0\n")

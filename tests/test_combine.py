@@ -25,8 +25,8 @@ from result_files import (
     write_map_run,
 )
 
-from burstmap.contracts import InvalidCombineEvent, InvalidResult, int_to_decimal
-from burstmap.results import ItemResult, ResultReadError, exact_sum, failed_report, summarize
+from burstmap.runtime.contracts import InvalidCombineEvent, InvalidResult, int_to_decimal
+from burstmap.runtime.results import ItemResult, ResultReadError, exact_sum, failed_report, summarize
 
 BUCKET = "burstmap-results"
 
@@ -218,8 +218,8 @@ def test_the_batched_flag_must_be_a_boolean(s3: Any) -> None:
 
 @pytest.mark.parametrize("batch_size", [1, 7])
 def test_the_local_engines_compact_files_read_back_exactly(s3: Any, batch_size: int) -> None:
-    """burstmap.local.result_writer writes what combine reads: several files, COMPACT, FAILED in full."""
-    from burstmap.local.result_writer import ResultWriter, WriterConfig
+    """burstmap.local.dmap.result_writer writes what combine reads: several files, COMPACT, FAILED in full."""
+    from burstmap.local.dmap.result_writer import ResultWriter, WriterConfig
 
     writer = ResultWriter(
         s3, BUCKET, "results", MAP_RUN_ARN, "run-1", WriterConfig("COMPACT", "JSON"), max_file_bytes=2048
@@ -294,7 +294,7 @@ def test_a_result_that_is_not_an_integer_names_the_item(s3: Any, bad: Any) -> No
         f'The result of item 6 (value "six") of child execution {child_arn(2)} in s3://'
     )
     assert f"is {json.dumps(bad)}: the default combiner adds integers or decimal strings" in message
-    assert "burstmap.results.iter_results" in message
+    assert "burstmap.runtime.results.iter_results" in message
 
 
 def test_a_compact_result_that_is_not_an_integer_names_the_record(s3: Any) -> None:

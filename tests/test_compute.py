@@ -1,4 +1,4 @@
-"""burstmap.compute: one handler for single and batched events, batch functions, malformed events."""
+"""burstmap.runtime.compute: one handler for single and batched events, batch functions, malformed events."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from burstmap.compute import batch_compute_handler, compute_handler, parse_compute_event
-from burstmap.contracts import InvalidComputeEvent, InvalidComputeResult
+from burstmap.runtime.compute import batch_compute_handler, compute_handler, parse_compute_event
+from burstmap.runtime.contracts import InvalidComputeEvent, InvalidComputeResult
 
 
 def square_plus(item: Any, parameters: dict[str, Any]) -> Any:

@@ -24,7 +24,7 @@ from cdk_support import (
     template_of,
 )
 
-from burstmap.construct import (
+from burstmap.cdk.construct import (
     BATCH_ENVELOPE_BYTES,
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_INPUT_BYTES_PER_BATCH,
@@ -33,7 +33,7 @@ from burstmap.construct import (
     BurstCompute,
     BurstComputeValidationError,
 )
-from burstmap.contracts import PARAMETERS_MAX_BYTES, STATE_PAYLOAD_LIMIT_BYTES, json_size
+from burstmap.runtime.contracts import PARAMETERS_MAX_BYTES, STATE_PAYLOAD_LIMIT_BYTES, json_size
 
 THROTTLE_RETRY = {
     "ErrorEquals": ["Lambda.TooManyRequestsException"],

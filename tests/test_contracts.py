@@ -1,4 +1,4 @@
-"""burstmap.contracts: the execution input checks (one test per message), sizes and exact big numbers."""
+"""burstmap.runtime.contracts: the input checks (one test per message), sizes and exact big numbers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from burstmap.contracts import (
+from burstmap.runtime.contracts import (
     MAX_SIZE,
     PARAMETERS_MAX_BYTES,
     InvalidInput,

@@ -17,7 +17,7 @@ from burstmap.lambdas.example_compute.handler import (
     handler,
 )
 
-from burstmap.contracts import decimal_to_int
+from burstmap.runtime.contracts import decimal_to_int
 
 
 @pytest.fixture

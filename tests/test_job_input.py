@@ -1,4 +1,4 @@
-"""The execution input and --items files, built once for local and remote runs (burstmap.job_input)."""
+"""The execution input and --items files, built once for local and remote runs (burstmap.client.job_input)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from burstmap import job_input, remote
-from burstmap.job_input import (
+from burstmap.client import job_input, remote
+from burstmap.client import local_job as job
+from burstmap.client.job_input import (
     InvalidItemsFile,
     JobInputError,
     build_execution_input,
@@ -16,7 +17,6 @@ from burstmap.job_input import (
     needs_staging,
     read_items_file,
 )
-from burstmap.local import job
 
 
 def _write(path: Path, text: str) -> Path:

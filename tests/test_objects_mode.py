@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from burstmap.cli import app as cli_app
-from burstmap.local.job import JobInputError, ObjectsSource, objects_source, prepare_app, run_local
-from burstmap.local.s3 import LocalS3
+from burstmap.client.local_job import JobInputError, ObjectsSource, objects_source, prepare_app, run_local
+from burstmap.local.services.s3 import LocalS3
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OBJECTS_APP = FIXTURES / "objects_app"

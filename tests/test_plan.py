@@ -1,4 +1,4 @@
-"""burstmap.plan: counts and costs against hand-computed cases."""
+"""burstmap.client.plan: counts and costs against hand-computed cases."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aws_fakes import DEFINITION
 
-from burstmap import plan as planning
+from burstmap.client import plan as planning
 
 
 def test_hand_computed_case_batched_arm64():

@@ -1,4 +1,4 @@
-"""burstmap.remote against moto (Step Functions, S3, CloudFormation) and Stubber for what moto lacks."""
+"""burstmap.client.remote against moto (Step Functions, S3, CloudFormation), Stubber for what moto lacks."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY
 from moto import mock_aws
 
-from burstmap import remote
-from burstmap.progress import Progress
+from burstmap.client import remote
+from burstmap.client.progress import Progress
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""burstmap.results: streaming decoders, the manifest, per-item results in every layout, bounded buffering."""
+"""burstmap.runtime.results: streaming decoders, the manifest, per-item results in every layout, buffering."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from result_files import (
     write_map_run,
 )
 
-from burstmap import results
-from burstmap.contracts import InvalidResult, InvalidResultFile
-from burstmap.results import (
+from burstmap.runtime import results
+from burstmap.runtime.contracts import InvalidResult, InvalidResultFile
+from burstmap.runtime.results import (
     ItemResult,
     iter_failed,
     iter_json_array,

@@ -20,8 +20,8 @@ import pytest
 from typer.testing import CliRunner
 
 from burstmap.cli import app as cli_app
+from burstmap.client.local_job import JobInputError, prepare_app, run_local
 from burstmap.local import UnsupportedFeature, execute
-from burstmap.local.job import JobInputError, prepare_app, run_local
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 FAULTY_APP = Path(__file__).resolve().parent / "fixtures" / "faulty_app"

@@ -15,8 +15,8 @@ from burstmap.lambdas.start import handler as start_module
 from burstmap.lambdas.start.handler import handler, start, upload_stream
 from moto import mock_aws
 
-from burstmap.contracts import PAYLOAD_ITEMS_MAX_BYTES, InvalidInput, json_size, range_json_size
-from burstmap.results import body_chunks, iter_lines
+from burstmap.runtime.contracts import PAYLOAD_ITEMS_MAX_BYTES, InvalidInput, json_size, range_json_size
+from burstmap.runtime.results import body_chunks, iter_lines
 
 BUCKET = "burstmap-jobs"
 REQUEST_ID = "3f9c1b7e-0000-4000-8000-000000000001"

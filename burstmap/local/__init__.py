@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from burstmap.local.errors import DefinitionError, StatesError, UnsupportedFeature
-from burstmap.local.execution import (
+from burstmap.local.core.context import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
     DEFAULT_STATE_MACHINE_NAME,
@@ -31,6 +30,7 @@ from burstmap.local.execution import (
     Stats,
     execution_context,
 )
+from burstmap.local.core.errors import DefinitionError, StatesError, UnsupportedFeature
 from burstmap.local.states import PAYLOAD_LIMIT_BYTES, Interpreter, validate_definition
 
 __all__ = [
@@ -73,10 +73,10 @@ def _function_name(key: str) -> str:
 def _runtime_for(functions: Mapping[str, Any]) -> Any:
     """A LambdaRuntime over the given handlers (callables, "module:function" strings or FunctionSpecs)."""
     try:
-        from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
+        from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
     except ImportError as exc:  # pragma: no cover - only before lambda_runtime.py lands
         raise RuntimeError(
-            "burstmap.local.lambda_runtime is not available: pass runtime= (an object with "
+            "burstmap.local.services.lambda_runtime is not available: pass runtime= (an object with "
             "invoke(function, payload) -> Invocation) instead of functions="
         ) from exc
     specs = []
@@ -97,7 +97,7 @@ def _runtime_for(functions: Mapping[str, Any]) -> Any:
 def _progress_callback(
     on_progress: Callable[[Any], None], stats: Stats, started: float
 ) -> Callable[[Any], None]:
-    from burstmap.progress import Progress
+    from burstmap.client.progress import Progress
 
     def report(run: Any) -> None:
         counts = run.item_counts

@@ -38,7 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from burstmap.local.errors import (
+from burstmap.local.core.context import EventCounter
+from burstmap.local.core.errors import (
     NO_CHOICE_MATCHED,
     DefinitionError,
     FailStateError,
@@ -48,9 +49,8 @@ from burstmap.local.errors import (
     parse_retriers,
     unsupported,
 )
-from burstmap.local.execution import EventCounter
-from burstmap.local.paths import to_json
-from burstmap.local.variables import current_scope, validate_assign
+from burstmap.local.query.jsonpath import to_json
+from burstmap.local.query.variables import current_scope, validate_assign
 
 JSONATA = "JSONata"
 JSONPATH = "JSONPath"
@@ -577,7 +577,7 @@ def _validate_parallel(
 def _validate_map(
     name: str, state: dict[str, Any], states: dict[str, Any], validate_machine: Callable
 ) -> None:
-    from burstmap.local import item_reader
+    from burstmap.local.dmap import item_reader
     from burstmap.local.states import is_distributed
 
     if ("ItemProcessor" in state) == ("Iterator" in state):
@@ -836,7 +836,8 @@ def _distributed_state(state: dict[str, Any], env: Env) -> dict[str, Any]:
 
 
 def _run_distributed(interpreter, name, state, processor, data, context):
-    from burstmap.local import map_common, map_run
+    from burstmap.local import map_common
+    from burstmap.local.dmap import map_run
 
     env = state_env(data, context)
     shaped = _distributed_state(state, env)

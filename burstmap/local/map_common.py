@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from burstmap.local.errors import InvalidDefinition, StateRuntimeError, StatesError, UnsupportedFeature
+from burstmap.local.core.errors import InvalidDefinition, StateRuntimeError, StatesError, UnsupportedFeature
 
 __all__ = ["InvalidDefinition", "UnsupportedFeature"]
 
@@ -38,14 +38,14 @@ def runtime_error(state_name: str, detail: str, context: dict[str, Any] | None =
 
 def read_path(path: str, data: Any, context: dict[str, Any]) -> Any:
     """JSONPath reference path ("$..." or "$$..."), evaluated by paths.py."""
-    from burstmap.local import paths
+    from burstmap.local.query import jsonpath as paths
 
     return paths.read_path(path, data, context)
 
 
 def resolve_template(template: Any, data: Any, context: dict[str, Any]) -> Any:
     """Payload template (keys ending in ".$"), evaluated by paths.py."""
-    from burstmap.local import paths
+    from burstmap.local.query import jsonpath as paths
 
     return paths.resolve_template(template, data, context)
 

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from burstmap.local.errors import (
+from burstmap.local.core.context import EventCounter, Services, iso_timestamp
+from burstmap.local.core.errors import (
     DATA_LIMIT_EXCEEDED,
     NO_CHOICE_MATCHED,
     TIMEOUT,
@@ -38,8 +39,7 @@ from burstmap.local.errors import (
     runtime_cause,
     unsupported,
 )
-from burstmap.local.execution import EventCounter, Services, iso_timestamp
-from burstmap.local.paths import (
+from burstmap.local.query.jsonpath import (
     NOT_GIVEN,
     apply_input_path,
     apply_output_path,
@@ -50,7 +50,7 @@ from burstmap.local.paths import (
     validate_reference_path,
     write_result,
 )
-from burstmap.local.variables import (
+from burstmap.local.query.variables import (
     VariableScope,
     assign_jsonpath,
     current_scope,
@@ -260,7 +260,7 @@ def _validate_choice(name: str, state: dict[str, Any], states: dict[str, Any]) -
     if not isinstance(choices, list) or not choices:
         raise DefinitionError(f"Choice state '{name}' needs Choices, a non-empty list of rules")
     try:
-        from burstmap.local.choice import validate_choice_rule
+        from burstmap.local.query.choice_rules import validate_choice_rule
     except ImportError:  # pragma: no cover - until choice.py lands
         validate_choice_rule = None
     for rule in choices:
@@ -313,7 +313,8 @@ def _validate_map(name: str, state: dict[str, Any], states: dict[str, Any]) -> N
     config = (processor or {}).get("ProcessorConfig") or {}
     if is_distributed(state):
         _validate_machine(processor, f"the ItemProcessor of state '{name}'", processor=True)
-        from burstmap.local import map_common, map_run
+        from burstmap.local import map_common
+        from burstmap.local.dmap import map_run
 
         try:
             map_run.validate_distributed_map(name, state)
@@ -589,7 +590,7 @@ class Interpreter:
     def _run_Choice(
         self, name: str, state: dict[str, Any], data: Any, context: dict[str, Any], events: EventCounter
     ):  # noqa: N802
-        from burstmap.local.choice import evaluate_choice_rule
+        from burstmap.local.query.choice_rules import evaluate_choice_rule
 
         effective = apply_input_path(data, state.get("InputPath", NOT_GIVEN), context)
         for rule in state["Choices"]:
@@ -891,7 +892,7 @@ class Interpreter:
         *,
         select_item: Callable[[Any, dict[str, Any]], Any] | None = None,
     ) -> Any:
-        from burstmap.local.map_run import run_distributed_map
+        from burstmap.local.dmap.map_run import run_distributed_map
 
         def run_child(child_input: Any, child_context: dict[str, Any]) -> Any:
             """One child workflow execution: its own context object, event history and (empty) variables."""

@@ -7,7 +7,8 @@ Output (the execution's output, docs/architecture.md)::
 
     {"total_sum": "<decimal>", "succeeded": S, "failed": F, "failed_items": [...], "manifest": "s3://b/k"}
 
-The reading and the sum live in ``burstmap.results`` (the burstmap layer), so a custom combiner reuses them.
+The reading and the sum live in ``burstmap.runtime.results`` (the burstmap layer), so a custom
+combiner reuses them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import os
 import sys
 from typing import Any
 
-from burstmap.contracts import CombineOutput
-from burstmap.results import DEFAULT_WORKERS, batched_flag, manifest_location, summarize
+from burstmap.runtime.contracts import CombineOutput
+from burstmap.runtime.results import DEFAULT_WORKERS, batched_flag, manifest_location, summarize
 
 # Results are integers of tens of thousands of digits; let a user's code in this process convert them too.
 sys.set_int_max_str_digits(0)

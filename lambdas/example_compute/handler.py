@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from burstmap.compute import compute_handler
-from burstmap.contracts import int_to_decimal
+from burstmap.runtime.compute import compute_handler
+from burstmap.runtime.contracts import int_to_decimal
 
 CHOICES: tuple[int, int, int, int] = (128, 1863, 42451, 78341)
 """Characters of 1, 2, 3 and 4 bytes (the article's counts)."""

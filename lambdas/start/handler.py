@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from burstmap.contracts import (
+from burstmap.runtime.contracts import (
     PAYLOAD_ITEMS_MAX_BYTES,
     InvalidInput,
     ItemsFormat,
@@ -33,7 +33,7 @@ from burstmap.contracts import (
     parse_execution_input,
     range_json_size,
 )
-from burstmap.results import (
+from burstmap.runtime.results import (
     InvalidResultFile,
     body_chunks,
     default_s3_client,

@@ -251,7 +251,7 @@ def run_execution(execution: Execution) -> Outcome:
         runtime = None
         if case.get("functions"):
             try:
-                from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
+                from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
             except ImportError as exc:
                 return Outcome("skip", f"engine module missing: {exc}")
             specs = [

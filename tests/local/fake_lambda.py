@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from burstmap.local.errors import StatesError
+from burstmap.local.core.errors import StatesError
 
 
 @dataclass

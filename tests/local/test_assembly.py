@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from burstmap.local.assembly import (
+from burstmap.local.app.assembly import (
     LOCAL_ACCOUNT,
     STAMP_FILE,
     AssemblyError,
@@ -106,7 +106,7 @@ def test_definition_tokens_resolve_to_the_local_function_arn(small_app: Path) ->
 
 
 def test_function_spec_matches_the_runtime_interface(small_app: Path) -> None:
-    pytest.importorskip("burstmap.local.lambda_runtime")
+    pytest.importorskip("burstmap.local.services.lambda_runtime")
     (spec,) = load_assembly(small_app / "cdk.out").function_specs()
 
     assert spec.handler == "h.handler" and spec.timeout_seconds == 30.0 and spec.memory_mb == 256

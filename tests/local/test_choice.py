@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from conformance_harness import CONFORMANCE_DIR
 
-from burstmap.local.choice import (
+from burstmap.local.core.errors import StateRuntimeError
+from burstmap.local.query.choice_rules import (
     InvalidChoiceRule,
     evaluate_choice_rule,
     parse_timestamp,
     validate_choice_rule,
 )
-from burstmap.local.errors import StateRuntimeError
 
 CASES = CONFORMANCE_DIR / "cases"
 CHOICE_CASES = [

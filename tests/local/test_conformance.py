@@ -47,7 +47,7 @@ def test_numbers_compare_by_value_but_booleans_are_not_numbers() -> None:
 
 
 def test_a_wrong_result_is_reported_as_a_difference() -> None:
-    from burstmap.local.execution import ExecutionResult
+    from burstmap.local.core.context import ExecutionResult
 
     case = {"group": "g", "name": "n", "notes": ""}
     execution = Execution(case, 0, {}, {"status": "FAILED", "error": "E", "cause": "C"})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from burstmap.local import execute
-from burstmap.local.errors import DefinitionError
-from burstmap.local.execution import FakeClock
+from burstmap.local.core.context import FakeClock
+from burstmap.local.core.errors import DefinitionError
 
 
 def _waiting_machine(timeout: int, wait: int) -> dict:

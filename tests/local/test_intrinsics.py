@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from conformance_harness import CONFORMANCE_DIR
 
-from burstmap.local.errors import StateRuntimeError
-from burstmap.local.intrinsics import (
+from burstmap.local.core.errors import StateRuntimeError
+from burstmap.local.query.intrinsics import (
     IntrinsicSyntaxError,
     evaluate_intrinsic,
     is_intrinsic,

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from burstmap.local.errors import StatesError
-from burstmap.local.lambda_runtime import (
+from burstmap.local.core.errors import StatesError
+from burstmap.local.services.lambda_runtime import (
     MAX_RESPONSE_BYTES,
     FunctionSpec,
     LambdaConfigurationError,

@@ -1,7 +1,7 @@
-"""Distributed Map (burstmap.local.map_run): items, selector, batching, tolerance, ResultWriter.
+"""Distributed Map (burstmap.local.dmap.map_run): items, selector, batching, tolerance, ResultWriter.
 
 S3 is moto's in-process mock. Child executions are plain Python callables standing in for the
-interpreter's `run_child`; paths are the engine's own (burstmap.local.paths).
+interpreter's `run_child`; paths are the engine's own (burstmap.local.query.jsonpath).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from burstmap.local import item_reader, map_common, map_run
-from burstmap.local.errors import StateRuntimeError, runtime_cause
-from burstmap.local.map_run import (
+from burstmap.local import map_common
+from burstmap.local.core.errors import StateRuntimeError, runtime_cause
+from burstmap.local.dmap import item_reader, map_run
+from burstmap.local.dmap.map_run import (
     InvalidDefinition,
     UnsupportedFeature,
     run_distributed_map,
@@ -862,7 +863,7 @@ def test_jsonl_scalar_lines_forging_brackets_are_not_merged():
 def test_item_selector_fast_path_matches_the_template_per_item():
     """The column-wise selector gives what resolve_template gives for each item, constants and
     context fields included, and shares nothing that resolve_template would copy."""
-    from burstmap.local.paths import resolve_template
+    from burstmap.local.query.jsonpath import resolve_template
 
     selector = {
         "item.$": "$$.Map.Item.Value",
@@ -1132,7 +1133,7 @@ def test_direct_one_task_children_match_the_interpreter(batch, throttle, in_work
     """Callable handlers run the direct children on threads; worker-served ones through the
     single-threaded InvocationDispatcher. Both end exactly as the interpreter does."""
     from burstmap.local import execute
-    from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
+    from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
 
     handler: Any = "test_map_run._handler" if in_workers else _handler
     code_paths = [Path(__file__).parent] if in_workers else []
@@ -1199,7 +1200,7 @@ def test_dispatched_children_survive_crashes_and_timeouts_and_resend_what_was_qu
     """One worker holds two invocations; the one queued behind a crash or a timeout never ran, so
     the dispatcher sends it again to the replacement worker and it succeeds."""
     from burstmap.local import execute
-    from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
+    from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
 
     items = [1, "die", 2, 3, "sleep", 4, 5]
     spec = FunctionSpec(

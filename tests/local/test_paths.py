@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from burstmap.local.errors import DefinitionError, StateRuntimeError, StatesError
-from burstmap.local.paths import (
+from burstmap.local.core.errors import DefinitionError, StateRuntimeError, StatesError
+from burstmap.local.query.jsonpath import (
     NOT_GIVEN,
     apply_input_path,
     read_path,

@@ -9,7 +9,7 @@ import pytest
 from fake_lambda import FakeRuntime
 
 from burstmap.local import FakeClock, execute
-from burstmap.local.errors import (
+from burstmap.local.core.errors import (
     DEFAULT_BACKOFF_RATE,
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_MAX_ATTEMPTS,

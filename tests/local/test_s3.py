@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from burstmap.local.lambda_runtime import FunctionSpec, LambdaRuntime
-from burstmap.local.s3 import LocalS3, LocalS3Error
+from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
+from burstmap.local.services.s3 import LocalS3, LocalS3Error
 
 WRITER = """
 import boto3

@@ -8,7 +8,7 @@ import pytest
 from fake_lambda import FakeRuntime
 
 from burstmap.local import DefinitionError, FakeClock, execute, load_definition
-from burstmap.local.variables import UndefinedVariable, VariableScope, current_scope, using_scope
+from burstmap.local.query.variables import UndefinedVariable, VariableScope, current_scope, using_scope
 
 ARN = "arn:aws:lambda:us-east-1:111111111111:function:echo"
 

@@ -1,8 +1,8 @@
 """The Lambda layer that ships burstmap's runtime modules, bundled locally (no Docker).
 
 Handlers on Lambda get only their own asset. The modules they share with the rest of the project
-(`burstmap.contracts`, `burstmap.compute`, `burstmap.results`, ...) reach them through this layer, laid out
-as Lambda expects for Python: ``python/burstmap/...`` (Lambda puts ``/opt/python`` on ``sys.path``).
+(`burstmap.runtime`: contracts, compute, results) reach them through this layer, laid out as
+Lambda expects for Python: ``python/burstmap/...`` (Lambda puts ``/opt/python`` on ``sys.path``).
 
 The layer holds only what runs inside Lambda: the local engine, the CLI and the CDK construct stay out
 (they import aws-cdk-lib, rich, typer, moto, none of which the Lambda runtime has).
@@ -20,10 +20,17 @@ import jsii
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from burstmap.assets import package_dir
+from burstmap.cdk.assets import package_dir
 
 #: The modules of the burstmap package that run inside Lambda (and nothing else).
-RUNTIME_MODULES: tuple[str, ...] = ("__init__.py", "assets.py", "compute.py", "contracts.py", "results.py")
+RUNTIME_MODULES: tuple[str, ...] = (
+    "__init__.py",
+    "compute.py",
+    "runtime/__init__.py",
+    "runtime/compute.py",
+    "runtime/contracts.py",
+    "runtime/results.py",
+)
 
 #: Lambda runtimes the layer declares itself compatible with (it is pure Python, stdlib + boto3).
 COMPATIBLE_RUNTIMES: tuple[lambda_.Runtime, ...] = (
@@ -33,7 +40,7 @@ COMPATIBLE_RUNTIMES: tuple[lambda_.Runtime, ...] = (
 
 # The asset hash covers the runtime modules only: editing the CLI or the local engine must not change
 # the layer's hash (and so must not redeploy it). Glob patterns; "!" re-includes.
-_FINGERPRINT_EXCLUDES: tuple[str, ...] = ("*", *(f"!{name}" for name in RUNTIME_MODULES))
+_FINGERPRINT_EXCLUDES: tuple[str, ...] = ("*", "!runtime", *(f"!{name}" for name in RUNTIME_MODULES))
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -55,6 +62,7 @@ class _CopyRuntimeModules:
                 "reinstall burstmap (pip install -e .) so the Lambda layer can be built"
             )
         for name in self._modules:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(self._source / name, target / name)
         (target / "py.typed").touch()
         return True

@@ -28,7 +28,7 @@ whose hand-over queue is bounded too. Standard library and boto3 only: this modu
 
 A custom combiner is a few lines::
 
-    from burstmap.results import iter_results
+    from burstmap.runtime.results import iter_results
 
     def handler(event, context):
         details = event["results"]["ResultWriterDetails"]
@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from burstmap.contracts import (
+from burstmap.runtime.contracts import (
     FAILED_ITEMS_LIMIT,
     CombineOutput,
     FailedItemReport,
@@ -232,7 +232,7 @@ def item_results_of_record(
         if batched and not isinstance(record, list):
             raise InvalidResult(
                 f"The batch child's output ({source}) is {_short(record)}: a batched compute function "
-                "returns a list with one result per item (burstmap.compute.compute_handler does this)."
+                "returns a list with one result per item (burstmap.compute_handler does this)."
             )
         is_batch = isinstance(record, list) if batched is None else batched
         for output in record if is_batch else [record]:
@@ -250,7 +250,7 @@ def item_results_of_record(
             raise InvalidResult(
                 f"The batch child {arn} ({source}) had {len(entries)} items but returned {_short(output)}: "
                 "a batched compute function returns a list with one result per item "
-                "(burstmap.compute.compute_handler does this)."
+                "(burstmap.compute_handler does this)."
             )
         outputs = output if status == "SUCCEEDED" else [None] * len(entries)
         for entry, item_output in zip(entries, outputs, strict=True):
@@ -301,7 +301,7 @@ def result_as_int(result: ItemResult) -> int:
     raise InvalidResult(
         f"The result of {result.describe()} is {_short(output)}: the default combiner adds integers or "
         "decimal strings (a batch returns a list of them). Return one, or use your own combiner "
-        "(burstmap.results.iter_results)."
+        "(burstmap.runtime.results.iter_results)."
     )
 
 

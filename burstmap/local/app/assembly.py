@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from burstmap.local.lambda_runtime import FunctionSpec
+    from burstmap.local.services.lambda_runtime import FunctionSpec
 
 LOCAL_PARTITION = "aws"
 LOCAL_REGION = "us-east-1"
@@ -155,7 +155,7 @@ def input_files(app_dir: Path, watch: tuple[str, ...] = INPUT_FILES + INPUT_DIRS
     roots = [app_dir / name for name in watch if (app_dir / name).is_dir()]
     if "burstmap" in watch:  # the runtime layer copies the installed package, wherever it lives
         with contextlib.suppress(FileNotFoundError):
-            from burstmap.assets import lambdas_dir, package_dir
+            from burstmap.cdk.assets import lambdas_dir, package_dir
 
             roots += [package_dir(), lambdas_dir()]
     # The local engine (burstmap/local) never changes what the app synthesizes: editing it keeps cdk.out.
@@ -275,7 +275,7 @@ class LocalFunction:
 
     def spec(self) -> FunctionSpec:
         """The runtime's FunctionSpec (imported here: the runtime module is optional for reading)."""
-        from burstmap.local.lambda_runtime import FunctionSpec
+        from burstmap.local.services.lambda_runtime import FunctionSpec
 
         return FunctionSpec(
             name=self.name,

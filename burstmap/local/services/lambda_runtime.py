@@ -51,8 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from burstmap.local import lambda_worker
-from burstmap.local.errors import StatesError
+from burstmap.local.core.errors import StatesError
+from burstmap.local.services import lambda_worker
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "111111111111"

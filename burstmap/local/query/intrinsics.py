@@ -58,7 +58,7 @@ class IntrinsicSyntaxError(ValueError):
 
 
 class _FallbackStatesError(Exception):
-    """Used only while burstmap.local.errors does not exist yet (same constructor and attributes)."""
+    """Used only while burstmap.local.core.errors does not exist yet (same constructor and attributes)."""
 
     def __init__(self, error: str, cause: str | None = None) -> None:
         super().__init__(f"{error}: {cause}" if cause else error)
@@ -73,7 +73,7 @@ def states_error(error: str, cause: str | None) -> Exception:
     with the state name and its entered event id, as AWS does.
     """
     try:
-        from burstmap.local import errors
+        from burstmap.local.core import errors
     except ImportError:  # pragma: no cover - only before errors.py lands
         return _FallbackStatesError(error, cause)
     runtime_error = getattr(errors, "StateRuntimeError", None)

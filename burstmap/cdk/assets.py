@@ -16,4 +16,4 @@ def lambdas_dir() -> Path:
 
 def package_dir() -> Path:
     """The burstmap package directory (copied into the runtime layer)."""
-    return Path(__file__).resolve().parent
+    return Path(__file__).resolve().parent.parent

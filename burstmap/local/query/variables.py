@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from burstmap.local.errors import DefinitionError
+from burstmap.local.core.errors import DefinitionError
 
 RESERVED_NAMES = frozenset({"states"})
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -124,7 +124,7 @@ def assign_jsonpath(assign: dict[str, Any] | None, result: Any, context: dict[st
     """The values a JSONPath `Assign` template gives ({} without one): `$` is the state's result."""
     if not assign:
         return {}
-    from burstmap.local.paths import resolve_template
+    from burstmap.local.query.jsonpath import resolve_template
 
     return resolve_template(assign, result, context)
 

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from burstmap.local.errors import RESULT_PATH_MATCH_FAILURE, StateRuntimeError, StatesError
-from burstmap.local.variables import UndefinedVariable, is_variable_path, read_variable_path
+from burstmap.local.core.errors import RESULT_PATH_MATCH_FAILURE, StateRuntimeError, StatesError
+from burstmap.local.query.variables import UndefinedVariable, is_variable_path, read_variable_path
 
 _MISSING = object()
 
@@ -179,7 +179,7 @@ def read_field_path(path: str, field: str, data: Any, context: Any) -> Any:
 
 
 def _intrinsic(expression: str, data: Any, context: Any) -> Any:
-    from burstmap.local.intrinsics import evaluate_intrinsic
+    from burstmap.local.query.intrinsics import evaluate_intrinsic
 
     return evaluate_intrinsic(expression, data, context)
 
@@ -287,7 +287,7 @@ def write_result(data: Any, result: Any, result_path: str | None) -> Any:
 
 def validate_reference_path(path: Any, field: str, state_name: str) -> None:
     """A ResultPath must be a definite path at load time (AWS rejects the definition otherwise)."""
-    from burstmap.local.errors import DefinitionError
+    from burstmap.local.core.errors import DefinitionError
 
     if path is None:
         return

@@ -37,15 +37,24 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from burstmap.local import item_reader
-from burstmap.local.errors import (
+from burstmap.local.core.context import RealClock, Services
+from burstmap.local.core.errors import (
     DATA_LIMIT_EXCEEDED,
     StatesError,
     find_retrier,
     parse_retriers,
     unsupported,
 )
-from burstmap.local.execution import RealClock, Services
+from burstmap.local.dmap import item_reader
+from burstmap.local.dmap.result_writer import (
+    OUTPUT_TYPES,
+    PUT_OBJECT,
+    RESULT_FILE_MAX_BYTES,
+    TRANSFORMATIONS,
+    ResultWriter,
+    WriterConfig,
+    transformed_entries,
+)
 from burstmap.local.map_common import (
     PAYLOAD_LIMIT_BYTES,
     InvalidDefinition,
@@ -63,15 +72,6 @@ from burstmap.local.map_common import (
     states_error,
     to_json,
     utf8_length,
-)
-from burstmap.local.result_writer import (
-    OUTPUT_TYPES,
-    PUT_OBJECT,
-    RESULT_FILE_MAX_BYTES,
-    TRANSFORMATIONS,
-    ResultWriter,
-    WriterConfig,
-    transformed_entries,
 )
 from burstmap.local.states import lambda_function_error
 

@@ -50,7 +50,7 @@ state transition to start it plus one per state it runs (2 in all with the compu
 per 1,000 Standard transitions) and a Lambda request ($0.20 per 1M) with its start-up, and a Map runs at most
 10,000 children at once; a batch of B items pays these once. Measured on the local engine (the example
 app's state machine, real start and combine handlers, loopback S3, one run each on 2 cores; AWS estimate
-from ``burstmap.plan`` at 1,769 MB arm64 with the compute time measured per item)::
+from ``burstmap.client.plan`` at 1,769 MB arm64 with the compute time measured per item)::
 
     workload         batch  children  run s  items/s  transitions  AWS $ per 1M items
     trivial, 10,000      1    10,000   1.46    6,855       20,004               50.24
@@ -106,9 +106,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from burstmap.assets import lambdas_dir
-from burstmap.contracts import PARAMETERS_MAX_BYTES
-from burstmap.layer import BurstmapLayer
+from burstmap.cdk.assets import lambdas_dir
+from burstmap.cdk.layer import BurstmapLayer
+from burstmap.runtime.contracts import PARAMETERS_MAX_BYTES
 
 __all__ = [
     "DEFAULT_ARCHITECTURE",
@@ -267,7 +267,7 @@ class BurstCompute(Construct):
         """Build the job's bucket, functions and state machine.
 
         :param compute: the function run once per item (or per batch). Handlers written with
-            ``burstmap.compute.compute_handler`` accept both shapes. Required.
+            ``burstmap.runtime.compute.compute_handler`` accept both shapes. Required.
         :param start: validates the execution input and emits the items. Default: burstmap's start Lambda
             (``lambdas/start``), with the runtime layer.
         :param combine: aggregates the ResultWriter output. Default: burstmap's exact-sum Lambda

@@ -24,10 +24,10 @@ import botocore.exceptions
 from botocore.config import Config
 
 # Shared with local runs, kept under these names for callers of the remote API.
-from burstmap.job_input import InvalidItemsFile as InvalidItemsFile
-from burstmap.job_input import build_execution_input as build_execution_input
-from burstmap.job_input import read_items_file
-from burstmap.progress import Progress
+from burstmap.client.job_input import InvalidItemsFile as InvalidItemsFile
+from burstmap.client.job_input import build_execution_input as build_execution_input
+from burstmap.client.job_input import read_items_file
+from burstmap.client.progress import Progress
 
 load_items_file = read_items_file
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
-from burstmap.local.intrinsics import PathNotFound, resolve_argument_path, states_error
+from burstmap.local.query.intrinsics import PathNotFound, resolve_argument_path, states_error
 
 __all__ = ["InvalidChoiceRule", "evaluate_choice_rule", "parse_timestamp", "validate_choice_rule"]
 

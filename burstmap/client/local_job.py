@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from burstmap.job_input import (
+from burstmap.client.job_input import (
     STAGED_ITEMS_PREFIX,
     JobInputError,
     build_execution_input,
@@ -28,11 +28,11 @@ from burstmap.job_input import (
     needs_staging,
     parse_parameters,
 )
-from burstmap.local.assembly import LocalApp, load_assembly, synthesize
+from burstmap.local.app.assembly import LocalApp, load_assembly, synthesize
 
 if TYPE_CHECKING:  # pragma: no cover
-    from burstmap.progress import Progress
-    from burstmap.results import ItemResult
+    from burstmap.client.progress import Progress
+    from burstmap.runtime.results import ItemResult
 
 LIST_OBJECTS_V2 = "arn:aws:states:::s3:listObjectsV2"
 BATCH_SIZE_CONTEXT = "burstmap:batch_size"
@@ -203,8 +203,8 @@ def run_local(
     _check_item_source(source, item_sources_given, objects_given, endpoint_url)
 
     from burstmap.local import execute, load_definition
-    from burstmap.local.lambda_runtime import LambdaRuntime
-    from burstmap.local.s3 import LocalS3
+    from burstmap.local.services.lambda_runtime import LambdaRuntime
+    from burstmap.local.services.s3 import LocalS3
 
     load_definition(machine.definition)  # UnsupportedFeature before any process starts
     with ExitStack() as stack:
@@ -391,7 +391,7 @@ def failed_items_of(s3: Any, app: LocalApp, map_run_arns: list[str]) -> tuple[It
     A failed execution has no combine output naming its manifest; each map run's manifest is at
     ``<prefix>/<map run id>/manifest.json`` in one of the app's buckets (AWS's ResultWriter layout).
     """
-    from burstmap.results import ResultReadError, iter_failed
+    from burstmap.runtime.results import ResultReadError, iter_failed
 
     run_ids = {arn.rsplit(":", 1)[-1] for arn in map_run_arns}
     first: ItemResult | None = None
