@@ -15,7 +15,6 @@ from burstmap.local.core.errors import InvalidDefinition, StateRuntimeError, Sta
 
 __all__ = ["InvalidDefinition", "UnsupportedFeature"]
 
-PAYLOAD_LIMIT_BYTES = 256 * 1024
 """A state's input or output, and a child execution's input, hold at most 256 KiB."""
 
 

@@ -39,6 +39,8 @@ from burstmap.local.core.errors import (
     runtime_cause,
     unsupported,
 )
+from burstmap.local.core.limits import LAMBDA_INVOKE
+from burstmap.local.core.limits import STATE_PAYLOAD_LIMIT_BYTES as PAYLOAD_LIMIT_BYTES
 from burstmap.local.query.jsonpath import (
     NOT_GIVEN,
     apply_input_path,
@@ -58,11 +60,9 @@ from burstmap.local.query.variables import (
     validate_assign,
 )
 
-PAYLOAD_LIMIT_BYTES = 256 * 1024
 """A state's input or output, and a task's result, hold at most 256 KiB (States.DataLimitExceeded)."""
 INLINE_MAP_MAX_CONCURRENCY = 40
 """An inline Map runs at most 40 iterations at once, whatever MaxConcurrency says (0 = that maximum)."""
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 _LAMBDA_ARN = re.compile(
     r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9$_-]+)?$"
 )

@@ -26,13 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from burstmap.local.core.limits import LOCAL_ACCOUNT, LOCAL_PARTITION, LOCAL_REGION, LOCAL_URL_SUFFIX
+
 if TYPE_CHECKING:  # pragma: no cover
     from burstmap.local.services.lambda_runtime import FunctionSpec
 
-LOCAL_PARTITION = "aws"
-LOCAL_REGION = "us-east-1"
-LOCAL_ACCOUNT = "111111111111"
-LOCAL_URL_SUFFIX = "amazonaws.com"
 
 STAMP_FILE = ".burstmap-synth.json"
 LOCK_FILE = ".burstmap-synth.lock"

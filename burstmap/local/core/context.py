@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT = "111111111111"
+from burstmap.local.core.limits import LOCAL_ACCOUNT as DEFAULT_ACCOUNT
+from burstmap.local.core.limits import LOCAL_REGION as DEFAULT_REGION
+
 DEFAULT_STATE_MACHINE_NAME = "LocalStateMachine"
 
 

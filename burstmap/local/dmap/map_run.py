@@ -45,6 +45,8 @@ from burstmap.local.core.errors import (
     parse_retriers,
     unsupported,
 )
+from burstmap.local.core.limits import LAMBDA_INVOKE, LOCAL_ACCOUNT, LOCAL_REGION
+from burstmap.local.core.limits import STATE_PAYLOAD_LIMIT_BYTES as PAYLOAD_LIMIT_BYTES
 from burstmap.local.dmap import item_reader
 from burstmap.local.dmap.result_writer import (
     OUTPUT_TYPES,
@@ -56,7 +58,6 @@ from burstmap.local.dmap.result_writer import (
     transformed_entries,
 )
 from burstmap.local.map_common import (
-    PAYLOAD_LIMIT_BYTES,
     InvalidDefinition,
     UnparsedIntegers,
     UnsupportedFeature,
@@ -84,8 +85,6 @@ __all__ = [
     "validate_distributed_map",
 ]
 
-DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT = "111111111111"
 TOLERANCE_EXCEEDED_CAUSE = "The specified tolerated failure threshold was exceeded"
 THREADS_PER_WORKER = 2
 """Children in flight per local worker process when MaxConcurrency is 0 or larger: enough to keep
@@ -904,7 +903,6 @@ class _UnparsedQueue:
 
 _DIRECT_PROCESSOR_FIELDS = frozenset({"StartAt", "States", "ProcessorConfig", "Comment"})
 _DIRECT_TASK_FIELDS = frozenset({"Type", "Resource", "Parameters", "OutputPath", "End", "Comment", "Retry"})
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 
 
 class _DirectLambdaTask:
@@ -1257,7 +1255,7 @@ def _identity(state_name: str, state: dict[str, Any], context: dict[str, Any], s
     arn = machine.get("Id") or getattr(services, "state_machine_arn", None) or ""
     parts = arn.split(":")
     region, account = (
-        (parts[3], parts[4]) if len(parts) > 5 and parts[0] == "arn" else (DEFAULT_REGION, DEFAULT_ACCOUNT)
+        (parts[3], parts[4]) if len(parts) > 5 and parts[0] == "arn" else (LOCAL_REGION, LOCAL_ACCOUNT)
     )
     processor = state.get("ItemProcessor") or state.get("Iterator") or {}
     execution_type = processor.get("ProcessorConfig", {}).get("ExecutionType", "STANDARD")

@@ -52,12 +52,12 @@ from pathlib import Path
 from typing import Any
 
 from burstmap.local.core.errors import StatesError
+from burstmap.local.core.limits import LAMBDA_RESPONSE_LIMIT_BYTES as MAX_RESPONSE_BYTES
+from burstmap.local.core.limits import LOCAL_ACCOUNT as DEFAULT_ACCOUNT
+from burstmap.local.core.limits import LOCAL_REGION as DEFAULT_REGION
 from burstmap.local.services import lambda_worker
 
-DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT = "111111111111"
 LATEST = "$LATEST"
-MAX_RESPONSE_BYTES = 6_291_556
 """Lambda's synchronous response limit, as its error message states it."""
 INIT_TIMEOUT_SECONDS = 10.0
 """Lambda gives the init phase (importing the handler) 10 s, apart from the function timeout."""

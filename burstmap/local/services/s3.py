@@ -20,7 +20,8 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-LOCAL_REGION = "us-east-1"
+from burstmap.local.core.limits import LOCAL_REGION
+
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
