@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 from burstmap.local.core.errors import StatesError
+from burstmap.local.services.lambda_errors import MAX_RESPONSE_BYTES
+from burstmap.local.services.lambda_function import parse_function_reference
 from burstmap.local.services.lambda_runtime import (
-    MAX_RESPONSE_BYTES,
     FunctionSpec,
     LambdaConfigurationError,
     LambdaRuntime,
     LambdaServiceError,
-    parse_function_reference,
 )
 
 HANDLERS = """
