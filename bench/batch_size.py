@@ -177,7 +177,7 @@ def reference_total(size: int) -> int:
 
 def run_trivial(items: int, batch: int, repeats: int) -> Row:
     """The example app's state machine at this batch size, with the compute function swapped."""
-    from burstmap.client.local_job import prepare_app
+    from burstmap.client.local_app import function_spec, prepare_app
     from burstmap.local import execute
     from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
     from burstmap.local.services.s3 import LocalS3
@@ -185,7 +185,7 @@ def run_trivial(items: int, batch: int, repeats: int) -> Row:
     app = prepare_app(PROJECT_DIR, batch_size=batch)
     machine = app.state_machine()
     compute = next(fn for fn in app.functions if "ExampleCompute" in fn.logical_id)
-    specs = [fn.spec() for fn in app.functions if fn is not compute]
+    specs = [function_spec(fn) for fn in app.functions if fn is not compute]
     specs.append(
         FunctionSpec(
             name=compute.name,

@@ -371,7 +371,7 @@ def _run_local(
     # Imported lazily: the engine (and the CDK it synthesizes with) is not needed for AWS commands.
     from burstmap.client.local_job import JobInputError, run_local
     from burstmap.local import DefinitionError, InputTooLarge
-    from burstmap.local.app.assembly import AssemblyError
+    from burstmap.local.app.errors import AssemblyError
     from burstmap.local.services.lambda_runtime import LambdaConfigurationError
     from burstmap.local.services.s3 import LocalS3Error
 

@@ -137,7 +137,7 @@ def test_local_job_that_cannot_start_is_one_line_exit_2(runner, monkeypatch):
 
 def _cannot_start_errors() -> list[Exception]:
     from burstmap.local import InputTooLarge
-    from burstmap.local.app.assembly import AssemblyError, SynthesisError, UnresolvableToken
+    from burstmap.local.app.errors import AssemblyError, SynthesisError, UnresolvableToken
     from burstmap.local.core.errors import DefinitionError, UnsupportedFeature
     from burstmap.local.services.lambda_runtime import LambdaConfigurationError
     from burstmap.local.services.s3 import LocalS3Error
