@@ -1,11 +1,12 @@
 """The app a local job runs: synthesized with the job's construct props, read from its cloud assembly, and
-turned into what the local services run (FunctionSpecs) and where its items come from (ObjectsSource)."""
+turned into what the local services run (FunctionSpecs); for an app over S3 objects, where its items come
+from (ObjectsSource) and the input objects uploaded there."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,71 @@ def objects_source(definition: Mapping[str, Any]) -> ObjectsSource | None:
             output_prefix=output_prefix if isinstance(output_prefix, str) and output_prefix else None,
         )
     return None
+
+
+# ------------------------------------------------------------------------------------------ objects jobs
+
+_Upload = tuple[str, Path | bytes]
+"""One input object to upload: its key below the input prefix and a file or the body itself."""
+
+
+def input_uploads(
+    input_dir: Path | str | None, input_objects: Mapping[str, bytes | str] | None
+) -> list[_Upload]:
+    """The input objects asked for, checked before anything is synthesized or started."""
+    uploads: list[_Upload] = []
+    if input_dir is not None:
+        root = Path(input_dir)
+        if not root.is_dir():
+            raise JobInputError(
+                f"input_dir {root} is not a directory: pass the folder whose files become the job's input "
+                "objects (burstmap run --input-dir DIR)"
+            )
+        uploads += [(path.relative_to(root).as_posix(), path) for path in _files_under(root)]
+    for key, body in (input_objects or {}).items():
+        if not isinstance(key, str) or not key or key.startswith("/"):
+            raise JobInputError(
+                f"input_objects keys are object keys below the input prefix, like 'a/b.txt'; got {key!r}"
+            )
+        if not isinstance(body, bytes | str):
+            raise JobInputError(
+                f"input_objects[{key!r}] must be bytes or str (the object's body), got {type(body).__name__}"
+            )
+        uploads.append((key, body.encode() if isinstance(body, str) else body))
+    return uploads
+
+
+def _files_under(root: Path) -> Iterator[Path]:
+    """Every file below ``root``, in key order (symlinked files followed, as ``aws s3 cp`` does)."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            yield path
+
+
+def check_item_source(
+    source: ObjectsSource | None, item_source: str | None, objects_given: bool, endpoint_url: str | None
+) -> None:
+    """An app over S3 objects takes no items in its input; any other app takes nothing but them."""
+    if source is not None and item_source is not None:
+        raise JobInputError(
+            f"this app's items are the objects under {source.input_uri()} (BurstCompute input_prefix), so "
+            f"its input takes no {item_source} (burstmap run --size or --items): upload the "
+            "objects with input_dir (burstmap run --input-dir DIR) and pass only parameters, if any"
+        )
+    if source is None and (objects_given or item_source is None):
+        given = "input_dir / input_objects" if objects_given else f"endpoint_url {endpoint_url} alone"
+        raise JobInputError(
+            f"this app takes its items from the job input, not from S3 objects (its state machine has no "
+            f"BurstCompute input_prefix), so {given} cannot start it: give exactly one of size, items or "
+            "items_file (burstmap run --size N or --items FILE)"
+        )
+
+
+def upload_inputs(s3: Any, source: ObjectsSource, uploads: list[_Upload]) -> None:
+    """Put the input objects under the input prefix (large files in parts, by boto3's transfer manager)."""
+    for relative_key, body in uploads:
+        key = f"{source.input_prefix}{relative_key}"
+        if isinstance(body, Path):
+            s3.upload_file(str(body), source.bucket, key)
+        else:
+            s3.put_object(Bucket=source.bucket, Key=key, Body=body)

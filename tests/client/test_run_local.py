@@ -20,11 +20,13 @@ import pytest
 from typer.testing import CliRunner
 
 from burstmap.cli import app as cli_app
-from burstmap.client.local_job import JobInputError, prepare_app, run_local
+from burstmap.client import run_local
+from burstmap.client.job_input import JobInputError
+from burstmap.client.local_app import prepare_app
 from burstmap.local import UnsupportedFeature, execute
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-FAULTY_APP = Path(__file__).resolve().parent / "fixtures" / "faulty_app"
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+FAULTY_APP = PROJECT_DIR / "tests" / "fixtures" / "faulty_app"
 
 pytestmark = pytest.mark.slow
 
@@ -173,6 +175,8 @@ def test_a_failing_item_without_tolerance_fails_the_job(example_app: Path, tmp_p
         for r in json.loads((out / entry["Key"].rsplit("/", 1)[1]).read_text())
     ]
     assert [(json.loads(r["Input"])["item"], r["Error"]) for r in failed] == [("x", "InvalidItem")]
+    [failed_item] = json.loads((out / "failed_items.json").read_text())
+    assert (failed_item["index"], failed_item["item"], failed_item["error"]) == (1, "x", "InvalidItem")
 
 
 # ------------------------------------------------------------------------------------ the faulty app
