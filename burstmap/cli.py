@@ -292,7 +292,6 @@ def run(
             backend = AwsBackend.for_stack(stack, poll_seconds=poll_seconds, **aws_options)
         else:
             assert state_machine_arn is not None
-            _region_of(state_machine_arn)  # "not an ARN" before any AWS call
             backend = AwsBackend.for_state_machine(
                 state_machine_arn, poll_seconds=poll_seconds, **aws_options
             )
@@ -366,15 +365,8 @@ def _wait_and_print(job: Job, *, output_dir: Path | None, stats: bool, progress:
     _print_json(output)
 
 
-def _region_of(arn: str) -> str | None:
-    parts = arn.split(":")
-    if len(parts) < 6 or parts[0] != "arn":
-        raise UsageError(f"not an ARN: {arn!r} (expected arn:aws:states:REGION:ACCOUNT:...)")
-    return parts[3] or None
-
-
 def _job(execution_arn: str, region: str | None, profile: str | None, poll_seconds: float = 2.0) -> AwsJob:
-    region = region or _region_of(execution_arn)
+    region = region or aws.region_of(execution_arn)
     clients = aws.aws_clients(region=region, profile=profile)
     return AwsJob(execution_arn, clients=clients, poll_seconds=poll_seconds)
 
@@ -384,30 +376,7 @@ def _job(execution_arn: str, region: str | None, profile: str | None, poll_secon
 @_handles_errors
 def status(execution_arn: ExecutionArn, region: Region = None, profile: Profile = None) -> None:
     """Print an execution's status and its map runs' DescribeMapRun counts as JSON."""
-    job = _job(execution_arn, region, profile)
-    description = job.describe()
-    runs = job.map_runs()
-    _print_json(
-        {
-            "executionArn": description["executionArn"],
-            "name": description.get("name"),
-            "status": description["status"],
-            "startDate": description.get("startDate"),
-            "stopDate": description.get("stopDate"),
-            "error": description.get("error"),
-            "cause": description.get("cause"),
-            "redriveCount": description.get("redriveCount", 0),
-            "mapRuns": [
-                {
-                    "mapRunArn": run["mapRunArn"],
-                    "status": run.get("status"),
-                    "itemCounts": run.get("itemCounts"),
-                    "executionCounts": run.get("executionCounts"),
-                }
-                for run in runs
-            ],
-        }
-    )
+    _print_json(_job(execution_arn, region, profile).status_report())
 
 
 @app.command()
@@ -421,16 +390,7 @@ def results(
     """Download the manifest, the result files and failed_items.json (default: ./results/<execution name>)."""
     job = _job(execution_arn, region, profile)
     directory = output_dir or Path("results") / execution_arn.rsplit(":", 1)[-1]
-    downloaded = job.download_results(directory)
-    _print_json(
-        {
-            "directory": str(downloaded.directory),
-            "manifest": str(downloaded.manifest),
-            "result_files": [str(path) for path in downloaded.result_files],
-            "failed_items": str(downloaded.failed_items),
-            "failed_count": downloaded.failed_count,
-        }
-    )
+    _print_json(job.download_results(directory).summary())
 
 
 @app.command()

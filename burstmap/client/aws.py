@@ -143,6 +143,18 @@ def reading_results(what: str) -> Iterator[None]:
         raise AwsError(f"{exc} ({what})") from exc
 
 
+class InvalidArn(AwsError):
+    """What was given as an ARN is not one."""
+
+
+def region_of(arn: str) -> str | None:
+    """The region of an ARN (None when its region field is empty); InvalidArn for anything else."""
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise InvalidArn(f"not an ARN: {arn!r} (expected arn:aws:states:REGION:ACCOUNT:...)")
+    return parts[3] or None
+
+
 # --------------------------------------------------------------------------------------------- stack
 @dataclass(frozen=True)
 class BurstmapStack:

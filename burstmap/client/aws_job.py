@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from burstmap.client import aws
-from burstmap.client.aws import AwsError, Clients, call
+from burstmap.client.aws import AwsError, Clients, call, region_of
 from burstmap.client.job import Job, JobNotFinished, NoResults, OnProgress
 from burstmap.client.job_input import JobInput, needs_staging, stage_items
 from burstmap.client.progress import Progress
@@ -27,12 +27,6 @@ from burstmap.client.results import UNREADABLE as UNREADABLE_RESULTS
 from burstmap.client.results import S3Object, manifest_named_by, manifests_of_map_runs
 
 DEFAULT_POLL_SECONDS = 2.0
-
-
-def region_of(arn: str) -> str | None:
-    """The region field of an ARN (None when it is empty)."""
-    parts = arn.split(":")
-    return parts[3] if len(parts) > 3 and parts[3] else None
 
 
 class AwsJob(Job):
@@ -158,6 +152,29 @@ class AwsJob(Job):
             "items_failed": final.failed,
         }
 
+    def status_report(self) -> dict[str, Any]:
+        """The execution's status and its map runs' DescribeMapRun counts (``burstmap status`` prints it)."""
+        description = self.describe()
+        return {
+            "executionArn": description["executionArn"],
+            "name": description.get("name"),
+            "status": description["status"],
+            "startDate": description.get("startDate"),
+            "stopDate": description.get("stopDate"),
+            "error": description.get("error"),
+            "cause": description.get("cause"),
+            "redriveCount": description.get("redriveCount", 0),
+            "mapRuns": [
+                {
+                    "mapRunArn": run["mapRunArn"],
+                    "status": run.get("status"),
+                    "itemCounts": run.get("itemCounts"),
+                    "executionCounts": run.get("executionCounts"),
+                }
+                for run in self.map_runs()
+            ],
+        }
+
     def interrupted(self) -> str:
         return f"still running on AWS: `burstmap cancel {self.execution_arn}` stops it"
 
@@ -247,7 +264,8 @@ class AwsBackend:
     def for_state_machine(
         cls, arn: str, *, region: str | None = None, profile: str | None = None, **options: Any
     ) -> AwsBackend:
-        clients = aws.aws_clients(region=region or region_of(arn), profile=profile)
+        arn_region = region_of(arn)  # InvalidArn before any AWS call
+        clients = aws.aws_clients(region=region or arn_region, profile=profile)
         return cls(arn, clients=clients, **options)
 
     def start(self, job_input: JobInput) -> AwsJob:

@@ -48,6 +48,16 @@ class DownloadedResults:
     output_files: list[Path] = field(default_factory=list)
     """A local job over S3 objects: what its compute wrote under the output prefix, at its key's path."""
 
+    def summary(self) -> dict[str, Any]:
+        """What ``burstmap results`` prints."""
+        return {
+            "directory": str(self.directory),
+            "manifest": str(self.manifest),
+            "result_files": [str(path) for path in self.result_files],
+            "failed_items": str(self.failed_items),
+            "failed_count": self.failed_count,
+        }
+
     @property
     def files(self) -> list[Path]:
         """Every file written."""
