@@ -343,13 +343,13 @@ def _wait_and_print(job: Job, *, output_dir: Path | None, stats: bool, progress:
     """Follow a job to its end, then print its output (or its failure), locally and on AWS alike."""
     display = progress_display(progress)
     try:
-        job.wait(on_progress=display.update)
+        try:
+            job.wait(on_progress=display.update)
+        finally:
+            display.close()
     except KeyboardInterrupt:
-        display.close()
         _say(job.interrupted())
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    finally:
-        display.close()
     try:
         output = job.result()  # raises JobFailed, reported by _handles_errors
     except JobFailed:

@@ -423,6 +423,23 @@ def test_remote_failure_names_the_first_failing_item_and_exits_1(runner, use_cli
     ]
 
 
+def test_interrupting_a_remote_run_leaves_the_job_running_and_says_how_to_stop_it(runner, use_clients):
+    class InterruptedWhileWaiting:
+        def start_execution(self, **kwargs: Any) -> dict[str, Any]:
+            return {"executionArn": EXECUTION_ARN}
+
+        def describe_execution(self, **kwargs: Any) -> dict[str, Any]:
+            raise KeyboardInterrupt
+
+    use_clients(InterruptedWhileWaiting())
+    result = runner.invoke(app, ["run", "--state-machine-arn", MACHINE_ARN, "--size", "4", "--no-progress"])
+    assert result.exit_code == 130
+    assert (
+        one_line(result.stderr)
+        == f"burstmap: still running on AWS: `burstmap cancel {EXECUTION_ARN}` stops it"
+    )
+
+
 # ------------------------------------------------------------------------------------------ operating
 def test_status_prints_describe_map_run_counts(runner, use_clients):
     sfn, stubber = stubbed_sfn()
