@@ -4,7 +4,7 @@ Two workloads run through the example app's synthesized state machine on the loc
 Choice -> Distributed Map with the construct's ItemSelector / ItemBatcher / ResultWriter -> combine, real
 handlers, loopback S3), once per batch size:
 
-* ``example``: the seed workload (``lambdas/example_compute``) via ``burstmap.client.local_job.run_local``, at
+* ``example``: the seed workload (``lambdas/example_compute``) via ``burstmap.client.run_local``, at
   ``--example-sizes`` (default 1,024). Its results are exact integers of up to ~2.2 digits per byte count,
   so a batch's output (the list of its results, one child's state output) grows with the batch; past
   256 KiB the child fails with ``States.DataLimitExceeded``. Rows whose largest batch output would pass
@@ -132,7 +132,8 @@ def aws_estimate(
 
 
 def run_example(size: int, batch: int, repeats: int, run_oversized: bool) -> Row:
-    from burstmap.client.local_job import prepare_app, run_local
+    from burstmap.client import run_local
+    from burstmap.client.local_app import prepare_app
 
     sys.path.insert(0, str(PROJECT_DIR / "lambdas" / "example_compute"))
     from handler import handler
@@ -177,7 +178,7 @@ def reference_total(size: int) -> int:
 
 def run_trivial(items: int, batch: int, repeats: int) -> Row:
     """The example app's state machine at this batch size, with the compute function swapped."""
-    from burstmap.client.local_job import prepare_app
+    from burstmap.client.local_app import function_spec, prepare_app
     from burstmap.local import execute
     from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
     from burstmap.local.services.s3 import LocalS3
@@ -185,7 +186,7 @@ def run_trivial(items: int, batch: int, repeats: int) -> Row:
     app = prepare_app(PROJECT_DIR, batch_size=batch)
     machine = app.state_machine()
     compute = next(fn for fn in app.functions if "ExampleCompute" in fn.logical_id)
-    specs = [fn.spec() for fn in app.functions if fn is not compute]
+    specs = [function_spec(fn) for fn in app.functions if fn is not compute]
     specs.append(
         FunctionSpec(
             name=compute.name,

@@ -1,7 +1,7 @@
 """The example job through the local engine at 1,024 / 4,096 / 16,384 items: wall time, peak RSS, totals.
 
 Each size runs in a fresh process (so peak RSS is that size's, not the largest so far), through
-`burstmap.client.local_job.run_local`, and its exact total is checked against an independent computation of
+`burstmap.client.run_local`, and its exact total is checked against an independent computation of
 the seed formula. Then `burstmap run --size 1024` is timed from command to JSON, next to the state
 machine run alone (targets: under 10 s and under 2 s on a 2-core machine).
 
@@ -42,7 +42,7 @@ def peak_rss_mb() -> tuple[float, float]:
 
 def run_one(size: int, app_dir: Path) -> dict[str, object]:
     """One size through run_local, in this process; returns its figures."""
-    from burstmap.client.local_job import run_local
+    from burstmap.client import run_local
 
     started = time.perf_counter()
     result = run_local(size=size, app_dir=app_dir, stats=True)
@@ -74,7 +74,7 @@ def main() -> None:
         return
 
     # Warm the assembly once so every row measures a run, not the first synth.
-    from burstmap.client.local_job import prepare_app
+    from burstmap.client.local_app import prepare_app
 
     prepare_app(args.app_dir)
     rows = []

@@ -14,6 +14,7 @@ asks for it, in which case plain lines (``burstmap: 512/1024 items (50.0%), ...`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -21,13 +22,18 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from burstmap.client import job_input, remote
+from burstmap.client import aws
 from burstmap.client import plan as planning
+from burstmap.client.aws import AwsError
+from burstmap.client.aws_job import AwsBackend, AwsJob
+from burstmap.client.job import Backend, Job, JobFailed, NoResults
+from burstmap.client.job_input import JobInput, JobInputError, parse_parameters, read_items_file
 from burstmap.client.progress import progress_display
+from burstmap.runtime.results import ResultReadError
 
 app = typer.Typer(
     name="burstmap",
@@ -177,13 +183,11 @@ def _handles_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (remote.AwsError, UsageError, job_input.JobInputError, planning.InvalidPlan) as exc:
+        except (AwsError, UsageError, JobInputError, planning.InvalidPlan, NoResults, ResultReadError) as exc:
             _say(str(exc))
             raise typer.Exit(EXIT_USAGE_OR_AWS) from None
-        except remote.JobFailed as failed:
-            _report_failure(
-                failed.status, failed.error, failed.cause, failed.first_failure, failed.failed_items
-            )
+        except JobFailed as failed:
+            _report_failure(failed)
             raise typer.Exit(EXIT_FAILED) from None
 
     return wrapper  # type: ignore[return-value]
@@ -202,51 +206,19 @@ def _short_cause(cause: str | None) -> str:
     return cause
 
 
-class FailedItemLike(Protocol):
-    """A failed item as remote.FailedItem (AWS) and results.ItemResult (local) both describe it."""
-
-    @property
-    def index(self) -> int | None: ...
-    @property
-    def item(self) -> Any: ...
-    @property
-    def error(self) -> str | None: ...
-    @property
-    def cause(self) -> str | None: ...
-
-
-def _report_failure(
-    status: str,
-    error: str | None,
-    cause: str | None,
-    first: FailedItemLike | None = None,
-    failed_count: int = 0,
-) -> None:
-    _say(f"execution {status}: {error or 'no error name'}: {_short_cause(cause)}")
+def _report_failure(failed: JobFailed) -> None:
+    _say(f"execution {failed.status}: {failed.error or 'no error name'}: {_short_cause(failed.cause)}")
+    first = failed.first_failure
     if first is not None:
         where = f"item {first.index}" if first.index is not None else f"item {json.dumps(first.item)}"
         key = first.item.get("key") if isinstance(first.item, dict) else None
         if first.index is not None and isinstance(key, str):
             where += f" ({key})"  # a job over S3 objects: the object, which its index alone does not name
-        others = failed_count - 1
+        others = failed.failed_items - 1
         _say(
             f"first failing {where}: {first.error}: {_short_cause(first.cause)}"
             + (f" ({others} other item{'s' if others != 1 else ''} failed)" if others > 0 else "")
         )
-
-
-def _parse_parameters(parameters: str | None) -> dict[str, Any] | None:
-    if parameters is None:
-        return None
-    try:
-        value = json.loads(parameters)
-    except json.JSONDecodeError as exc:
-        raise UsageError(
-            f"--parameters is not JSON ({exc.msg}): pass an object like '{{\"scale\": 2}}'"
-        ) from exc
-    if not isinstance(value, dict):
-        raise UsageError("--parameters must be a JSON object, like '{\"scale\": 2}'")
-    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -259,12 +231,6 @@ def _json_default(value: Any) -> Any:
 
 def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, default=_json_default))
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    return dict(value)
 
 
 # ---------------------------------------------------------------------------------------- run
@@ -304,196 +270,105 @@ def run(
             "give exactly one of --size N or --items FILE "
             "(or, for an app whose items are S3 objects, --input-dir DIR)"
         )
-    parsed_parameters = _parse_parameters(parameters)
+    parsed_parameters = parse_parameters(parameters, option="--parameters")
+    local_options = {
+        "batch_size": batch_size,
+        "max_concurrency": max_concurrency,
+        "workers": workers,
+        "inject_throttle": inject_throttle,
+        "retry_time_scale": retry_time_scale,
+        "endpoint_url": endpoint_url,
+        "app_dir": app_dir,
+    }
+    backend: Backend
     if is_local:
         if no_wait:
             raise UsageError("--no-wait needs a job on AWS: add --stack NAME or --state-machine-arn ARN")
-        local_options = {
-            "batch_size": batch_size,
-            "max_concurrency": max_concurrency,
-            "workers": workers,
-            "output_dir": output_dir,
-            "inject_throttle": inject_throttle,
-            "retry_time_scale": retry_time_scale,
-            "endpoint_url": endpoint_url,
-            "input_dir": input_dir,
-            "app_dir": app_dir,
-        }
-        _run_local(size, items, parsed_parameters, stats, progress, local_options)
-        return
+        backend = _local_backend({**local_options, "input_dir": input_dir})
+    else:
+        _refuse_local_options(stack, state_machine_arn, input_dir, local_options)
+        aws_options = {"region": region, "profile": profile, "execution_name": name}
+        if stack is not None:
+            backend = AwsBackend.for_stack(stack, poll_seconds=poll_seconds, **aws_options)
+        else:
+            assert state_machine_arn is not None
+            backend = AwsBackend.for_state_machine(
+                state_machine_arn, poll_seconds=poll_seconds, **aws_options
+            )
+    job_input = JobInput.of(size=size, items_file=items, parameters=parsed_parameters)
+    try:
+        with backend.start(job_input) as job:
+            if no_wait:
+                typer.echo(job.id)
+                return
+            _wait_and_print(job, output_dir=output_dir, stats=stats, progress=progress)
+    except backend.cannot_start as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _local_backend(options: dict[str, Any]) -> Backend:
+    """The local engine over the app, with the options given (the rest: the app's and the engine's)."""
+    # Imported here: the engine (and the CDK it synthesizes with) is not needed for AWS commands.
+    from burstmap.client import local_job
+
+    given = {key: value for key, value in options.items() if value is not None}
+    return local_job.LocalBackend(local_job.LocalOptions(**given))
+
+
+def _refuse_local_options(
+    stack: str | None, state_machine_arn: str | None, input_dir: Path | None, local_options: dict[str, Any]
+) -> None:
+    """A job on AWS has its construct props deployed: options that only shape a local run are refused."""
     if stack is not None and state_machine_arn is not None:
         raise UsageError("give --stack or --state-machine-arn, not both")
-    local_only = {
-        "--batch-size": batch_size,
-        "--max-concurrency": max_concurrency,
-        "--workers": workers,
-        "--inject-throttle": inject_throttle,
-        "--retry-time-scale": retry_time_scale,
-        "--endpoint-url": endpoint_url,
-        "--app-dir": app_dir,
-    }
     if input_dir is not None:
         raise UsageError(
             "--input-dir uploads to the local S3 only: for a job on AWS, copy the files under the stack "
             "bucket's input prefix (aws s3 cp DIR s3://BUCKET/INPUT_PREFIX/ --recursive)"
         )
-    given = [option for option, value in local_only.items() if value is not None]
+    given = [_flag(name) for name, value in local_options.items() if value is not None]
     if given:
         raise UsageError(
             f"{', '.join(given)} only apply to local runs; on AWS these are set when the stack is deployed "
             "(BurstCompute arguments)"
         )
-    _run_remote(
-        size=size,
-        items_file=items,
-        parameters=parsed_parameters,
-        stack=stack,
-        state_machine_arn=state_machine_arn,
-        no_wait=no_wait,
-        output_dir=output_dir,
-        stats=stats,
-        progress=progress,
-        poll_seconds=poll_seconds,
-        name=name,
-        region=region,
-        profile=profile,
-    )
 
 
-def _run_local(
-    size: int | None,
-    items_file: Path | None,
-    parameters: dict[str, Any] | None,
-    stats: bool,
-    progress: bool | None,
-    options: dict[str, Any],
-) -> None:
-    # Imported lazily: the engine (and the CDK it synthesizes with) is not needed for AWS commands.
-    from burstmap.client.local_job import JobInputError, run_local
-    from burstmap.local import DefinitionError, InputTooLarge
-    from burstmap.local.app.assembly import AssemblyError
-    from burstmap.local.services.lambda_runtime import LambdaConfigurationError
-    from burstmap.local.services.s3 import LocalS3Error
+def _flag(parameter: str) -> str:
+    """The option of a `run` parameter (every one is named after it: batch_size -> --batch-size)."""
+    return "--" + parameter.replace("_", "-")
 
-    # What stops a local job before its execution runs: said in one line, exit 2. AssemblyError covers
-    # SynthesisError and UnresolvableToken; DefinitionError covers UnsupportedFeature.
-    cannot_start = (
-        JobInputError,
-        AssemblyError,
-        DefinitionError,
-        InputTooLarge,
-        LambdaConfigurationError,
-        LocalS3Error,
-    )
 
-    kwargs = {key: value for key, value in options.items() if value is not None}
+def _wait_and_print(job: Job, *, output_dir: Path | None, stats: bool, progress: bool | None) -> None:
+    """Follow a job to its end, then print its output (or its failure), locally and on AWS alike."""
     display = progress_display(progress)
     try:
-        result = run_local(
-            size=size,
-            items_file=items_file,
-            parameters=parameters,
-            stats=stats,
-            on_progress=display.update,
-            **kwargs,
-        )
-    except cannot_start as exc:
-        raise UsageError(str(exc)) from exc
-    finally:
-        display.close()
-    if result.status != "SUCCEEDED":
-        _report_failure(result.status, result.error, result.cause, result.first_failure, result.failed_count)
-        raise typer.Exit(EXIT_FAILED)
-    output = result.output
-    if stats and isinstance(output, dict) and result.stats is not None and "stats" not in output:
-        output = {**output, "stats": _as_dict(result.stats)}
-    _print_json(output)
-
-
-def _run_remote(
-    *,
-    size: int | None,
-    items_file: Path | None,
-    parameters: dict[str, Any] | None,
-    stack: str | None,
-    state_machine_arn: str | None,
-    no_wait: bool,
-    output_dir: Path | None,
-    stats: bool,
-    progress: bool | None,
-    poll_seconds: float,
-    name: str | None,
-    region: str | None,
-    profile: str | None,
-) -> None:
-    if region is None and state_machine_arn is not None:
-        region = _region_of(state_machine_arn)
-    clients = remote.aws_clients(region=region, profile=profile)
-    bucket: str | None = None
-    if stack is not None:
-        resolved = remote.BurstmapStack.from_stack(stack, cloudformation=clients.cloudformation)
-        state_machine_arn, bucket = resolved.state_machine_arn, resolved.bucket_name
-    assert state_machine_arn is not None
-    if size is None and items_file is None:  # a stack in objects mode: its Map lists the input prefix
-        execution_input: dict[str, Any] = {} if parameters is None else {"parameters": parameters}
-    else:
-        execution_input = job_input.build_execution_input(
-            size=size, items_file=items_file, parameters=parameters
-        )
-        execution_input = remote.stage_large_items(execution_input, clients.s3, bucket)
-    job = remote.Job.start(state_machine_arn, execution_input, name=name, clients=clients)
-    if no_wait:
-        typer.echo(job.execution_arn)
-        return
-    _wait_and_print(job, output_dir=output_dir, stats=stats, progress=progress, poll_seconds=poll_seconds)
-
-
-def _wait_and_print(
-    job: remote.Job, *, output_dir: Path | None, stats: bool, progress: bool | None, poll_seconds: float
-) -> None:
-    """Follow a remote job to its end, then print its output (or its failure) like a local run."""
-    display = progress_display(progress)
-    last: list[Any] = []
-
-    def on_progress(update: Any) -> None:
-        last[:] = [update]
-        display.update(update)
-
-    try:
-        job.wait(on_progress=on_progress, poll_seconds=poll_seconds)
+        try:
+            job.wait(on_progress=display.update)
+        finally:
+            display.close()
     except KeyboardInterrupt:
-        display.close()
-        _say(f"still running on AWS: `burstmap cancel {job.execution_arn}` stops it")
+        _say(job.interrupted())
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    display.close()
-    output = job.result()  # raises JobFailed, reported by _handles_errors
+    try:
+        output = job.result()  # raises JobFailed, reported by _handles_errors
+    except JobFailed:
+        if output_dir is not None:
+            with contextlib.suppress(NoResults):  # the results so far, if the map ran at all
+                job.download_results(output_dir)
+        raise
     if output_dir is not None:
         downloaded = job.download_results(output_dir)
         _say(f"results in {downloaded.directory} ({len(downloaded.result_files)} files)")
-    if stats and isinstance(output, dict):
-        final = last[0] if last else job.progress()
-        output = {
-            **output,
-            "stats": {
-                "wall_seconds": round(final.elapsed_seconds, 3),
-                "items_total": final.total,
-                "items_succeeded": final.succeeded,
-                "items_failed": final.failed,
-            },
-        }
+    if stats and isinstance(output, dict) and "stats" not in output:
+        output = {**output, "stats": job.stats()}
     _print_json(output)
 
 
-def _region_of(arn: str) -> str | None:
-    parts = arn.split(":")
-    if len(parts) < 6 or parts[0] != "arn":
-        raise UsageError(f"not an ARN: {arn!r} (expected arn:aws:states:REGION:ACCOUNT:...)")
-    return parts[3] or None
-
-
-def _job(execution_arn: str, region: str | None, profile: str | None) -> remote.Job:
-    region = region or _region_of(execution_arn)
-    return remote.Job(execution_arn, clients=remote.aws_clients(region=region, profile=profile))
+def _job(execution_arn: str, region: str | None, profile: str | None, poll_seconds: float = 2.0) -> AwsJob:
+    region = region or aws.region_of(execution_arn)
+    clients = aws.aws_clients(region=region, profile=profile)
+    return AwsJob(execution_arn, clients=clients, poll_seconds=poll_seconds)
 
 
 # ---------------------------------------------------------------------------------------- operating
@@ -501,30 +376,7 @@ def _job(execution_arn: str, region: str | None, profile: str | None) -> remote.
 @_handles_errors
 def status(execution_arn: ExecutionArn, region: Region = None, profile: Profile = None) -> None:
     """Print an execution's status and its map runs' DescribeMapRun counts as JSON."""
-    job = _job(execution_arn, region, profile)
-    description = job.describe()
-    runs = job.map_runs()
-    _print_json(
-        {
-            "executionArn": description["executionArn"],
-            "name": description.get("name"),
-            "status": description["status"],
-            "startDate": description.get("startDate"),
-            "stopDate": description.get("stopDate"),
-            "error": description.get("error"),
-            "cause": description.get("cause"),
-            "redriveCount": description.get("redriveCount", 0),
-            "mapRuns": [
-                {
-                    "mapRunArn": run["mapRunArn"],
-                    "status": run.get("status"),
-                    "itemCounts": run.get("itemCounts"),
-                    "executionCounts": run.get("executionCounts"),
-                }
-                for run in runs
-            ],
-        }
-    )
+    _print_json(_job(execution_arn, region, profile).status_report())
 
 
 @app.command()
@@ -538,16 +390,7 @@ def results(
     """Download the manifest, the result files and failed_items.json (default: ./results/<execution name>)."""
     job = _job(execution_arn, region, profile)
     directory = output_dir or Path("results") / execution_arn.rsplit(":", 1)[-1]
-    downloaded = job.download_results(directory)
-    _print_json(
-        {
-            "directory": str(downloaded.directory),
-            "manifest": str(downloaded.manifest),
-            "result_files": [str(path) for path in downloaded.result_files],
-            "failed_items": str(downloaded.failed_items),
-            "failed_count": downloaded.failed_count,
-        }
-    )
+    _print_json(job.download_results(directory).summary())
 
 
 @app.command()
@@ -573,12 +416,12 @@ def redrive(
     profile: Profile = None,
 ) -> None:
     """Rerun the failed, aborted or timed-out parts of an execution (RedriveExecution, within 14 days)."""
-    job = _job(execution_arn, region, profile)
+    job = _job(execution_arn, region, profile, poll_seconds)
     redriven = job.redrive()
     if not wait:
         _print_json({"executionArn": execution_arn, "redriveDate": redriven})
         return
-    _wait_and_print(job, output_dir=output_dir, stats=stats, progress=progress, poll_seconds=poll_seconds)
+    _wait_and_print(job, output_dir=output_dir, stats=stats, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------- plan
@@ -617,7 +460,7 @@ def plan(
     """Estimate what a job will consume on AWS and cost, without running anything."""
     if (size is None) == (items is None):
         raise UsageError("give exactly one of --size N or --items FILE")
-    count = size if size is not None else len(job_input.read_items_file(items))  # type: ignore[arg-type]
+    count = size if size is not None else len(read_items_file(items))  # type: ignore[arg-type]
     shape = None
     if definition is not None:
         try:

@@ -1,7 +1,8 @@
-"""Building a job's execution input on the client side, shared by local runs and runs on AWS.
+"""A job's input on the client side, built and staged once for local runs and runs on AWS alike.
 
 ``burstmap run`` reads ``--items`` files and assembles the input of the contract (docs/architecture.md)
-here, once, so a local and a remote run accept exactly the same files and build the same input.
+here, once, so a local and a remote run accept exactly the same files and build the same input; an items
+list too large for an execution input is staged to S3 here too (each backend names the bucket).
 Validating the *values* (a negative size, a bad ``items_s3`` URI) is left to the start Lambda, which
 fails the execution with ``InvalidInput`` the same way locally and on AWS; only what cannot become an
 execution input at all (no item source, two sources, an unreadable file, parameters that are not a
@@ -11,6 +12,9 @@ JSON object) is refused here, before anything runs.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,8 @@ MAX_INLINE_INPUT_BYTES = 200 * 1024
 the input at 256 KiB, and the start state adds its own fields."""
 
 STAGED_ITEMS_PREFIX = "items"
-"""Where a large ``items`` list is uploaded as JSON Lines (``<prefix>/<uuid>.jsonl``)."""
+"""Where a large ``items`` list is uploaded as JSON Lines (``<prefix>/<uuid>.jsonl``): BurstCompute's
+default ``items_prefix``, which the start function is granted to read."""
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 
@@ -81,20 +86,27 @@ def _json_lines(path: Path, text: str) -> list[Any]:
     return items
 
 
-def parse_parameters(parameters: dict[str, Any] | str | None) -> dict[str, Any] | None:
-    """Job parameters given as a dict or as JSON text; they must be one JSON object."""
+def parse_parameters(
+    parameters: dict[str, Any] | str | None, *, option: str | None = None
+) -> dict[str, Any] | None:
+    """Job parameters given as a dict or as JSON text; they must be one JSON object.
+
+    ``option`` is the command-line flag they came from (``--parameters``), named in the messages.
+    """
     if parameters is None:
         return None
     if isinstance(parameters, str):
         try:
             parameters = json.loads(parameters)
         except json.JSONDecodeError as exc:
+            subject = f"{option} is" if option else "parameters are"
             raise JobInputError(
-                f"parameters are not JSON ({exc.msg}): pass an object like '{{\"scale\": 2}}'"
+                f"{subject} not JSON ({exc.msg}): pass an object like '{{\"scale\": 2}}'"
             ) from exc
     if not isinstance(parameters, dict):
         raise JobInputError(
-            f"parameters must be a JSON object, like '{{\"scale\": 2}}', got {_json_type(parameters)}"
+            f"{option or 'parameters'} must be a JSON object, like '{{\"scale\": 2}}', "
+            f"got {_json_type(parameters)}"
         )
     return parameters
 
@@ -132,6 +144,43 @@ def build_execution_input(
     return execution_input
 
 
+@dataclass(frozen=True)
+class JobInput:
+    """What a job is started with: its execution input, and which item source it was described by.
+
+    ``source`` is ``"size"``, ``"items"``, ``"items_file"`` or ``"items_s3"``; None for a job over S3
+    objects (BurstCompute ``input_prefix``), whose input is its parameters alone: the app lists its items.
+    """
+
+    execution_input: dict[str, Any]
+    source: str | None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        size: int | None = None,
+        items: list[Any] | None = None,
+        items_file: Path | str | None = None,
+        items_s3: str | None = None,
+        parameters: dict[str, Any] | str | None = None,
+    ) -> JobInput:
+        """The input of a job over these items (see ``build_execution_input``); none: a job over objects."""
+        sources = {"size": size, "items": items, "items_file": items_file, "items_s3": items_s3}
+        given = [name for name, value in sources.items() if value is not None]
+        if not given:
+            checked = parse_parameters(parameters)
+            return cls({} if checked is None else {"parameters": checked}, None)
+        execution_input = build_execution_input(
+            size=size, items=items, items_file=items_file, items_s3=items_s3, parameters=parameters
+        )
+        return cls(execution_input, given[0])
+
+    @property
+    def over_objects(self) -> bool:
+        return self.source is None
+
+
 def needs_staging(execution_input: dict[str, Any]) -> bool:
     """Whether the input carries an ``items`` list too large to pass inline (see MAX_INLINE_INPUT_BYTES)."""
     return "items" in execution_input and (
@@ -142,6 +191,21 @@ def needs_staging(execution_input: dict[str, Any]) -> bool:
 def items_as_json_lines(items: list[Any]) -> bytes:
     """The body of a staged ``items_s3`` object: one compact JSON value a line."""
     return "".join(json.dumps(item, separators=(",", ":")) + "\n" for item in items).encode()
+
+
+def stage_items(
+    execution_input: dict[str, Any], bucket: str, put_object: Callable[..., Any]
+) -> dict[str, Any]:
+    """Upload the input's ``items`` to ``bucket`` as JSON Lines and pass ``items_s3`` instead.
+
+    ``put_object`` is an S3 client's (``put_object(Bucket=, Key=, Body=)``); the key is
+    ``items/<uuid>.jsonl``, under the prefix BurstCompute's start function may read.
+    """
+    key = f"{STAGED_ITEMS_PREFIX}/{uuid.uuid4()}.jsonl"
+    put_object(Bucket=bucket, Key=key, Body=items_as_json_lines(execution_input["items"]))
+    staged = {k: v for k, v in execution_input.items() if k != "items"}
+    staged["items_s3"] = f"s3://{bucket}/{key}"
+    return staged
 
 
 def _json_type(value: Any) -> str:

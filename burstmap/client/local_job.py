@@ -1,48 +1,95 @@
-"""Run the example app's job on this machine: what ``burstmap run`` does by default.
+"""The same job on this machine: what ``burstmap run`` does without ``--stack``.
 
 The synthesized state machine (not the construct) is what runs: the app is synthesized with the job's
 batch size and concurrency as CDK context (or an up-to-date cdk.out is reused), its definition and Lambda
 functions are read from the cloud assembly, an S3 endpoint on loopback holds the buckets, and the real
-handler code runs in warm worker processes. Everything started here is closed again, even on errors.
+handler code runs in warm worker processes. :class:`LocalBackend` prepares all of that in ``start``; the
+:class:`LocalJob` it returns runs the execution in the calling thread when it is waited for, and keeps
+the S3 server and workers until it is closed, so its results can be read. :func:`run_local` does it all
+in one call. Everything started here is closed again, even on errors.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, ClassVar
 
-from burstmap.client.job_input import (
-    STAGED_ITEMS_PREFIX,
-    JobInputError,
-    build_execution_input,
-    items_as_json_lines,
-    needs_staging,
-    parse_parameters,
+from burstmap.client.job import Job, JobFailed, JobNotFinished, NoResults, OnProgress
+from burstmap.client.job_input import JobInput, JobInputError, needs_staging, stage_items
+from burstmap.client.local_app import (
+    ObjectsSource,
+    check_item_source,
+    function_specs,
+    input_uploads,
+    objects_source,
+    prepare_app,
+    upload_inputs,
 )
-from burstmap.local.app.assembly import LocalApp, load_assembly, synthesize
+from burstmap.client.progress import Progress
+from burstmap.client.results import (
+    DownloadedResults,
+    S3Object,
+    copy_prefix,
+    manifest_named_by,
+    manifests_of_map_runs,
+)
+from burstmap.local import InputTooLarge, execute, load_definition
+from burstmap.local.app.assembly import LocalApp, LocalStateMachine
+from burstmap.local.app.errors import AssemblyError
+from burstmap.local.core.errors import DefinitionError
+from burstmap.local.core.limits import LOCAL_ACCOUNT, LOCAL_REGION
+from burstmap.local.services.lambda_runtime import LambdaConfigurationError, LambdaRuntime
+from burstmap.local.services.s3 import LocalS3, LocalS3Error
+from burstmap.runtime.results import ItemResult
 
-if TYPE_CHECKING:  # pragma: no cover
-    from burstmap.client.progress import Progress
-    from burstmap.runtime.results import ItemResult
-
-LIST_OBJECTS_V2 = "arn:aws:states:::s3:listObjectsV2"
-BATCH_SIZE_CONTEXT = "burstmap:batch_size"
-MAX_CONCURRENCY_CONTEXT = "burstmap:max_concurrency"
 PROGRESS_INTERVAL_SECONDS = 0.25
 STAT_NAMES = ("invocations", "retries", "failures", "throttles")
 LOCAL_ITEMS_BUCKET = "burstmap-local-items"
 """Where a large --items list is staged when the app has no bucket of its own."""
 
-__all__ = ["JobInputError", "LocalJobResult", "ObjectsSource", "objects_source", "prepare_app", "run_local"]
+__all__ = ["JobInputError", "LocalBackend", "LocalJob", "LocalJobResult", "LocalOptions", "run_local"]
+
+
+@dataclass(frozen=True)
+class LocalOptions:
+    """How a local job runs; the defaults are the app's settings and the engine's.
+
+    ``batch_size`` / ``max_concurrency`` are synthesized into the app (CDK context); ``input_dir`` /
+    ``input_objects`` are uploaded under the input prefix of an app over S3 objects; ``endpoint_url`` is an
+    S3 server to use instead of the embedded one (objects already on it are an objects job's items).
+    """
+
+    batch_size: int | None = None
+    max_concurrency: int | None = None
+    workers: int | None = None
+    inject_throttle: float = 0.0
+    retry_time_scale: float = 1.0
+    endpoint_url: str | None = None
+    app_dir: Path | str | None = None
+    seed: int = 0
+    state_machine: str | None = None
+    input_dir: Path | str | None = None
+    input_objects: Mapping[str, bytes | str] | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.inject_throttle <= 1.0:
+            raise JobInputError(
+                f"inject_throttle is a fraction of invocations, 0 to 1; got {self.inject_throttle}"
+            )
+        if self.retry_time_scale < 0:
+            raise JobInputError(f"retry_time_scale must be 0 or more, got {self.retry_time_scale}")
+        if self.workers is not None and self.workers < 1:
+            raise JobInputError(f"workers must be 1 or more, got {self.workers}")
+
+    @property
+    def objects_given(self) -> bool:
+        return self.input_dir is not None or self.input_objects is not None
 
 
 @dataclass
@@ -64,76 +111,192 @@ class LocalJobResult:
         return self.status == "SUCCEEDED"
 
 
-@dataclass(frozen=True)
-class ObjectsSource:
-    """Where a job over S3 objects (BurstCompute ``input_prefix``) lists its items and its compute writes."""
+class LocalBackend:
+    """Jobs run by the local engine on the app in ``options.app_dir`` (default: the current directory)."""
 
-    bucket: str
-    input_prefix: str
-    """The ItemReader's ``Prefix``, e.g. ``"input/"``."""
-    output_prefix: str | None = None
-    """The ``output_prefix`` the construct puts in every item, e.g. ``"output/"`` (None if there is none)."""
+    cannot_start: ClassVar[tuple[type[BaseException], ...]] = (
+        JobInputError,
+        AssemblyError,  # SynthesisError, UnresolvableToken
+        DefinitionError,  # UnsupportedFeature
+        InputTooLarge,
+        LambdaConfigurationError,
+        LocalS3Error,
+    )
 
-    def input_uri(self) -> str:
-        return f"s3://{self.bucket}/{self.input_prefix}"
+    def __init__(self, options: LocalOptions | None = None) -> None:
+        self.options = options or LocalOptions()
 
+    def start(self, job_input: JobInput) -> LocalJob:
+        """Synthesize the app, check the job against it, and start the S3 server and the workers.
 
-def objects_source(definition: Mapping[str, Any]) -> ObjectsSource | None:
-    """The objects source of a state machine whose items are the objects under a fixed bucket and prefix.
-
-    That is a top-level Map whose ItemReader is ``s3:listObjectsV2`` with a literal Bucket (what
-    BurstCompute's ``input_prefix`` mode synthesizes): such a job takes no items in its input. A
-    listing whose bucket or prefix comes from the input (``Bucket.$``) is not one: the input drives it.
-    """
-    for state in (definition.get("States") or {}).values():
-        if not isinstance(state, dict) or state.get("Type") != "Map":
-            continue
-        reader = state.get("ItemReader") or {}
-        reader_parameters = reader.get("Parameters") or {}
-        bucket = reader_parameters.get("Bucket")
-        if reader.get("Resource") != LIST_OBJECTS_V2 or not isinstance(bucket, str):
-            continue
-        prefix = reader_parameters.get("Prefix", "")
-        item = (state.get("ItemSelector") or {}).get("item")
-        output_prefix = item.get("output_prefix") if isinstance(item, dict) else None
-        return ObjectsSource(
-            bucket=bucket,
-            input_prefix=prefix if isinstance(prefix, str) else "",
-            output_prefix=output_prefix if isinstance(output_prefix, str) and output_prefix else None,
+        Everything that can refuse the job does so here, before any process starts: the input objects,
+        an item source the app does not take, a definition the engine does not run.
+        """
+        started = time.perf_counter()
+        options = self.options
+        uploads = input_uploads(options.input_dir, options.input_objects)
+        if job_input.over_objects and not options.objects_given and options.endpoint_url is None:
+            raise JobInputError(
+                "give exactly one of size, items or items_file; or, for an app whose items are S3 objects "
+                "(BurstCompute input_prefix), input_dir or input_objects with the objects to process"
+            )
+        app = prepare_app(
+            Path(options.app_dir or Path.cwd()),
+            batch_size=options.batch_size,
+            max_concurrency=options.max_concurrency,
         )
-    return None
+        machine = app.state_machine(options.state_machine)
+        app.check_runnable(machine)
+        source = objects_source(machine.definition)
+        check_item_source(source, job_input.source, options.objects_given, options.endpoint_url)
+        load_definition(machine.definition)  # UnsupportedFeature before any process starts
+        resources = ExitStack()
+        try:
+            s3 = resources.enter_context(LocalS3(options.endpoint_url))
+            for bucket in app.buckets:
+                s3.ensure_bucket(bucket.name)
+            if source is not None:
+                s3.ensure_bucket(source.bucket)
+                upload_inputs(s3.client(), source, uploads)
+            execution_input = job_input.execution_input
+            if needs_staging(execution_input):  # as on AWS: an execution input is capped at 256 KiB
+                bucket = app.buckets[0].name if app.buckets else LOCAL_ITEMS_BUCKET
+                s3.ensure_bucket(bucket)
+                execution_input = stage_items(execution_input, bucket, s3.client().put_object)
+            runtime = LambdaRuntime(
+                function_specs(app),
+                workers=options.workers,
+                throttle_rate=options.inject_throttle,
+                seed=options.seed,
+                extra_env=s3.env(),  # workers inherit no AWS_* variables: the endpoint and credentials
+            )
+            resources.enter_context(closing(runtime))
+        except BaseException:
+            resources.close()
+            raise
+        return LocalJob(app, machine, source, execution_input, options, s3, runtime, resources, started)
 
 
-def synth_context(batch_size: int | None, max_concurrency: int | None) -> dict[str, Any]:
-    """The CDK context that makes the app synthesize these construct props (none: the app's defaults)."""
-    context: dict[str, Any] = {}
-    if batch_size is not None:
-        if batch_size < 1:
-            raise JobInputError(f"batch_size must be 1 or more, got {batch_size}")
-        context[BATCH_SIZE_CONTEXT] = batch_size
-    if max_concurrency is not None:
-        if max_concurrency < 0:
-            raise JobInputError(f"max_concurrency must be 0 (no limit) or more, got {max_concurrency}")
-        context[MAX_CONCURRENCY_CONTEXT] = max_concurrency
-    return context
+class LocalJob(Job):
+    """One local execution: ready after ``LocalBackend.start``, run by ``wait`` (in the calling thread)."""
 
+    def __init__(
+        self,
+        app: LocalApp,
+        machine: LocalStateMachine,
+        source: ObjectsSource | None,
+        execution_input: dict[str, Any],
+        options: LocalOptions,
+        s3: LocalS3,
+        runtime: LambdaRuntime,
+        resources: ExitStack,
+        started: float,
+    ) -> None:
+        self.app = app
+        self.machine = machine
+        self.source = source
+        self.execution_input = execution_input
+        self.options = options
+        self.s3 = s3
+        self.runtime = runtime
+        self.name = str(uuid.uuid4())
+        self._resources = resources
+        self._started = started
+        self._result: Any = None
+        self._run_seconds = 0.0
+        self._progress: Progress | None = None
 
-def assembly_dir(app_dir: Path, context: dict[str, Any]) -> Path:
-    """cdk.out for the app's defaults; a directory per context inside it, so switching props is cheap."""
-    if not context:
-        return app_dir / "cdk.out"
-    key = hashlib.sha256(json.dumps(context, sort_keys=True).encode()).hexdigest()[:12]
-    return app_dir / "cdk.out" / "burstmap-local" / f"context-{key}"
+    @property
+    def id(self) -> str:
+        return f"arn:aws:states:{LOCAL_REGION}:{LOCAL_ACCOUNT}:execution:{self.machine.name}:{self.name}"
 
+    def wait(self, *, on_progress: OnProgress | None = None) -> Any:
+        """Run the execution to its end (once); returns the engine's ExecutionResult."""
+        if self._result is not None:
+            return self._result
+        progress = _Throttled(self._record, on_progress) if on_progress is not None else None
+        run_started = time.perf_counter()
+        self._result = execute(
+            self.machine.definition,
+            self.execution_input,
+            runtime=self.runtime,
+            s3_client=self.s3.client(),
+            retry_time_scale=self.options.retry_time_scale,
+            name=self.name,
+            state_machine_name=self.machine.name,
+            max_workers=self.options.workers,
+            seed=self.options.seed,
+            on_progress=progress,
+        )
+        self._run_seconds = time.perf_counter() - run_started
+        if progress is not None:
+            progress.flush()
+        return self._result
 
-def prepare_app(
-    app_dir: Path, *, batch_size: int | None = None, max_concurrency: int | None = None
-) -> LocalApp:
-    """Synthesize (or reuse) the app for these props and read its cloud assembly."""
-    app_dir = Path(app_dir).resolve()
-    context = synth_context(batch_size, max_concurrency)
-    out_dir = synthesize(app_dir, context=context, out_dir=assembly_dir(app_dir, context))
-    return load_assembly(out_dir)
+    def _record(self, progress: Progress) -> None:
+        self._progress = progress
+
+    def progress(self) -> Progress:
+        """The last counts the engine reported while ``wait`` ran with ``on_progress``; after the run, the
+        map runs' final counts (as DescribeMapRun gives them)."""
+        if self._result is None:
+            return self._progress or Progress(total=None)
+        return Progress.of_map_runs(
+            [run.item_counts for run in self._result.map_runs],
+            elapsed_seconds=self._run_seconds,
+            retries=self._result.stats.retries,
+        )
+
+    def result(self) -> Any:
+        if self._result is None:
+            raise JobNotFinished(f"the local execution {self.id} has not run: wait for it first")
+        if self._result.status == "SUCCEEDED":
+            return self._result.output
+        raise self._failed(self._result.status, self._result.error, self._result.cause)
+
+    def stats(self) -> dict[str, Any]:
+        """Wall time since ``start`` (synth included), the execution's own time, and the engine's counts."""
+        engine = self._result.stats.as_dict() if self._result is not None else {}
+        return {
+            "wall_seconds": round(time.perf_counter() - self._started, 3),
+            "run_seconds": round(self._run_seconds, 3),
+            **{k: v for k, v in engine.items() if k in STAT_NAMES},
+        }
+
+    def interrupted(self) -> str:
+        return "interrupted: the local job was stopped"
+
+    def download_results(self, directory: Path | str) -> DownloadedResults:
+        """The manifest, result files and failed_items.json; for a job over S3 objects also what its
+        compute wrote under the output prefix, at its key's path."""
+        downloaded = super().download_results(directory)
+        if self.source is not None and self.source.output_prefix is not None:
+            downloaded.output_files = copy_prefix(
+                self.s3.client(), self.source.bucket, self.source.output_prefix, Path(directory)
+            )
+        return downloaded
+
+    def _manifests(self) -> list[S3Object]:
+        if self._result is None:
+            return []
+        named = manifest_named_by(self._result.output if self._result.status == "SUCCEEDED" else None)
+        if named is not None:
+            return [named]
+        runs = [run.map_run_arn for run in self._result.map_runs]
+        return manifests_of_map_runs(self.s3.client(), self.machine.definition, runs)
+
+    def _results_s3(self) -> Any:
+        return self.s3.client()
+
+    def _no_results(self) -> NoResults:
+        return NoResults(
+            f"the local execution {self.id} wrote no ResultWriter manifest (it ended before a Distributed "
+            "Map finished)"
+        )
+
+    def close(self) -> None:
+        """Stop the worker processes and the S3 server (idempotent)."""
+        self._resources.close()
 
 
 def run_local(
@@ -164,211 +327,58 @@ def run_local(
     files, recursively) and ``input_objects`` (``{relative key: body}``) are uploaded under the input
     prefix of the local S3 first (``DIR/a/b.txt`` -> ``input/a/b.txt``), or the objects are already on
     the S3 server ``endpoint_url`` names; the execution input is then ``{"parameters": ...}`` alone. With
-    ``output_dir``, what the compute wrote under the output prefix is copied there too, at its key's path.
+    ``output_dir``, the manifest, the result files and failed_items.json are copied there, and what the
+    compute wrote under the output prefix too, at its key's path.
 
-    Exceptions are for what stops the job from running at all: bad arguments (``JobInputError``), an app
-    that does not synthesize or cannot run locally (``AssemblyError``), an S3 endpoint that cannot be
-    reached.
+    Exceptions are for what stops the job from running at all (``LocalBackend.cannot_start``): bad
+    arguments (``JobInputError``), an app that does not synthesize or cannot run locally
+    (``AssemblyError``), a definition the engine refuses, an S3 endpoint that cannot be reached.
     """
-    if not 0.0 <= inject_throttle <= 1.0:
-        raise JobInputError(f"inject_throttle is a fraction of invocations, 0 to 1; got {inject_throttle}")
-    if retry_time_scale < 0:
-        raise JobInputError(f"retry_time_scale must be 0 or more, got {retry_time_scale}")
-    if workers is not None and workers < 1:
-        raise JobInputError(f"workers must be 1 or more, got {workers}")
-    item_sources_given = [
-        name
-        for name, value in (("size", size), ("items", items), ("items_file", items_file))
-        if value is not None
-    ]
-    uploads = _input_uploads(input_dir, input_objects)
-    objects_given = input_dir is not None or input_objects is not None
-    if not item_sources_given and not objects_given and endpoint_url is None:
-        raise JobInputError(
-            "give exactly one of size, items or items_file; or, for an app whose items are S3 objects "
-            "(BurstCompute input_prefix), input_dir or input_objects with the objects to process"
-        )
-    if item_sources_given:  # two of them are refused here, before the app is synthesized
-        execution_input = build_execution_input(
-            size=size, items=items, items_file=items_file, parameters=parameters
-        )
-    else:  # a job over S3 objects (checked against the app below): the input is its parameters alone
-        checked = parse_parameters(parameters)
-        execution_input = {} if checked is None else {"parameters": checked}
-    started = time.perf_counter()
-    app = prepare_app(Path(app_dir or Path.cwd()), batch_size=batch_size, max_concurrency=max_concurrency)
-    machine = app.state_machine(state_machine)
-    app.check_runnable(machine)
-    source = objects_source(machine.definition)
-    _check_item_source(source, item_sources_given, objects_given, endpoint_url)
-
-    from burstmap.local import execute, load_definition
-    from burstmap.local.services.lambda_runtime import LambdaRuntime
-    from burstmap.local.services.s3 import LocalS3
-
-    load_definition(machine.definition)  # UnsupportedFeature before any process starts
-    with ExitStack() as stack:
-        s3 = stack.enter_context(LocalS3(endpoint_url))
-        for bucket in app.buckets:
-            s3.ensure_bucket(bucket.name)
-        if source is not None:
-            s3.ensure_bucket(source.bucket)
-            _upload_inputs(s3.client(), source, uploads)
-        if needs_staging(execution_input):
-            execution_input = _stage_items(execution_input, s3, app)
-        runtime = stack.enter_context(
-            closing(
-                LambdaRuntime(
-                    app.function_specs(),
-                    workers=workers,
-                    throttle_rate=inject_throttle,
-                    seed=seed,
-                    extra_env=s3.env(),  # workers inherit no AWS_* variables: the endpoint and credentials
-                )
-            )
-        )
-        progress = _Throttled(on_progress) if on_progress is not None else None
-        run_started = time.perf_counter()
-        result = execute(
-            machine.definition,
-            execution_input,
-            runtime=runtime,
-            s3_client=s3.client(),
-            retry_time_scale=retry_time_scale,
-            state_machine_name=machine.name,
-            max_workers=workers,
-            seed=seed,
-            on_progress=progress,
-        )
-        run_seconds = time.perf_counter() - run_started
-        if progress is not None:
-            progress.flush()
-        job = LocalJobResult(
-            status=result.status, output=result.output, error=result.error, cause=result.cause
-        )
-        if not job.succeeded and result.map_runs:
-            job.first_failure, job.failed_count = failed_items_of(
-                s3.client(), app, [run.map_run_arn for run in result.map_runs]
-            )
+    options = LocalOptions(
+        batch_size=batch_size,
+        max_concurrency=max_concurrency,
+        workers=workers,
+        inject_throttle=inject_throttle,
+        retry_time_scale=retry_time_scale,
+        endpoint_url=endpoint_url,
+        app_dir=app_dir,
+        seed=seed,
+        state_machine=state_machine,
+        input_dir=input_dir,
+        input_objects=input_objects,
+    )
+    job_input = JobInput.of(size=size, items=items, items_file=items_file, parameters=parameters)
+    with LocalBackend(options).start(job_input) as job:
+        job.wait(on_progress=on_progress)
+        outcome = LocalJobResult(status="SUCCEEDED")
+        try:
+            outcome.output = job.result()
+        except JobFailed as failed:
+            outcome.status, outcome.error, outcome.cause = failed.status, failed.error, failed.cause
+            outcome.first_failure, outcome.failed_count = failed.first_failure, failed.failed_items
         if output_dir is not None:
-            job.files = copy_results(
-                s3.client(), job.output, Path(output_dir), app=None if endpoint_url else app
-            )
-            if source is not None and source.output_prefix is not None:
-                job.files += copy_prefix(s3.client(), source.bucket, source.output_prefix, Path(output_dir))
+            try:
+                outcome.files = job.download_results(output_dir).files
+            except NoResults:
+                outcome.files = []
         if stats:
-            job.stats = {
-                "wall_seconds": round(time.perf_counter() - started, 3),
-                "run_seconds": round(run_seconds, 3),
-                **{k: v for k, v in result.stats.as_dict().items() if k in STAT_NAMES},
-            }
-    return job
-
-
-_Upload = tuple[str, Path | bytes]
-"""One input object to upload: its key below the input prefix and a file or the body itself."""
-
-
-def _input_uploads(
-    input_dir: Path | str | None, input_objects: Mapping[str, bytes | str] | None
-) -> list[_Upload]:
-    """The input objects asked for, checked before anything is synthesized or started."""
-    uploads: list[_Upload] = []
-    if input_dir is not None:
-        root = Path(input_dir)
-        if not root.is_dir():
-            raise JobInputError(
-                f"input_dir {root} is not a directory: pass the folder whose files become the job's input "
-                "objects (burstmap run --input-dir DIR)"
-            )
-        uploads += [(path.relative_to(root).as_posix(), path) for path in _files_under(root)]
-    for key, body in (input_objects or {}).items():
-        if not isinstance(key, str) or not key or key.startswith("/"):
-            raise JobInputError(
-                f"input_objects keys are object keys below the input prefix, like 'a/b.txt'; got {key!r}"
-            )
-        if not isinstance(body, bytes | str):
-            raise JobInputError(
-                f"input_objects[{key!r}] must be bytes or str (the object's body), got {type(body).__name__}"
-            )
-        uploads.append((key, body.encode() if isinstance(body, str) else body))
-    return uploads
-
-
-def _files_under(root: Path) -> Iterator[Path]:
-    """Every file below ``root``, in key order (symlinked files followed, as ``aws s3 cp`` does)."""
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            yield path
-
-
-def _check_item_source(
-    source: ObjectsSource | None, item_sources: list[str], objects_given: bool, endpoint_url: str | None
-) -> None:
-    """An app over S3 objects takes no items in its input; any other app takes nothing but them."""
-    if source is not None and item_sources:
-        raise JobInputError(
-            f"this app's items are the objects under {source.input_uri()} (BurstCompute input_prefix), so "
-            f"its input takes no {' or '.join(item_sources)} (burstmap run --size or --items): upload the "
-            "objects with input_dir (burstmap run --input-dir DIR) and pass only parameters, if any"
-        )
-    if source is None and (objects_given or not item_sources):
-        given = "input_dir / input_objects" if objects_given else f"endpoint_url {endpoint_url} alone"
-        raise JobInputError(
-            f"this app takes its items from the job input, not from S3 objects (its state machine has no "
-            f"BurstCompute input_prefix), so {given} cannot start it: give exactly one of size, items or "
-            "items_file (burstmap run --size N or --items FILE)"
-        )
-
-
-def _upload_inputs(s3: Any, source: ObjectsSource, uploads: list[_Upload]) -> None:
-    """Put the input objects under the input prefix (large files in parts, by boto3's transfer manager)."""
-    for relative_key, body in uploads:
-        key = f"{source.input_prefix}{relative_key}"
-        if isinstance(body, Path):
-            s3.upload_file(str(body), source.bucket, key)
-        else:
-            s3.put_object(Bucket=source.bucket, Key=key, Body=body)
-
-
-def copy_prefix(s3: Any, bucket: str, prefix: str, output_dir: Path) -> list[Path]:
-    """Copy every object under ``prefix`` to ``output_dir/<key>``; a key that would leave it is refused."""
-    root = output_dir.resolve()
-    written: list[Path] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for entry in page.get("Contents", []):
-            key = entry["Key"]
-            target = (root / key).resolve()
-            if key.endswith("/") or not target.is_relative_to(root):
-                continue  # a folder marker, or a key like "output/../x" that would write outside output_dir
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, key, str(target))
-            written.append(target)
-    return written
-
-
-def _stage_items(execution_input: dict[str, Any], s3: Any, app: LocalApp) -> dict[str, Any]:
-    """Upload a large ``items`` list to the local S3 as JSON Lines and pass ``items_s3`` instead, as a run
-    on AWS does (an execution input is capped at 256 KiB)."""
-    bucket = app.buckets[0].name if app.buckets else LOCAL_ITEMS_BUCKET
-    s3.ensure_bucket(bucket)
-    key = f"{STAGED_ITEMS_PREFIX}/{uuid.uuid4()}.jsonl"
-    s3.client().put_object(Bucket=bucket, Key=key, Body=items_as_json_lines(execution_input["items"]))
-    staged = {k: v for k, v in execution_input.items() if k != "items"}
-    staged["items_s3"] = f"s3://{bucket}/{key}"
-    return staged
+            outcome.stats = job.stats()
+    return outcome
 
 
 class _Throttled:
-    """Forwards Progress at most every PROGRESS_INTERVAL_SECONDS (the engine reports every item)."""
+    """Records every Progress and forwards it at most every PROGRESS_INTERVAL_SECONDS (the engine reports
+    every item)."""
 
-    def __init__(self, on_progress: Callable[[Progress], None]) -> None:
+    def __init__(self, record: OnProgress, on_progress: OnProgress) -> None:
+        self._record = record
         self._on_progress = on_progress
         self._lock = threading.Lock()
         self._last_sent = 0.0
         self._pending: Progress | None = None
 
     def __call__(self, progress: Progress) -> None:
+        self._record(progress)
         now = time.monotonic()
         with self._lock:
             if now - self._last_sent < PROGRESS_INTERVAL_SECONDS:
@@ -383,85 +393,3 @@ class _Throttled:
             pending, self._pending = self._pending, None
         if pending is not None:
             self._on_progress(pending)
-
-
-def failed_items_of(s3: Any, app: LocalApp, map_run_arns: list[str]) -> tuple[ItemResult | None, int]:
-    """The failed item of lowest index and the number of failed items of these map runs (FAILED files).
-
-    A failed execution has no combine output naming its manifest; each map run's manifest is at
-    ``<prefix>/<map run id>/manifest.json`` in one of the app's buckets (AWS's ResultWriter layout).
-    """
-    from burstmap.runtime.results import ResultReadError, iter_failed
-
-    run_ids = {arn.rsplit(":", 1)[-1] for arn in map_run_arns}
-    first: ItemResult | None = None
-    count = 0
-    for bucket in app.buckets:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket.name):
-            for entry in page.get("Contents", []):
-                parts = entry["Key"].rsplit("/", 2)
-                if len(parts) < 2 or parts[-1] != "manifest.json" or parts[-2] not in run_ids:
-                    continue
-                try:
-                    for failed in iter_failed(bucket.name, entry["Key"], s3=s3):
-                        if first is None or _item_order(failed) < _item_order(first):
-                            first = failed
-                        count += 1
-                except ResultReadError:  # the failure itself is reported; a bad file only loses detail
-                    continue
-    return first, count
-
-
-def _item_order(failed: ItemResult) -> tuple[bool, int]:
-    return (failed.index is None, failed.index or 0)
-
-
-def copy_results(s3: Any, output: Any, output_dir: Path, *, app: LocalApp | None) -> list[Path]:
-    """Copy the ResultWriter manifest and the result files it lists out of S3 into ``output_dir``.
-
-    The manifest is the one the combine output names; without it (a failed execution) every manifest in
-    the app's local buckets is copied, which on the embedded endpoint means this run's.
-    """
-    manifests = []
-    if isinstance(output, dict) and isinstance(output.get("manifest"), str):
-        manifests.append(_split_s3_uri(output["manifest"]))
-    elif app is not None:
-        for bucket in app.buckets:
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket.name):
-                manifests += [
-                    (bucket.name, o["Key"])
-                    for o in page.get("Contents", [])
-                    if o["Key"].endswith("manifest.json")
-                ]
-    output_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for bucket, manifest_key in manifests:
-        prefix = PurePosixPath(manifest_key).parent
-        target_root = output_dir if len(manifests) == 1 else output_dir / prefix.name
-        body = s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read()
-        written.append(_write(target_root / "manifest.json", body))
-        manifest = json.loads(body)
-        result_bucket = manifest.get("DestinationBucket", bucket)
-        for entries in manifest.get("ResultFiles", {}).values():
-            for entry in entries:
-                key = PurePosixPath(entry["Key"])
-                relative = key.relative_to(prefix) if key.is_relative_to(prefix) else PurePosixPath(key.name)
-                target = target_root / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "wb") as handle:
-                    shutil.copyfileobj(s3.get_object(Bucket=result_bucket, Key=str(key))["Body"], handle)
-                written.append(target)
-    return written
-
-
-def _write(path: Path, body: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(body)
-    return path
-
-
-def _split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise JobInputError(f"not an s3://bucket/key URI: {uri!r}")
-    bucket, key = uri[5:].split("/", 1)
-    return bucket, key

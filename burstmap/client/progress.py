@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Protocol
 
@@ -26,6 +26,28 @@ class Progress:
     pending: int = 0
     retries: int = 0
     elapsed_seconds: float = 0.0
+
+    @classmethod
+    def of_map_runs(
+        cls, item_counts: list[Mapping[str, int]], *, elapsed_seconds: float, retries: int = 0
+    ) -> Progress:
+        """The counts summed over map runs' DescribeMapRun ``itemCounts`` (timed-out and aborted items count
+        as failed); no map run yet: no total."""
+        if not item_counts:
+            return cls(total=None, retries=retries, elapsed_seconds=elapsed_seconds)
+
+        def total_of(key: str) -> int:
+            return sum(int(counts.get(key, 0)) for counts in item_counts)
+
+        return cls(
+            total=total_of("total"),
+            succeeded=total_of("succeeded"),
+            failed=total_of("failed") + total_of("timedOut") + total_of("aborted"),
+            running=total_of("running"),
+            pending=total_of("pending"),
+            retries=retries,
+            elapsed_seconds=elapsed_seconds,
+        )
 
     @property
     def done(self) -> int:

@@ -11,14 +11,13 @@ import boto3
 import pytest
 from aws_fakes import (
     BUCKET,
-    DEFINITION,
     EXECUTION_ARN,
     MACHINE_ARN,
     MAP_RUN_ARN,
     REGION,
-    ROLE_ARN,
     child_record,
     describe_map_run,
+    describe_state_machine,
     execution,
     finish_moto_execution,
     lambda_cause,
@@ -30,11 +29,13 @@ from moto import mock_aws
 from rich.console import Console
 from typer.testing import CliRunner
 
-import burstmap.client.local_job as local_job
 from burstmap.cli import app
-from burstmap.client import remote
-from burstmap.client.local_job import JobInputError, LocalJobResult
+from burstmap.client import local_job
+from burstmap.client.job import Job, JobFailed
+from burstmap.client.job_input import JobInput, JobInputError
+from burstmap.client.local_job import LocalOptions
 from burstmap.client.progress import LineProgress, NoProgress, Progress, RichProgress, progress_display
+from burstmap.client.results import DownloadedResults
 
 
 @pytest.fixture
@@ -51,26 +52,87 @@ def one_line(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ local run
-class FakeRunLocal:
-    """Stands in for the engine: records its arguments, reports progress, returns a given result."""
+class FakeLocalJob(Job):
+    """Stands in for the engine: reports the given progress, then ends with the given output or failure."""
 
-    def __init__(self, result: LocalJobResult, updates: list[Progress] | None = None) -> None:
-        self.result = result
+    def __init__(
+        self,
+        output: Any = None,
+        *,
+        failure: JobFailed | None = None,
+        updates: list[Progress] | None = None,
+        stats: dict[str, Any] | None = None,
+        raises_in_wait: BaseException | None = None,
+    ) -> None:
+        self.output = output
+        self.failure = failure
         self.updates = updates or []
-        self.kwargs: dict[str, Any] = {}
+        self.run_stats = stats or {}
+        self.raises_in_wait = raises_in_wait
+        self.downloaded_to: Path | None = None
+        self.closed = False
 
-    def __call__(self, **kwargs: Any) -> LocalJobResult:
-        self.kwargs = kwargs
+    @property
+    def id(self) -> str:
+        return "arn:aws:states:us-east-1:111111111111:execution:Local:fake"
+
+    def wait(self, *, on_progress=None) -> None:
         for update in self.updates:
-            kwargs["on_progress"](update)
-        return self.result
+            on_progress(update)
+        if self.raises_in_wait is not None:
+            raise self.raises_in_wait
+
+    def progress(self) -> Progress:
+        return self.updates[-1] if self.updates else Progress(total=None)
+
+    def result(self) -> Any:
+        if self.failure is not None:
+            raise self.failure
+        return self.output
+
+    def stats(self) -> dict[str, Any]:
+        return self.run_stats
+
+    def interrupted(self) -> str:
+        return "interrupted: the local job was stopped"
+
+    def download_results(self, directory) -> DownloadedResults:
+        self.downloaded_to = Path(directory)
+        return DownloadedResults(directory=Path(directory), manifest=Path(directory) / "manifest.json")
+
+    def _results_s3(self) -> Any:
+        return None
+
+    def _manifests(self) -> list:
+        return []
+
+    def close(self) -> None:
+        self.closed = True
 
 
-def test_local_run_maps_every_option_and_prints_one_json_object(runner, monkeypatch, tmp_path: Path):
-    fake = FakeRunLocal(
-        LocalJobResult("SUCCEEDED", output={"total_sum": "28", "succeeded": 8}, stats={"wall_seconds": 1.5})
-    )
-    monkeypatch.setattr(local_job, "run_local", fake)
+@pytest.fixture
+def local_engine(monkeypatch):
+    """Replace the local backend's start (the real LocalBackend otherwise, its ``cannot_start`` included):
+    ``started = local_engine(job_or_error)`` records the options and the job input it was given."""
+
+    def install(job_or_error: Job | BaseException) -> dict[str, Any]:
+        started: dict[str, Any] = {}
+
+        def start(backend: local_job.LocalBackend, job_input: JobInput) -> Job:
+            started.update(options=backend.options, job_input=job_input)
+            if isinstance(job_or_error, BaseException):
+                raise job_or_error
+            return job_or_error
+
+        monkeypatch.setattr(local_job.LocalBackend, "start", start)
+        return started
+
+    return install
+
+
+def test_local_run_maps_every_option_and_prints_one_json_object(runner, local_engine, tmp_path: Path):
+    job = FakeLocalJob({"total_sum": "28", "succeeded": 8}, stats={"wall_seconds": 1.5})
+    started = local_engine(job)
     items = tmp_path / "items.json"
     items.write_text("[1, 2]")
     result = runner.invoke(
@@ -85,38 +147,32 @@ def test_local_run_maps_every_option_and_prints_one_json_object(runner, monkeypa
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == {"total_sum": "28", "succeeded": 8, "stats": {"wall_seconds": 1.5}}
     assert len(result.stdout.strip().splitlines()) == 1
-    on_progress = fake.kwargs.pop("on_progress")
-    assert callable(on_progress)
-    assert fake.kwargs == {
-        "size": None,
-        "items_file": items,
-        "parameters": {"scale": 2},
-        "stats": True,
-        "batch_size": 4,
-        "max_concurrency": 8,
-        "workers": 2,
-        "output_dir": tmp_path / "out",
-        "inject_throttle": 0.3,
-        "retry_time_scale": 0.0,
-        "endpoint_url": "http://127.0.0.1:9000",
-        "app_dir": tmp_path,
-    }
+    assert started["job_input"] == JobInput({"items": [1, 2], "parameters": {"scale": 2}}, "items_file")
+    assert started["options"] == LocalOptions(
+        batch_size=4,
+        max_concurrency=8,
+        workers=2,
+        inject_throttle=0.3,
+        retry_time_scale=0.0,
+        endpoint_url="http://127.0.0.1:9000",
+        app_dir=tmp_path,
+    )
+    assert job.downloaded_to == tmp_path / "out"
+    assert job.closed
 
 
-def test_local_run_leaves_unset_options_to_the_engine_defaults(runner, monkeypatch):
-    fake = FakeRunLocal(LocalJobResult("SUCCEEDED", output={"total_sum": "0"}))
-    monkeypatch.setattr(local_job, "run_local", fake)
+def test_local_run_leaves_unset_options_to_the_engine_defaults(runner, local_engine):
+    started = local_engine(FakeLocalJob({"total_sum": "0"}, stats={"wall_seconds": 1.5}))
     result = runner.invoke(app, ["run", "--size", "8"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == {"total_sum": "0"}  # no stats unless asked
-    assert set(fake.kwargs) == {"size", "items_file", "parameters", "stats", "on_progress"}
+    assert started["job_input"] == JobInput({"size": 8}, "size")
+    assert started["options"] == LocalOptions()
 
 
-def test_local_failure_prints_error_and_cause_and_exits_1(runner, monkeypatch):
+def test_local_failure_prints_error_and_cause_and_exits_1(runner, local_engine):
     cause = lambda_cause("size must be a non-negative integer, got -5", "InvalidInput")
-    monkeypatch.setattr(
-        local_job, "run_local", FakeRunLocal(LocalJobResult("FAILED", error="InvalidInput", cause=cause))
-    )
+    local_engine(FakeLocalJob(failure=JobFailed("arn:local", "FAILED", "InvalidInput", cause)))
     result = runner.invoke(app, ["run", "--size", "-5"])
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -125,19 +181,17 @@ def test_local_failure_prints_error_and_cause_and_exits_1(runner, monkeypatch):
     )
 
 
-def test_local_job_that_cannot_start_is_one_line_exit_2(runner, monkeypatch):
-    def refuse(**kwargs: Any) -> LocalJobResult:
-        raise JobInputError("cannot read the items file nope.json: No such file")
-
-    monkeypatch.setattr(local_job, "run_local", refuse)
+def test_local_job_that_cannot_start_is_one_line_exit_2(runner, local_engine):
+    started = local_engine(FakeLocalJob({"total_sum": "0"}))
     result = runner.invoke(app, ["run", "--items", "nope.json"])
     assert result.exit_code == 2
-    assert one_line(result.stderr) == "burstmap: cannot read the items file nope.json: No such file"
+    assert one_line(result.stderr) == "burstmap: cannot read items file nope.json: No such file or directory"
+    assert started == {}  # refused before the engine was asked
 
 
 def _cannot_start_errors() -> list[Exception]:
     from burstmap.local import InputTooLarge
-    from burstmap.local.app.assembly import AssemblyError, SynthesisError, UnresolvableToken
+    from burstmap.local.app.errors import AssemblyError, SynthesisError, UnresolvableToken
     from burstmap.local.core.errors import DefinitionError, UnsupportedFeature
     from burstmap.local.services.lambda_runtime import LambdaConfigurationError
     from burstmap.local.services.s3 import LocalS3Error
@@ -155,16 +209,17 @@ def _cannot_start_errors() -> list[Exception]:
     ]
 
 
+@pytest.mark.parametrize("when", ["start", "wait"])
 @pytest.mark.parametrize("error", _cannot_start_errors(), ids=lambda error: type(error).__name__)
-def test_every_reason_a_local_job_cannot_start_is_one_line_exit_2(runner, monkeypatch, error):
-    def refuse(**kwargs: Any) -> LocalJobResult:
-        raise error
-
-    monkeypatch.setattr(local_job, "run_local", refuse)
+def test_every_reason_a_local_job_cannot_start_is_one_line_exit_2(runner, local_engine, error, when):
+    """Raised while the backend prepares the job, or when the engine starts the execution."""
+    job = FakeLocalJob(raises_in_wait=error)
+    local_engine(error if when == "start" else job)
     result = runner.invoke(app, ["run", "--size", "3"])
     assert result.exit_code == 2
     assert result.stdout == ""
     assert one_line(result.stderr) == f"burstmap: {error}"
+    assert job.closed == (when == "wait")
 
 
 @pytest.mark.parametrize(
@@ -188,15 +243,31 @@ def test_bad_option_combinations_exit_2_with_one_line(runner, args, message):
     assert message in one_line(result.stderr)
 
 
-def test_progress_lines_when_stderr_is_not_a_terminal(runner, monkeypatch):
+def test_a_failed_local_job_still_copies_its_results_when_asked(runner, local_engine, tmp_path: Path):
+    job = FakeLocalJob(failure=JobFailed("arn:local", "FAILED", "States.Runtime", "it broke"))
+    local_engine(job)
+    result = runner.invoke(app, ["run", "--size", "3", "--output-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["burstmap: execution FAILED: States.Runtime: it broke"]
+    assert job.downloaded_to == tmp_path and job.closed
+
+
+def test_interrupting_a_local_job_stops_it_and_exits_130(runner, local_engine):
+    job = FakeLocalJob(raises_in_wait=KeyboardInterrupt())
+    local_engine(job)
+    result = runner.invoke(app, ["run", "--size", "3", "--no-progress"])
+    assert result.exit_code == 130
+    assert one_line(result.stderr) == "burstmap: interrupted: the local job was stopped"
+    assert job.closed
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(runner, local_engine):
     updates = [
         Progress(total=4, succeeded=2, running=2, elapsed_seconds=1.0),
         Progress(total=4, succeeded=3, running=1, retries=5, elapsed_seconds=1.5),
         Progress(total=4, succeeded=3, failed=1, retries=5, elapsed_seconds=2.0),
     ]
-    monkeypatch.setattr(
-        local_job, "run_local", FakeRunLocal(LocalJobResult("SUCCEEDED", output={"total_sum": "6"}), updates)
-    )
+    local_engine(FakeLocalJob({"total_sum": "6"}, updates=updates))
     shown = runner.invoke(app, ["run", "--size", "4"])
     assert shown.exit_code == 0
     # The first update at once, then at most one line per 10 s, and the final counts on close.
@@ -213,7 +284,7 @@ def test_progress_lines_when_stderr_is_not_a_terminal(runner, monkeypatch):
 @pytest.mark.slow
 def test_real_local_run_rejects_a_negative_size(runner, tmp_path):
     """The real engine and the example app: `--size -5` fails the execution with InvalidInput, exit 1."""
-    app_dir = Path(__file__).resolve().parents[1]
+    app_dir = Path(__file__).resolve().parents[2]
     result = runner.invoke(app, ["run", "--size", "-5", "--app-dir", str(app_dir), "--retry-time-scale", "0"])
     assert result.exit_code == 1, result.stderr
     assert result.stdout == ""
@@ -221,28 +292,6 @@ def test_real_local_run_rejects_a_negative_size(runner, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ AWS run
-@pytest.fixture
-def stack():
-    """moto: a CloudFormation stack with burstmap's outputs, its state machine and bucket."""
-    with mock_aws():
-        cloudformation = boto3.client("cloudformation", region_name=REGION)
-        template = {
-            "Resources": {
-                "Results": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": BUCKET}},
-                "Machine": {
-                    "Type": "AWS::StepFunctions::StateMachine",
-                    "Properties": {"RoleArn": ROLE_ARN, "DefinitionString": json.dumps(DEFINITION)},
-                },
-            },
-            "Outputs": {
-                "StateMachineArn": {"Value": {"Ref": "Machine"}},
-                "BucketName": {"Value": {"Ref": "Results"}},
-            },
-        }
-        cloudformation.create_stack(StackName="burstmap-demo", TemplateBody=json.dumps(template))
-        yield remote.BurstmapStack.from_stack("burstmap-demo", cloudformation=cloudformation)
-
-
 def test_no_wait_starts_the_stack_state_machine_and_prints_the_arn(runner, stack):
     result = runner.invoke(
         app, ["run", "--stack", "burstmap-demo", "--size", "3", "--parameters", '{"k": 1}', "--no-wait"]
@@ -267,7 +316,15 @@ def test_objects_mode_stack_starts_with_no_items_and_only_the_parameters(runner,
 
 def test_no_wait_with_a_state_machine_arn(runner, stack):
     result = runner.invoke(
-        app, ["run", "--state-machine-arn", stack.state_machine_arn, "--items", _items_file(), "--no-wait"]
+        app,
+        [
+            "run",
+            "--state-machine-arn",
+            stack.state_machine_arn,
+            "--items",
+            _items_file(),
+            "--no-wait",
+        ],
     )
     assert result.exit_code == 0, result.stderr
     sfn = boto3.client("stepfunctions", region_name=REGION)
@@ -284,11 +341,6 @@ def _items_file() -> str:
     return str(path)
 
 
-def _stubbed_clients(monkeypatch, sfn: Any, s3: Any = None, cloudformation: Any = None) -> None:
-    clients = remote.Clients(sfn=sfn, s3=s3, cloudformation=cloudformation)
-    monkeypatch.setattr(remote, "aws_clients", lambda region=None, profile=None: clients)
-
-
 def _start_and_follow(stubber, final: dict[str, Any]) -> None:
     stubber.add_response(
         "start_execution", {"executionArn": EXECUTION_ARN, "startDate": execution("RUNNING")["startDate"]}
@@ -300,11 +352,11 @@ def _start_and_follow(stubber, final: dict[str, Any]) -> None:
     stubber.add_response("list_map_runs", list_map_runs())
 
 
-def test_remote_run_shows_progress_waits_and_prints_the_output_with_stats(runner, monkeypatch):
+def test_remote_run_shows_progress_waits_and_prints_the_output_with_stats(runner, use_clients):
     sfn, stubber = stubbed_sfn()
     _start_and_follow(stubber, execution("SUCCEEDED", output={"total_sum": "6", "succeeded": 4}, seconds=8))
     stubber.add_response("describe_map_run", describe_map_run(succeeded=4, total=4, status="SUCCEEDED"))
-    _stubbed_clients(monkeypatch, sfn)
+    use_clients(sfn)
     result = runner.invoke(
         app,
         [
@@ -331,7 +383,7 @@ def test_remote_run_shows_progress_waits_and_prints_the_output_with_stats(runner
     stubber.assert_no_pending_responses()
 
 
-def test_remote_failure_names_the_first_failing_item_and_exits_1(runner, monkeypatch):
+def test_remote_failure_names_the_first_failing_item_and_exits_1(runner, use_clients):
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
@@ -354,13 +406,9 @@ def test_remote_failure_names_the_first_failing_item_and_exits_1(runner, monkeyp
         stubber.add_response(
             "describe_map_run", describe_map_run(succeeded=1, failed=3, total=4, status="FAILED")
         )
-        stubber.add_response(
-            "describe_state_machine",
-            {"stateMachineArn": MACHINE_ARN, "name": "m", "definition": json.dumps(DEFINITION),
-             "roleArn": ROLE_ARN, "type": "STANDARD", "creationDate": failed["startDate"]},
-        )  # fmt: skip
+        stubber.add_response("describe_state_machine", describe_state_machine())
         stubber.add_response("list_map_runs", list_map_runs())
-        _stubbed_clients(monkeypatch, sfn, s3=s3)
+        use_clients(sfn, s3=s3)
         result = runner.invoke(
             app,
             ["run", "--state-machine-arn", MACHINE_ARN, "--size", "4", "--poll-seconds", "0"]
@@ -375,13 +423,30 @@ def test_remote_failure_names_the_first_failing_item_and_exits_1(runner, monkeyp
     ]
 
 
+def test_interrupting_a_remote_run_leaves_the_job_running_and_says_how_to_stop_it(runner, use_clients):
+    class InterruptedWhileWaiting:
+        def start_execution(self, **kwargs: Any) -> dict[str, Any]:
+            return {"executionArn": EXECUTION_ARN}
+
+        def describe_execution(self, **kwargs: Any) -> dict[str, Any]:
+            raise KeyboardInterrupt
+
+    use_clients(InterruptedWhileWaiting())
+    result = runner.invoke(app, ["run", "--state-machine-arn", MACHINE_ARN, "--size", "4", "--no-progress"])
+    assert result.exit_code == 130
+    assert (
+        one_line(result.stderr)
+        == f"burstmap: still running on AWS: `burstmap cancel {EXECUTION_ARN}` stops it"
+    )
+
+
 # ------------------------------------------------------------------------------------------ operating
-def test_status_prints_describe_map_run_counts(runner, monkeypatch):
+def test_status_prints_describe_map_run_counts(runner, use_clients):
     sfn, stubber = stubbed_sfn()
     stubber.add_response("describe_execution", execution("RUNNING"))
     stubber.add_response("list_map_runs", list_map_runs())
     stubber.add_response("describe_map_run", describe_map_run(succeeded=2, failed=1, running=1, total=4))
-    _stubbed_clients(monkeypatch, sfn)
+    use_clients(sfn)
     result = runner.invoke(app, ["status", EXECUTION_ARN])
     assert result.exit_code == 0, result.stderr
     status = json.loads(result.stdout)
@@ -419,10 +484,10 @@ def test_cancel_stops_the_execution(runner, stack):
     assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
 
 
-def test_redrive_calls_redrive_execution(runner, monkeypatch):
+def test_redrive_calls_redrive_execution(runner, use_clients):
     sfn, stubber = stubbed_sfn()
     stubber.add_response("redrive_execution", {"redriveDate": execution("FAILED")["startDate"]})
-    _stubbed_clients(monkeypatch, sfn)
+    use_clients(sfn)
     result = runner.invoke(app, ["redrive", EXECUTION_ARN])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == {
@@ -433,12 +498,8 @@ def test_redrive_calls_redrive_execution(runner, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------ AWS errors
-def test_no_credentials_is_one_line_exit_2(runner, monkeypatch, tmp_path: Path):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+@pytest.mark.usefixtures("no_credentials")
+def test_no_credentials_is_one_line_exit_2(runner):
     result = runner.invoke(app, ["status", EXECUTION_ARN])
     assert result.exit_code == 2
     assert one_line(result.stderr).startswith("burstmap: no AWS credentials found: run `aws configure`")
@@ -454,25 +515,25 @@ def test_stack_not_found_is_one_line_exit_2(runner):
     )
 
 
-def test_access_denied_is_one_line_exit_2(runner, monkeypatch):
+def test_access_denied_is_one_line_exit_2(runner, use_clients):
     sfn, stubber = stubbed_sfn()
     stubber.add_client_error(
         "stop_execution", "AccessDeniedException", "not authorized to perform: states:StopExecution", 400
     )
-    _stubbed_clients(monkeypatch, sfn)
+    use_clients(sfn)
     result = runner.invoke(app, ["cancel", EXECUTION_ARN])
     assert result.exit_code == 2
     line = one_line(result.stderr)
     assert line.startswith(f"burstmap: access denied: StopExecution on execution {EXECUTION_ARN}")
 
 
-def test_throttling_after_retries_is_one_line_exit_2(runner, monkeypatch):
+def test_throttling_after_retries_is_one_line_exit_2(runner, use_clients):
     sfn, stubber = stubbed_sfn()
     stubber.add_client_error(
         "describe_execution", "ThrottlingException", "Rate exceeded", 400,
         response_meta={"RetryAttempts": 7},
     )  # fmt: skip
-    _stubbed_clients(monkeypatch, sfn)
+    use_clients(sfn)
     result = runner.invoke(app, ["status", EXECUTION_ARN])
     assert result.exit_code == 2
     assert one_line(result.stderr).endswith("after 8 attempts; wait a minute and try again")

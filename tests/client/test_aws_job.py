@@ -1,4 +1,5 @@
-"""burstmap.client.remote against moto (Step Functions, S3, CloudFormation), Stubber for what moto lacks."""
+"""Jobs on AWS (burstmap.client.aws_job, public as burstmap.remote) against moto (Step Functions, S3,
+CloudFormation), Stubber for what moto lacks."""
 
 from __future__ import annotations
 
@@ -10,97 +11,60 @@ import botocore.endpoint
 import pytest
 from aws_fakes import (
     BUCKET,
-    DEFINITION,
     EXECUTION_ARN,
     MACHINE_ARN,
     MAP_RUN_ARN,
     REGION,
-    ROLE_ARN,
     child_record,
     describe_map_run,
+    describe_state_machine,
     execution,
     finish_moto_execution,
     lambda_cause,
     list_map_runs,
     put_results,
+    stack_template,
     stubbed_sfn,
 )
 from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY
 from moto import mock_aws
 
-from burstmap.client import remote
+from burstmap import remote
+from burstmap.client.aws import Clients, aws_clients
+from burstmap.client.aws_job import AwsBackend, AwsJob
+from burstmap.client.job_input import JobInput
 from burstmap.client.progress import Progress
 
 
-@pytest.fixture
-def aws():
-    """moto clients with a burstmap-shaped state machine and a results bucket."""
-    with mock_aws():
-        clients = remote.aws_clients(region=REGION)
-        clients.s3.create_bucket(Bucket=BUCKET)
-        arn = clients.sfn.create_state_machine(
-            name="burstmap-demo", definition=json.dumps(DEFINITION), roleArn=ROLE_ARN
-        )["stateMachineArn"]
-        yield clients, arn
+def test_the_public_path_is_burstmap_remote():
+    """README: ``from burstmap.remote import BurstmapStack, Job``, Job.start, wait, result, JobFailed."""
+    assert remote.Job is AwsJob
+    assert all(callable(getattr(AwsJob, name)) for name in ("start", "wait", "result", "download_results"))
+    assert issubclass(remote.JobFailed, Exception) and remote.BurstmapStack.from_stack
 
 
 # ------------------------------------------------------------------------------------------- input
-def test_build_execution_input_follows_the_contract():
-    assert remote.build_execution_input(size=3) == {"size": 3}
-    assert remote.build_execution_input(items=[1, "a"], parameters={"k": 1}) == {
-        "items": [1, "a"],
-        "parameters": {"k": 1},
-    }
-    assert remote.build_execution_input(items_s3="s3://b/k.jsonl") == {"items_s3": "s3://b/k.jsonl"}
-    # Bad values pass through: the start Lambda rejects them with InvalidInput, locally and on AWS alike.
-    assert remote.build_execution_input(size=-5) == {"size": -5}
-
-
-def test_build_execution_input_needs_exactly_one_source():
-    with pytest.raises(ValueError, match="exactly one of size, items or items_s3 \\(got size, items\\)"):
-        remote.build_execution_input(size=1, items=[1])
-    with pytest.raises(ValueError, match="got none"):
-        remote.build_execution_input()
-
-
-def test_load_items_file_reads_json_lists_and_json_lines(tmp_path: Path):
-    listed = tmp_path / "items.json"
-    listed.write_text('[1, {"a": 2}, "x"]')
-    lines = tmp_path / "items.jsonl"
-    lines.write_text('1\n{"a": 2}\n\n"x"\n')
-    assert remote.load_items_file(listed) == [1, {"a": 2}, "x"]
-    assert remote.load_items_file(lines) == [1, {"a": 2}, "x"]
-
-
-def test_load_items_file_names_the_bad_line(tmp_path: Path):
-    bad = tmp_path / "items.jsonl"
-    bad.write_text("1\n2\n{oops\n")
-    with pytest.raises(remote.InvalidItemsFile, match="line 3 of .*items.jsonl is not JSON"):
-        remote.load_items_file(bad)
-    with pytest.raises(remote.InvalidItemsFile, match="cannot read items file"):
-        remote.load_items_file(tmp_path / "missing.json")
-
-
-def test_large_items_go_through_the_stack_bucket(aws):
-    clients, _ = aws
+def test_large_items_go_through_the_stack_bucket(moto_account):
+    clients, arn = moto_account
     items = [{"text": "x" * 100, "n": n} for n in range(3000)]  # about 330 KB of JSON
-    staged = remote.stage_large_items({"items": items, "parameters": {"p": 1}}, clients.s3, BUCKET)
+    job = AwsBackend(arn, bucket=BUCKET, clients=clients).start(JobInput.of(items=items, parameters={"p": 1}))
+    staged = json.loads(job.describe()["input"])
     assert set(staged) == {"items_s3", "parameters"}
     bucket, key = staged["items_s3"][5:].split("/", 1)
     assert bucket == BUCKET and key.startswith("items/") and key.endswith(".jsonl")
     body = clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
     assert [json.loads(line) for line in body.splitlines()] == items
     with pytest.raises(remote.AwsError, match="too large for an execution input: pass --stack"):
-        remote.stage_large_items({"items": items}, clients.s3, None)
-    small = {"items": [1, 2]}
-    assert remote.stage_large_items(small, clients.s3, None) is small
+        AwsBackend(arn, clients=clients).start(JobInput.of(items=items))
+    small = AwsBackend(arn, clients=clients).start(JobInput.of(items=[1, 2]))
+    assert json.loads(small.describe()["input"]) == {"items": [1, 2]}
 
 
 # ------------------------------------------------------------------------------------------- moto
-def test_start_sends_the_contract_input_and_status_reads_it_back(aws):
-    clients, arn = aws
-    job = remote.Job.start(arn, {"size": 4, "parameters": {"p": 1}}, name="job-7", clients=clients)
+def test_start_sends_the_contract_input_and_status_reads_it_back(moto_account):
+    clients, arn = moto_account
+    job = AwsJob.start(arn, {"size": 4, "parameters": {"p": 1}}, name="job-7", clients=clients)
     assert job.execution_arn.endswith(":execution:burstmap-demo:job-7")
     described = job.describe()
     assert json.loads(described["input"]) == {"size": 4, "parameters": {"p": 1}}
@@ -109,29 +73,29 @@ def test_start_sends_the_contract_input_and_status_reads_it_back(aws):
         job.result()
 
 
-def test_cancel_stops_the_execution(aws):
-    clients, arn = aws
-    job = remote.Job.start(arn, {"size": 4}, clients=clients)
+def test_cancel_stops_the_execution(moto_account):
+    clients, arn = moto_account
+    job = AwsJob.start(arn, {"size": 4}, clients=clients)
     stopped = job.cancel()
     assert stopped is not None
     assert job.status == "ABORTED"
 
 
-def test_result_of_a_succeeded_execution_is_its_output(aws):
-    clients, arn = aws
-    job = remote.Job.start(arn, {"size": 4}, clients=clients)
+def test_result_of_a_succeeded_execution_is_its_output(moto_account):
+    clients, arn = moto_account
+    job = AwsJob.start(arn, {"size": 4}, clients=clients)
     finish_moto_execution(job.execution_arn, "SUCCEEDED", output={"total_sum": "10", "succeeded": 4})
     assert job.result() == {"total_sum": "10", "succeeded": 4}
 
 
-def test_download_results_copies_manifest_files_and_failed_items(aws, tmp_path: Path):
-    clients, arn = aws
+def test_download_results_copies_manifest_files_and_failed_items(moto_account, tmp_path: Path):
+    clients, arn = moto_account
     manifest = put_results(
         clients.s3,
         succeeded=[child_record(0, "a", output=1), child_record(1, "bb", output=2)],
         failed=[child_record(2, "ccc", error="ValueError", cause=lambda_cause("bad item ccc"))],
     )
-    job = remote.Job.start(arn, {"size": 3}, clients=clients)
+    job = AwsJob.start(arn, {"size": 3}, clients=clients)
     finish_moto_execution(job.execution_arn, "SUCCEEDED", output={"total_sum": "3", "manifest": manifest})
 
     downloaded = job.download_results(tmp_path / "out")
@@ -146,23 +110,23 @@ def test_download_results_copies_manifest_files_and_failed_items(aws, tmp_path: 
     ]
 
 
-def test_download_results_without_a_manifest_says_to_wait(aws, tmp_path: Path):
-    clients, arn = aws
-    job = remote.Job.start(arn, {"size": 3}, clients=clients)
+def test_download_results_without_a_manifest_says_to_wait(moto_account, tmp_path: Path):
+    clients, arn = moto_account
+    job = AwsJob.start(arn, {"size": 3}, clients=clients)
     finish_moto_execution(job.execution_arn, "SUCCEEDED", output={"total_sum": "3"})
     sfn, stubber = stubbed_sfn()  # moto's ListMapRuns is a no-op: answer like AWS, with one map run
     stubber.add_response("describe_execution", execution("SUCCEEDED", output={"total_sum": "3"}))
-    stubber.add_response("describe_state_machine", _describe_machine())
+    stubber.add_response("describe_state_machine", describe_state_machine())
     stubber.add_response("list_map_runs", list_map_runs())
-    job = remote.Job(EXECUTION_ARN, clients=remote.Clients(sfn=sfn, s3=clients.s3, cloudformation=None))
-    with pytest.raises(remote.NotFound, match="no ResultWriter manifest yet"):
+    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=clients.s3, cloudformation=None))
+    with pytest.raises(remote.NoResults, match="no ResultWriter manifest yet"):
         job.download_results(tmp_path)
 
 
 def test_stack_outputs_resolve_the_state_machine_and_bucket():
     with mock_aws():
         cloudformation = boto3.client("cloudformation", region_name=REGION)
-        cloudformation.create_stack(StackName="demo", TemplateBody=json.dumps(_stack_template()))
+        cloudformation.create_stack(StackName="demo", TemplateBody=json.dumps(stack_template()))
         stack = remote.BurstmapStack.from_stack("demo", cloudformation=cloudformation)
         assert stack.state_machine_arn.startswith(f"arn:aws:states:{REGION}:")
         assert stack.bucket_name and stack.bucket_name.startswith("demo-")
@@ -198,7 +162,7 @@ def test_progress_sums_describe_map_run_item_counts():
         describe_map_run(succeeded=5, failed=1, running=3, pending=1, total=10),
         {"mapRunArn": MAP_RUN_ARN},
     )
-    job = remote.Job(EXECUTION_ARN, clients=remote.Clients(sfn=sfn, s3=None, cloudformation=None))
+    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
     progress = job.progress()
     assert (progress.total, progress.succeeded, progress.failed, progress.running, progress.pending) == (
         10,
@@ -215,7 +179,7 @@ def test_progress_before_the_map_starts_has_no_total():
     sfn, stubber = stubbed_sfn()
     stubber.add_response("describe_execution", execution("RUNNING"))
     stubber.add_response("list_map_runs", {"mapRuns": []})
-    job = remote.Job(EXECUTION_ARN, clients=remote.Clients(sfn=sfn, s3=None, cloudformation=None))
+    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
     assert job.progress().total is None
 
 
@@ -228,7 +192,7 @@ def test_wait_polls_until_the_execution_ends_and_reports_progress():
         stubber.add_response("describe_map_run", describe_map_run(succeeded=done, running=4 - done, total=4))
     seen: list[Progress] = []
     sleeps: list[float] = []
-    job = remote.Job(EXECUTION_ARN, clients=remote.Clients(sfn=sfn, s3=None, cloudformation=None))
+    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
     final = job.wait(on_progress=seen.append, poll_seconds=0.5, sleep=sleeps.append)
     assert final["status"] == "SUCCEEDED"
     assert [p.done for p in seen] == [1, 3, 4]
@@ -258,28 +222,41 @@ def test_failed_execution_raises_job_failed_with_the_first_failing_item():
                 cause="The specified tolerated failure threshold was exceeded",
             ),
         )
-        stubber.add_response("describe_state_machine", _describe_machine(), {"stateMachineArn": MACHINE_ARN})
+        stubber.add_response(
+            "describe_state_machine", describe_state_machine(), {"stateMachineArn": MACHINE_ARN}
+        )
         stubber.add_response("list_map_runs", list_map_runs())
         stubber.add_response(
             "describe_map_run", describe_map_run(succeeded=1, failed=2, total=3, status="FAILED")
         )
-        job = remote.Job(EXECUTION_ARN, clients=remote.Clients(sfn=sfn, s3=s3, cloudformation=None))
+        job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=s3, cloudformation=None))
         with pytest.raises(remote.JobFailed) as raised:
             job.result()
     failed = raised.value
     assert failed.error == "States.ExceedToleratedFailureThreshold"
-    assert failed.first_failure == remote.FailedItem(3, 3, "ValueError", lambda_cause("item 3 is odd"))
+    first = failed.first_failure
+    assert (first.status, first.index, first.item, first.error, first.cause) == (
+        "FAILED",
+        3,
+        3,
+        "ValueError",
+        lambda_cause("item 3 is odd"),
+    )
     assert failed.failed_items == 2
 
 
-def test_batched_failures_name_every_item_of_the_batch():
+def test_batched_failures_name_every_item_of_the_batch(moto_account):
+    clients, arn = moto_account
     record = child_record(0, None, error="KeyError", cause="c")
     record["Input"] = json.dumps(
         {"Items": [{"item": "a", "index": 8}, {"item": "b", "index": 9}], "BatchInput": {"parameters": {}}}
     )
-    assert list(remote._failed_items_of_record(record)) == [
-        remote.FailedItem(8, "a", "KeyError", "c"),
-        remote.FailedItem(9, "b", "KeyError", "c"),
+    manifest = put_results(clients.s3, succeeded=[], failed=[record])
+    job = AwsJob.start(arn, {"size": 2}, clients=clients)
+    finish_moto_execution(job.execution_arn, "SUCCEEDED", output={"manifest": manifest})
+    assert [(f.index, f.item, f.error, f.cause) for f in job.failed_items()] == [
+        (8, "a", "KeyError", "c"),
+        (9, "b", "KeyError", "c"),
     ]
 
 
@@ -290,7 +267,7 @@ def test_redrive_calls_redrive_execution_with_an_idempotency_token():
         {"redriveDate": execution("FAILED")["startDate"]},
         {"executionArn": EXECUTION_ARN, "clientToken": ANY},
     )
-    job = remote.Job(EXECUTION_ARN, clients=remote.Clients(sfn=sfn, s3=None, cloudformation=None))
+    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
     assert job.redrive() == execution("FAILED")["startDate"]
     stubber.assert_no_pending_responses()
 
@@ -300,7 +277,7 @@ def test_redrive_of_a_redrive_refused_execution_says_why():
     stubber.add_client_error(
         "redrive_execution", "ExecutionNotRedrivable", "Execution cannot be redriven: it succeeded", 400
     )
-    job = remote.Job(EXECUTION_ARN, clients=remote.Clients(sfn=sfn, s3=None, cloudformation=None))
+    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
     with pytest.raises(
         remote.AwsError, match="cannot be redriven: Execution cannot be redriven: it succeeded"
     ):
@@ -317,39 +294,37 @@ def test_access_denied_is_one_line_naming_the_call():
         400,
     )
     with pytest.raises(remote.AccessDenied) as raised:
-        remote.Job.start(
-            MACHINE_ARN, {"size": 1}, clients=remote.Clients(sfn=sfn, s3=None, cloudformation=None)
-        )
+        AwsJob.start(MACHINE_ARN, {"size": 1}, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
     message = str(raised.value)
     assert message.startswith(f"access denied: StartExecution on state machine {MACHINE_ARN} (User: ")
     assert message.endswith("ask for that permission or use a role that has it")
     assert "\n" not in message
 
 
-def test_missing_execution_is_not_found(aws):
-    clients, _ = aws
-    job = remote.Job(EXECUTION_ARN.replace("job-1", "nope"), clients=clients)
+def test_missing_execution_is_not_found(moto_account):
+    clients, _ = moto_account
+    job = AwsJob(EXECUTION_ARN.replace("job-1", "nope"), clients=clients)
     with pytest.raises(remote.NotFound, match="not found .*check the ARN and the region"):
         job.describe()
 
 
-def test_no_credentials_is_one_clear_line(monkeypatch, tmp_path: Path):
-    _without_credentials(monkeypatch, tmp_path)
-    job = remote.Job(EXECUTION_ARN, clients=remote.aws_clients(region=REGION))
+@pytest.mark.usefixtures("no_credentials")
+def test_no_credentials_is_one_clear_line():
+    job = AwsJob(EXECUTION_ARN, clients=aws_clients(region=REGION))
     with pytest.raises(remote.NoCredentials, match="^no AWS credentials found: run `aws configure`"):
         job.describe()
 
 
-def test_unknown_profile_is_one_clear_line(monkeypatch, tmp_path: Path):
-    _without_credentials(monkeypatch, tmp_path)
+@pytest.mark.usefixtures("no_credentials")
+def test_unknown_profile_is_one_clear_line():
     with pytest.raises(remote.NoCredentials, match="AWS profile 'nobody' not found"):
-        remote.aws_clients(region=REGION, profile="nobody")
+        aws_clients(region=REGION, profile="nobody")
 
 
 def test_throttling_is_retried_in_standard_mode_then_reported(monkeypatch):
     """A real client (no stubs) whose HTTP layer answers ThrottlingException: botocore retries it."""
     monkeypatch.setattr(botocore.endpoint.time, "sleep", lambda seconds: None)  # keep the backoff instant
-    sfn = remote.aws_clients(region=REGION).sfn
+    sfn = aws_clients(region=REGION).sfn
     assert sfn.meta.config.retries["mode"] == "standard"
     attempts: list[int] = []
     ok = json.dumps(execution("RUNNING") | {"startDate": 1795428000.0}).encode()
@@ -361,7 +336,7 @@ def test_throttling_is_retried_in_standard_mode_then_reported(monkeypatch):
         return _http(200, json.loads(ok))
 
     sfn.meta.events.register("before-send.sfn.DescribeExecution", answer)
-    job = remote.Job(EXECUTION_ARN, clients=remote.Clients(sfn=sfn, s3=None, cloudformation=None))
+    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
     assert job.describe()["status"] == "RUNNING"
     assert len(attempts) == 3  # two throttled attempts retried, the third answered
 
@@ -383,41 +358,3 @@ def _http(status: int, body: dict) -> AWSResponse:
             yield json.dumps(body).encode()
 
     return AWSResponse("https://states.us-east-1.amazonaws.com/", status, {}, Raw())
-
-
-def _describe_machine() -> dict:
-    return {
-        "stateMachineArn": MACHINE_ARN,
-        "name": "burstmap-demo",
-        "definition": json.dumps(DEFINITION),
-        "roleArn": ROLE_ARN,
-        "type": "STANDARD",
-        "creationDate": execution("RUNNING")["startDate"],
-    }
-
-
-def _stack_template() -> dict:
-    return {
-        "Resources": {
-            "Results": {"Type": "AWS::S3::Bucket"},
-            "Machine": {
-                "Type": "AWS::StepFunctions::StateMachine",
-                "Properties": {"RoleArn": ROLE_ARN, "DefinitionString": json.dumps(DEFINITION)},
-            },
-        },
-        "Outputs": {
-            "StateMachineArn": {"Value": {"Ref": "Machine"}},
-            "BucketName": {"Value": {"Ref": "Results"}},
-        },
-    }
-
-
-def _without_credentials(monkeypatch, tmp_path: Path) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
-    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
-    monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)

@@ -20,11 +20,15 @@ import pytest
 from typer.testing import CliRunner
 
 from burstmap.cli import app as cli_app
-from burstmap.client.local_job import JobInputError, prepare_app, run_local
+from burstmap.client import run_local
+from burstmap.client.job import JobFailed, JobNotFinished
+from burstmap.client.job_input import JobInput, JobInputError
+from burstmap.client.local_app import prepare_app
+from burstmap.client.local_job import LocalBackend, LocalOptions
 from burstmap.local import UnsupportedFeature, execute
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-FAULTY_APP = Path(__file__).resolve().parent / "fixtures" / "faulty_app"
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+FAULTY_APP = PROJECT_DIR / "tests" / "fixtures" / "faulty_app"
 
 pytestmark = pytest.mark.slow
 
@@ -173,6 +177,8 @@ def test_a_failing_item_without_tolerance_fails_the_job(example_app: Path, tmp_p
         for r in json.loads((out / entry["Key"].rsplit("/", 1)[1]).read_text())
     ]
     assert [(json.loads(r["Input"])["item"], r["Error"]) for r in failed] == [("x", "InvalidItem")]
+    [failed_item] = json.loads((out / "failed_items.json").read_text())
+    assert (failed_item["index"], failed_item["item"], failed_item["error"]) == (1, "x", "InvalidItem")
 
 
 # ------------------------------------------------------------------------------------ the faulty app
@@ -213,6 +219,32 @@ def test_failures_beyond_the_tolerance_fail_the_job(faulty_app: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------ the Python API
+
+
+def test_a_local_job_follows_the_job_interface(faulty_app: Path, tmp_path: Path) -> None:
+    """Start, wait with progress, result, failed items, results on disk: as a job on AWS does."""
+    backend = LocalBackend(LocalOptions(app_dir=faulty_app, retry_time_scale=0))
+    with backend.start(JobInput.of(size=10, parameters={"fail": [0, 1, 2, 3]})) as job:
+        assert job.id.startswith("arn:aws:states:us-east-1:111111111111:execution:")
+        with pytest.raises(JobNotFinished, match="has not run: wait for it first"):
+            job.result()
+        seen: list[Any] = []
+        job.wait(on_progress=seen.append)
+
+        with pytest.raises(JobFailed) as raised:
+            job.result()
+        failed = raised.value
+        assert (failed.error, failed.failed_items) == ("States.ExceedToleratedFailureThreshold", 4)
+        assert (failed.first_failure.index, failed.first_failure.error) == (0, "ItemRejected")
+        assert sorted(item.index for item in job.failed_items()) == [0, 1, 2, 3]
+        assert seen and seen[-1].total == 10 and seen[-1].failed >= 4
+        final = job.progress()
+        assert (final.total, final.failed >= 4, final.succeeded + final.failed <= 10) == (10, True, True)
+        downloaded = job.download_results(tmp_path)
+        assert downloaded.failed_count == 4 and (tmp_path / "manifest.json").is_file()
+        runtime = job.runtime
+    with pytest.raises(RuntimeError, match="closed"):
+        runtime.invoke("anything", b"{}")
 
 
 def test_run_local_returns_the_failure_as_a_result(example_app: Path) -> None:

@@ -10,15 +10,11 @@ from typing import Any
 
 import pytest
 
-from burstmap.local.app.assembly import (
-    LOCAL_ACCOUNT,
-    STAMP_FILE,
-    AssemblyError,
-    SynthesisError,
-    UnresolvableToken,
-    load_assembly,
-    synthesize,
-)
+from burstmap.client.local_app import function_specs
+from burstmap.local.app.assembly import load_assembly
+from burstmap.local.app.errors import AssemblyError, SynthesisError, UnresolvableToken
+from burstmap.local.app.synth import STAMP_FILE, synthesize
+from burstmap.local.core.limits import LOCAL_ACCOUNT
 
 SMALL_APP = textwrap.dedent(
     """
@@ -106,8 +102,7 @@ def test_definition_tokens_resolve_to_the_local_function_arn(small_app: Path) ->
 
 
 def test_function_spec_matches_the_runtime_interface(small_app: Path) -> None:
-    pytest.importorskip("burstmap.local.services.lambda_runtime")
-    (spec,) = load_assembly(small_app / "cdk.out").function_specs()
+    (spec,) = function_specs(load_assembly(small_app / "cdk.out"))
 
     assert spec.handler == "h.handler" and spec.timeout_seconds == 30.0 and spec.memory_mb == 256
     assert spec.environment["FROM_CONTEXT"] == "json"

@@ -17,10 +17,12 @@ import pytest
 from typer.testing import CliRunner
 
 from burstmap.cli import app as cli_app
-from burstmap.client.local_job import JobInputError, ObjectsSource, objects_source, prepare_app, run_local
+from burstmap.client.job_input import JobInputError
+from burstmap.client.local_app import ObjectsSource, objects_source, prepare_app
+from burstmap.client.local_job import run_local
 from burstmap.local.services.s3 import LocalS3
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 OBJECTS_APP = FIXTURES / "objects_app"
 FAULTY_APP = FIXTURES / "faulty_app"
 

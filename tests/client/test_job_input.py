@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from burstmap.client import job_input, remote
-from burstmap.client import local_job as job
+from burstmap.client import aws_job, job_input, local_job
 from burstmap.client.job_input import (
     InvalidItemsFile,
+    JobInput,
     JobInputError,
     build_execution_input,
     items_as_json_lines,
     needs_staging,
     read_items_file,
+    stage_items,
 )
 
 
@@ -24,17 +25,59 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def test_local_and_remote_runs_share_one_reader_and_one_builder() -> None:
-    assert remote.load_items_file is read_items_file
-    assert remote.build_execution_input is build_execution_input
-    assert remote.InvalidItemsFile is InvalidItemsFile
-    assert job.JobInputError is JobInputError
+def test_local_and_remote_runs_share_one_input_and_one_staging() -> None:
+    """Both backends take the same JobInput and stage a large list with the same function."""
+    assert aws_job.JobInput is local_job.JobInput is JobInput
+    assert aws_job.stage_items is local_job.stage_items is stage_items
+    assert aws_job.needs_staging is local_job.needs_staging is needs_staging
+    assert local_job.JobInputError is JobInputError
+
+
+def test_a_job_input_remembers_its_item_source(tmp_path: Path) -> None:
+    items = _write(tmp_path / "items.json", "[3, 4]")
+
+    assert JobInput.of(size=2) == JobInput({"size": 2}, "size")
+    assert JobInput.of(items_file=items, parameters={"k": 1}) == JobInput(
+        {"items": [3, 4], "parameters": {"k": 1}}, "items_file"
+    )
+    assert JobInput.of(items_s3="s3://b/k.jsonl").source == "items_s3"
+    # No item source: a job over S3 objects, whose input is its parameters alone.
+    over_objects = JobInput.of(parameters='{"k": 1}')
+    assert over_objects == JobInput({"parameters": {"k": 1}}, None) and over_objects.over_objects
+    assert JobInput.of() == JobInput({}, None)
+    with pytest.raises(JobInputError, match=r"exactly one of size, items or items_s3 \(got size, items\)"):
+        JobInput.of(size=1, items=[1])
+    with pytest.raises(JobInputError, match="parameters must be a JSON object"):
+        JobInput.of(parameters="[1]")
+
+
+def test_parameters_from_the_command_line_name_the_option() -> None:
+    with pytest.raises(JobInputError, match=r"^--parameters is not JSON \(Expecting"):
+        job_input.parse_parameters("{oops", option="--parameters")
+    with pytest.raises(JobInputError, match=r"^--parameters must be a JSON object, .*got array"):
+        job_input.parse_parameters("[1]", option="--parameters")
+
+
+def test_staging_uploads_json_lines_under_the_items_prefix_and_names_them() -> None:
+    uploaded: list[dict] = []
+    staged = stage_items(
+        {"items": [1, {"a": 2}], "parameters": {"p": 1}}, "bkt", lambda **kw: uploaded.append(kw)
+    )
+
+    [upload] = uploaded
+    assert upload["Bucket"] == "bkt" and upload["Body"] == b'1\n{"a":2}\n'
+    assert upload["Key"].startswith("items/") and upload["Key"].endswith(".jsonl")
+    assert staged == {"parameters": {"p": 1}, "items_s3": f"s3://bkt/{upload['Key']}"}
 
 
 def test_input_is_built_per_contract(tmp_path: Path) -> None:
     items = _write(tmp_path / "items.jsonl", '{"a": 1}\n\n2\n')
 
     assert build_execution_input(size=-5) == {"size": -5}  # validated by the start Lambda, like on AWS
+    assert build_execution_input(items=[1, "a"], parameters={"k": 1}) == {
+        "items": [1, "a"],
+        "parameters": {"k": 1},
+    }
     assert build_execution_input(items=[1, "x"], parameters='{"k": 1}') == {
         "items": [1, "x"],
         "parameters": {"k": 1},

@@ -1,4 +1,4 @@
-"""AWS-shaped fakes for the remote tests: moto for what moto implements, botocore Stubber for the rest.
+"""AWS-shaped fakes for the tests of jobs on AWS: moto for what it implements, botocore Stubber for the rest.
 
 moto 5.2.5 keeps executions RUNNING forever, returns no `mapRuns` from ListMapRuns, an empty
 DescribeMapRun and NotImplemented for RedriveExecution; those calls are stubbed with responses
@@ -218,3 +218,35 @@ def finish_moto_execution(
     found.output = json.dumps(output) if output is not None else None
     found.error = error
     found.cause = cause
+
+
+def describe_state_machine() -> dict[str, Any]:
+    """A DescribeStateMachine response for DEFINITION."""
+    return {
+        "stateMachineArn": MACHINE_ARN,
+        "name": MACHINE,
+        "definition": json.dumps(DEFINITION),
+        "roleArn": ROLE_ARN,
+        "type": "STANDARD",
+        "creationDate": STARTED,
+    }
+
+
+def stack_template(bucket_name: str | None = None) -> dict[str, Any]:
+    """A CloudFormation template with burstmap's outputs (StateMachineArn, BucketName)."""
+    bucket: dict[str, Any] = {"Type": "AWS::S3::Bucket"}
+    if bucket_name is not None:
+        bucket["Properties"] = {"BucketName": bucket_name}
+    return {
+        "Resources": {
+            "Results": bucket,
+            "Machine": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {"RoleArn": ROLE_ARN, "DefinitionString": json.dumps(DEFINITION)},
+            },
+        },
+        "Outputs": {
+            "StateMachineArn": {"Value": {"Ref": "Machine"}},
+            "BucketName": {"Value": {"Ref": "Results"}},
+        },
+    }

@@ -3,9 +3,11 @@ throttling, and how function names and ARNs resolve."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
+import sys
 import textwrap
 import threading
 import uuid
@@ -16,13 +18,14 @@ from typing import Any
 import pytest
 
 from burstmap.local.core.errors import StatesError
+from burstmap.local.services import lambda_worker
+from burstmap.local.services.lambda_errors import MAX_RESPONSE_BYTES
+from burstmap.local.services.lambda_function import parse_function_reference
 from burstmap.local.services.lambda_runtime import (
-    MAX_RESPONSE_BYTES,
     FunctionSpec,
     LambdaConfigurationError,
     LambdaRuntime,
     LambdaServiceError,
-    parse_function_reference,
 )
 
 HANDLERS = """
@@ -580,3 +583,23 @@ def test_handlers_may_be_named_with_a_colon_and_shadow_nothing_of_burstmap(
 
     assert call(runtime, "colon")[0]["calls"] == 1
     assert call(runtime, "errors")[0] == "the user module"  # not burstmap/local/errors.py
+
+
+def test_the_worker_script_imports_the_standard_library_only() -> None:
+    """lambda_worker.py runs by path in a process whose sys.path is the function's code (and layers), as in
+    Lambda: it must not need burstmap, nor anything else outside the standard library."""
+    tree = ast.parse(Path(lambda_worker.__file__).read_text(encoding="utf-8"))
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert imported and imported <= sys.stdlib_module_names | {"__future__"}, (
+        imported - sys.stdlib_module_names
+    )

@@ -1,0 +1,177 @@
+"""The app a local job runs: synthesized with the job's construct props, read from its cloud assembly, and
+turned into what the local services run (FunctionSpecs); for an app over S3 objects, where its items come
+from (ObjectsSource) and the input objects uploaded there."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from burstmap.client.job_input import JobInputError
+from burstmap.local.app.assembly import LocalApp, LocalFunction, load_assembly
+from burstmap.local.app.synth import synthesize
+from burstmap.local.services.lambda_runtime import FunctionSpec
+
+LIST_OBJECTS_V2 = "arn:aws:states:::s3:listObjectsV2"
+BATCH_SIZE_CONTEXT = "burstmap:batch_size"
+MAX_CONCURRENCY_CONTEXT = "burstmap:max_concurrency"
+
+
+def synth_context(batch_size: int | None, max_concurrency: int | None) -> dict[str, Any]:
+    """The CDK context that makes the app synthesize these construct props (none: the app's defaults)."""
+    context: dict[str, Any] = {}
+    if batch_size is not None:
+        if batch_size < 1:
+            raise JobInputError(f"batch_size must be 1 or more, got {batch_size}")
+        context[BATCH_SIZE_CONTEXT] = batch_size
+    if max_concurrency is not None:
+        if max_concurrency < 0:
+            raise JobInputError(f"max_concurrency must be 0 (no limit) or more, got {max_concurrency}")
+        context[MAX_CONCURRENCY_CONTEXT] = max_concurrency
+    return context
+
+
+def assembly_dir(app_dir: Path, context: dict[str, Any]) -> Path:
+    """cdk.out for the app's defaults; a directory per context inside it, so switching props is cheap."""
+    if not context:
+        return app_dir / "cdk.out"
+    key = hashlib.sha256(json.dumps(context, sort_keys=True).encode()).hexdigest()[:12]
+    return app_dir / "cdk.out" / "burstmap-local" / f"context-{key}"
+
+
+def prepare_app(
+    app_dir: Path, *, batch_size: int | None = None, max_concurrency: int | None = None
+) -> LocalApp:
+    """Synthesize (or reuse) the app for these props and read its cloud assembly."""
+    app_dir = Path(app_dir).resolve()
+    context = synth_context(batch_size, max_concurrency)
+    out_dir = synthesize(app_dir, context=context, out_dir=assembly_dir(app_dir, context))
+    return load_assembly(out_dir)
+
+
+def function_spec(function: LocalFunction) -> FunctionSpec:
+    """The local Lambda service's view of one of the app's functions."""
+    return FunctionSpec(
+        name=function.name,
+        handler=function.handler,
+        code_paths=list(function.code_paths),
+        environment=dict(function.environment),
+        timeout_seconds=float(function.timeout_seconds),
+        memory_mb=int(function.memory_mb),
+    )
+
+
+def function_specs(app: LocalApp) -> list[FunctionSpec]:
+    return [function_spec(function) for function in app.functions]
+
+
+@dataclass(frozen=True)
+class ObjectsSource:
+    """Where a job over S3 objects (BurstCompute ``input_prefix``) lists its items and its compute writes."""
+
+    bucket: str
+    input_prefix: str
+    """The ItemReader's ``Prefix``, e.g. ``"input/"``."""
+    output_prefix: str | None = None
+    """The ``output_prefix`` the construct puts in every item, e.g. ``"output/"`` (None if there is none)."""
+
+    def input_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.input_prefix}"
+
+
+def objects_source(definition: Mapping[str, Any]) -> ObjectsSource | None:
+    """The objects source of a state machine whose items are the objects under a fixed bucket and prefix.
+
+    That is a top-level Map whose ItemReader is ``s3:listObjectsV2`` with a literal Bucket (what
+    BurstCompute's ``input_prefix`` mode synthesizes): such a job takes no items in its input. A
+    listing whose bucket or prefix comes from the input (``Bucket.$``) is not one: the input drives it.
+    """
+    for state in (definition.get("States") or {}).values():
+        if not isinstance(state, dict) or state.get("Type") != "Map":
+            continue
+        reader = state.get("ItemReader") or {}
+        reader_parameters = reader.get("Parameters") or {}
+        bucket = reader_parameters.get("Bucket")
+        if reader.get("Resource") != LIST_OBJECTS_V2 or not isinstance(bucket, str):
+            continue
+        prefix = reader_parameters.get("Prefix", "")
+        item = (state.get("ItemSelector") or {}).get("item")
+        output_prefix = item.get("output_prefix") if isinstance(item, dict) else None
+        return ObjectsSource(
+            bucket=bucket,
+            input_prefix=prefix if isinstance(prefix, str) else "",
+            output_prefix=output_prefix if isinstance(output_prefix, str) and output_prefix else None,
+        )
+    return None
+
+
+# ------------------------------------------------------------------------------------------ objects jobs
+
+_Upload = tuple[str, Path | bytes]
+"""One input object to upload: its key below the input prefix and a file or the body itself."""
+
+
+def input_uploads(
+    input_dir: Path | str | None, input_objects: Mapping[str, bytes | str] | None
+) -> list[_Upload]:
+    """The input objects asked for, checked before anything is synthesized or started."""
+    uploads: list[_Upload] = []
+    if input_dir is not None:
+        root = Path(input_dir)
+        if not root.is_dir():
+            raise JobInputError(
+                f"input_dir {root} is not a directory: pass the folder whose files become the job's input "
+                "objects (burstmap run --input-dir DIR)"
+            )
+        uploads += [(path.relative_to(root).as_posix(), path) for path in _files_under(root)]
+    for key, body in (input_objects or {}).items():
+        if not isinstance(key, str) or not key or key.startswith("/"):
+            raise JobInputError(
+                f"input_objects keys are object keys below the input prefix, like 'a/b.txt'; got {key!r}"
+            )
+        if not isinstance(body, bytes | str):
+            raise JobInputError(
+                f"input_objects[{key!r}] must be bytes or str (the object's body), got {type(body).__name__}"
+            )
+        uploads.append((key, body.encode() if isinstance(body, str) else body))
+    return uploads
+
+
+def _files_under(root: Path) -> Iterator[Path]:
+    """Every file below ``root``, in key order (symlinked files followed, as ``aws s3 cp`` does)."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            yield path
+
+
+def check_item_source(
+    source: ObjectsSource | None, item_source: str | None, objects_given: bool, endpoint_url: str | None
+) -> None:
+    """An app over S3 objects takes no items in its input; any other app takes nothing but them."""
+    if source is not None and item_source is not None:
+        raise JobInputError(
+            f"this app's items are the objects under {source.input_uri()} (BurstCompute input_prefix), so "
+            f"its input takes no {item_source} (burstmap run --size or --items): upload the "
+            "objects with input_dir (burstmap run --input-dir DIR) and pass only parameters, if any"
+        )
+    if source is None and (objects_given or item_source is None):
+        given = "input_dir / input_objects" if objects_given else f"endpoint_url {endpoint_url} alone"
+        raise JobInputError(
+            f"this app takes its items from the job input, not from S3 objects (its state machine has no "
+            f"BurstCompute input_prefix), so {given} cannot start it: give exactly one of size, items or "
+            "items_file (burstmap run --size N or --items FILE)"
+        )
+
+
+def upload_inputs(s3: Any, source: ObjectsSource, uploads: list[_Upload]) -> None:
+    """Put the input objects under the input prefix (large files in parts, by boto3's transfer manager)."""
+    for relative_key, body in uploads:
+        key = f"{source.input_prefix}{relative_key}"
+        if isinstance(body, Path):
+            s3.upload_file(str(body), source.bucket, key)
+        else:
+            s3.put_object(Bucket=source.bucket, Key=key, Body=body)
