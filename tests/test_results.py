@@ -22,17 +22,11 @@ from result_files import (
     write_map_run,
 )
 
-from burstmap.runtime import results
+from burstmap.runtime import concurrent_reads, json_stream
+from burstmap.runtime.concurrent_reads import read_concurrently
 from burstmap.runtime.contracts import InvalidResult, InvalidResultFile
-from burstmap.runtime.results import (
-    ItemResult,
-    iter_failed,
-    iter_json_array,
-    iter_json_lines,
-    iter_results,
-    read_concurrently,
-    read_manifest,
-)
+from burstmap.runtime.json_stream import iter_json_array, iter_json_lines
+from burstmap.runtime.results import ItemResult, ResultReadError, iter_failed, iter_results, read_manifest
 
 BUCKET = "burstmap-results"
 
@@ -96,7 +90,7 @@ def test_json_array_reads_integers_beyond_the_4300_digit_limit() -> None:
     third = int("7" * 3000)
     expected = (third * 10**3000 + third) * 10**3000 + third
     assert list(iter_json_array([f"[{big}, 1]".encode()])) == [expected, 1]
-    assert results.loads(f'{{"n": {big}}}') == {"n": expected}
+    assert json_stream.loads(f'{{"n": {big}}}') == {"n": expected}
 
 
 @pytest.mark.parametrize("data", [b"", b"[]", b" [ ] \n"])
@@ -129,17 +123,17 @@ def test_json_array_holds_one_record_not_the_file() -> None:
     record = json.dumps({"Output": "x" * 100})
     data = ("[" + ",".join([record] * 20_000) + "]").encode()
     seen_buffers: list[int] = []
-    original = results._raw_decode
+    original = json_stream._raw_decode
 
     def spy(buffer: str, position: int):  # type: ignore[no-untyped-def]
         seen_buffers.append(len(buffer))
         return original(buffer, position)
 
-    results._raw_decode = spy  # type: ignore[assignment]
+    json_stream._raw_decode = spy  # type: ignore[assignment]
     try:
         count = sum(1 for _ in iter_json_array(chunked(data, 4096)))
     finally:
-        results._raw_decode = original  # type: ignore[assignment]
+        json_stream._raw_decode = original  # type: ignore[assignment]
     assert count == 20_000
     assert len(data) > 2_000_000
     assert max(seen_buffers) < 2 * 4096 + len(record)
@@ -179,9 +173,7 @@ def test_read_manifest_errors_say_what_is_wrong(s3) -> None:  # type: ignore[no-
         read_manifest(BUCKET, "no-files", s3=s3)
     with pytest.raises(InvalidResultFile, match="ResultFiles.SUCCEEDED must be a list of"):
         read_manifest(BUCKET, "bad-list", s3=s3)
-    with pytest.raises(
-        results.ResultReadError, match="Cannot read s3://burstmap-results/missing.json: NoSuchKey"
-    ):
+    with pytest.raises(ResultReadError, match="Cannot read s3://burstmap-results/missing.json: NoSuchKey"):
         read_manifest(BUCKET, "missing.json", s3=s3)
 
 
@@ -268,8 +260,8 @@ def test_many_files_read_concurrently_give_every_record_once(s3) -> None:  # typ
 
 def test_concurrent_reading_buffers_a_bounded_number_of_records(monkeypatch: pytest.MonkeyPatch) -> None:
     """Producers may run ahead of a slow consumer by at most the hand-over queue: never the whole job."""
-    monkeypatch.setattr(results, "RECORDS_PER_HANDOVER", 10)
-    monkeypatch.setattr(results, "MAX_PENDING_HANDOVERS", 3)
+    monkeypatch.setattr(concurrent_reads, "RECORDS_PER_HANDOVER", 10)
+    monkeypatch.setattr(concurrent_reads, "MAX_PENDING_HANDOVERS", 3)
     produced = 0
     lock = threading.Lock()
 
