@@ -16,7 +16,7 @@ from cdk_nag import AwsSolutionsChecks
 from cdk_support import only_state_machine
 
 from burstmap.cdk.assets import package_dir
-from burstmap.cdk.construct import RESULT_WRITER_V2_FLAG
+from burstmap.cdk.definition import RESULT_WRITER_V2_FLAG
 
 # The example app's directory is on sys.path when `python app.py` runs; the tests import it the same way.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -24,13 +24,13 @@ from cdk_support import (
     template_of,
 )
 
-from burstmap.cdk.construct import (
+from burstmap.cdk.construct import BurstCompute
+from burstmap.cdk.definition import RESULT_WRITER_V2_FLAG
+from burstmap.cdk.props import (
     BATCH_ENVELOPE_BYTES,
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_INPUT_BYTES_PER_BATCH,
     DEFAULT_RETRY_ATTEMPTS,
-    RESULT_WRITER_V2_FLAG,
-    BurstCompute,
     BurstComputeValidationError,
 )
 from burstmap.runtime.contracts import PARAMETERS_MAX_BYTES, STATE_PAYLOAD_LIMIT_BYTES, json_size
