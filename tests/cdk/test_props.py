@@ -12,7 +12,6 @@ import pytest
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
-from cdk_support import fast_app, inline_function
 
 from burstmap.cdk.construct import BurstCompute
 from burstmap.cdk.props import BurstComputeProps, BurstComputeValidationError
@@ -79,9 +78,7 @@ def test_every_prop_documents_its_default(prop: Any) -> None:
     assert ("Default:" in doc) != (doc.endswith("Required."))
 
 
-def test_defaults_that_depend_on_other_props_resolve_once() -> None:
-    stack = cdk.Stack(fast_app(), "Resolved")
-    compute = inline_function(stack, "Compute")
+def test_defaults_that_depend_on_other_props_resolve_once(compute: lambda_.Function) -> None:
     default = BurstComputeProps(compute=compute)
     assert default.batched and default.resolved_max_input_bytes_per_batch == 195_584
     assert default.resolved_retry_interval.to_seconds() == 1
@@ -102,40 +99,35 @@ def test_defaults_that_depend_on_other_props_resolve_once() -> None:
     assert given.resolved_job_timeout.to_minutes() == 5
 
 
-def test_validate_lists_every_contradiction_as_a_sentence() -> None:
-    stack = cdk.Stack(fast_app(), "Messages")
-    props = BurstComputeProps(
-        compute=inline_function(stack, "Compute"), batch_size=0, expire_after_days=0, retry_backoff_rate=0.5
-    )
+def test_validate_lists_every_contradiction_as_a_sentence(compute: lambda_.Function) -> None:
+    props = BurstComputeProps(compute=compute, batch_size=0, expire_after_days=0, retry_backoff_rate=0.5)
     assert props.validate() == [
         "batch_size must be an integer of at least 1, got 0",
         "expire_after_days must be an integer of at least 1, got 0",
         "retry_backoff_rate must be at least 1.0, got 0.5",
     ]
-    assert BurstComputeProps(compute=inline_function(stack, "Fine")).validate() == []
+    assert BurstComputeProps(compute=compute).validate() == []
 
 
-def test_invalid_props_add_nothing_to_the_tree() -> None:
-    stack = cdk.Stack(fast_app(), "Untouched")
-    compute = inline_function(stack, "Compute")
+def test_invalid_props_add_nothing_to_the_tree(stack: cdk.Stack, compute: lambda_.Function) -> None:
     with pytest.raises(BurstComputeValidationError):
         BurstCompute(stack, "Job", compute=compute, batch_size=0)
     assert stack.node.try_find_child("Job") is None
     assert BurstCompute(stack, "Job", compute=compute).node.id == "Job"  # the id is still free
 
 
-def test_a_misspelled_prop_is_a_type_error_that_suggests_the_prop() -> None:
-    stack = cdk.Stack(fast_app(), "Typo")
+def test_a_misspelled_prop_is_a_type_error_that_suggests_the_prop(
+    stack: cdk.Stack, compute: lambda_.Function
+) -> None:
     with pytest.raises(
         TypeError,
         match=r"BurstCompute\(\) got an unexpected keyword argument 'batchsize'; did you mean 'batch_size'\?",
     ):
-        BurstCompute(stack, "Job", compute=inline_function(stack, "Compute"), batchsize=10)
+        BurstCompute(stack, "Job", compute=compute, batchsize=10)
     with pytest.raises(TypeError, match=r"unexpected keyword argument 'colour': see BurstComputeProps"):
-        BurstCompute(stack, "Other", compute=inline_function(stack, "Compute2"), colour="blue")
+        BurstCompute(stack, "Other", compute=compute, colour="blue")
 
 
-def test_compute_is_required() -> None:
-    stack = cdk.Stack(fast_app(), "NoCompute")
+def test_compute_is_required(stack: cdk.Stack) -> None:
     with pytest.raises(TypeError, match=r"missing the required keyword argument 'compute'"):
         BurstCompute(stack, "Job", batch_size=10)

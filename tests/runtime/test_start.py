@@ -9,10 +9,8 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
 from burstmap.lambdas.start.handler import handler
-from moto import mock_aws
 
 from burstmap.runtime import start as start_module
 from burstmap.runtime.contracts import PAYLOAD_ITEMS_MAX_BYTES, InvalidInput, json_size, range_json_size
@@ -22,14 +20,6 @@ from burstmap.runtime.start import start
 
 BUCKET = "burstmap-jobs"
 REQUEST_ID = "3f9c1b7e-0000-4000-8000-000000000001"
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def run(event: Any, s3: Any = None, **kwargs: Any) -> dict[str, Any]:

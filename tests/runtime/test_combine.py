@@ -1,4 +1,5 @@
-"""The combine Lambda against moto S3 with AWS's ResultWriter layout: exact sums, counts, failures, memory."""
+"""The default combiner (burstmap.runtime.combine) and its Lambda against moto S3 with AWS's ResultWriter
+layout: exact sums, counts, failures, memory."""
 
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from burstmap.lambdas.combine import handler as combine_module
 from burstmap.lambdas.example_compute.handler import count_strings, count_strings_range
-from moto import mock_aws
 from result_files import (
     MAP_RUN_ARN,
     child_arn,
@@ -31,14 +30,6 @@ from burstmap.runtime.contracts import InvalidCombineEvent, InvalidResult, int_t
 from burstmap.runtime.results import ItemResult, ResultReadError
 
 BUCKET = "burstmap-results"
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 @pytest.fixture
