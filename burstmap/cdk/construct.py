@@ -24,7 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from burstmap.cdk.definition import RESULT_WRITER_V2_FLAG, JobFunctions, build_definition
-from burstmap.cdk.grants import grant_job_data_access
+from burstmap.cdk.grants import grant_job_data_access, grant_watch_map_runs
 from burstmap.cdk.layer import BurstmapLayer
 from burstmap.cdk.nag import acknowledge_nag_findings
 from burstmap.cdk.props import BurstComputeProps, BurstComputeValidationError, prop_names
@@ -129,6 +129,7 @@ class BurstCompute(Construct):
         return [
             self.grant_start_execution(grantee),
             self.state_machine.grant_read(grantee),
+            *grant_watch_map_runs(grantee, self.state_machine),
             self.state_machine.grant_redrive_execution(grantee),
             self.state_machine.grant_execution(grantee, "states:StopExecution"),
             self.grant_read_results(grantee),

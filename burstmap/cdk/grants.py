@@ -4,6 +4,7 @@ prefix only (plus the bucket key's use when the bucket has one).
 
 from __future__ import annotations
 
+import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
@@ -49,3 +50,23 @@ def grant_job_data_access(
     if props.input_prefix is not None:
         grant_objects(functions.compute, bucket, props.input_prefix, ["s3:GetObject"])
         grant_objects(functions.compute, bucket, props.output_prefix, ["s3:PutObject"])
+
+
+def grant_watch_map_runs(grantee: iam.IGrantable, state_machine: sfn.StateMachine) -> list[iam.Grant]:
+    """``ListMapRuns`` on the state machine's executions and ``DescribeMapRun`` on their map runs.
+
+    ``StateMachine.grant_read`` has neither, yet progress comes from them (``burstmap status``). A map run
+    ARN is ``arn:<partition>:states:<region>:<account>:mapRun:<state machine name>/<label>:<id>``.
+    """
+    map_runs = cdk.Stack.of(state_machine).format_arn(
+        service="states",
+        resource="mapRun",
+        resource_name=f"{state_machine.state_machine_name}/*",
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )
+    return [
+        state_machine.grant_execution(grantee, "states:ListMapRuns"),
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["states:DescribeMapRun"], resource_arns=[map_runs]
+        ),
+    ]

@@ -556,19 +556,30 @@ def test_grant_run_gives_what_the_cli_needs(stack: cdk.Stack, compute: lambda_.F
     job = BurstCompute(stack, "Job", compute=compute)
     caller = iam.Role(stack, "Caller", assumed_by=iam.AccountRootPrincipal())
     grants = job.grant_run(caller)
-    assert len(grants) == 5 and all(grant.success for grant in grants)
+    assert len(grants) == 7 and all(grant.success for grant in grants)
     statements = statements_of(template_of(stack), logical_id(stack, caller))
     machine = {"Ref": logical_id(stack, job.state_machine)}
     granted = {action for s in statements for action in actions_of(s)}
     assert {
         "states:StartExecution",
         "states:DescribeExecution",
+        "states:DescribeMapRun",
+        "states:ListMapRuns",
         "states:RedriveExecution",
         "states:StopExecution",
         "s3:GetObject*",
     } <= granted
     (start,) = [s for s in statements if actions_of(s) == ["states:StartExecution"]]
     assert resources_of(start) == [machine]
+    name = {"Fn::GetAtt": [logical_id(stack, job.state_machine), "Name"]}
+    partition_region_account = ["arn:", {"Ref": "AWS::Partition"}, ":states:", {"Ref": "AWS::Region"}, ":"]
+    (map_runs,) = [s for s in statements if actions_of(s) == ["states:DescribeMapRun"]]
+    assert resources_of(map_runs) == [
+        {"Fn::Join": ["", [*partition_region_account, {"Ref": "AWS::AccountId"}, ":mapRun:", name, "/*"]]}
+    ]
+    (list_map_runs,) = [s for s in statements if actions_of(s) == ["states:ListMapRuns"]]
+    (execution_arns,) = resources_of(list_map_runs)
+    assert ":execution:" in execution_arns["Fn::Join"][1]
     bucket_arn = {"Fn::GetAtt": [logical_id(stack, job.bucket), "Arn"]}
     (read,) = [s for s in statements if "s3:GetObject*" in actions_of(s)]
     assert {"Fn::Join": ["", [bucket_arn, "/results/*"]]} in resources_of(read)
