@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from typing import Any
 
-import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -28,7 +27,7 @@ from burstmap.cdk.grants import grant_job_data_access, grant_watch_map_runs
 from burstmap.cdk.layer import BurstmapLayer
 from burstmap.cdk.nag import acknowledge_nag_findings
 from burstmap.cdk.props import BurstComputeProps, BurstComputeValidationError, prop_names
-from burstmap.cdk.resources import default_function, job_bucket, upload_rule
+from burstmap.cdk.resources import default_combine_function, default_start_function, job_bucket, upload_rule
 from burstmap.runtime.contracts import ENV_BUCKET, ENV_ITEMS_PREFIX, ENV_RESULT_PREFIX
 
 __all__ = ["BurstCompute", "BurstComputeValidationError"]
@@ -44,75 +43,59 @@ class BurstCompute(Construct):
     ``result_prefix``, ``items_prefix``, ``input_prefix``, ``output_prefix``, ``result_transformation``.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, **props: Any) -> None:
+    def __init__(self, scope: Construct, construct_id: str, **keywords: Any) -> None:
         # Every contradiction is reported before anything is added to the tree.
-        self.props = _checked_props(props)
+        self.props = props = _checked_props(keywords)
         super().__init__(scope, construct_id)
         # The flag must be set before any child exists: FeatureFlags reads it from the DistributedMap's scope.
         self.node.set_context(RESULT_WRITER_V2_FLAG, True)
-        p = self.props
-        self.batch_size = p.batch_size
-        self.result_prefix = p.result_prefix
-        self.items_prefix = p.items_prefix
-        self.input_prefix = p.input_prefix
-        self.output_prefix = p.output_prefix
-        self.result_transformation = p.result_transformation
+        self.batch_size = props.batch_size
+        self.result_prefix = props.result_prefix
+        self.items_prefix = props.items_prefix
+        self.input_prefix = props.input_prefix
+        self.output_prefix = props.output_prefix
+        self.result_transformation = props.result_transformation
         #: ItemBatcher ``MaxInputBytesPerBatch``; None without batching.
-        self.max_input_bytes_per_batch = p.resolved_max_input_bytes_per_batch
+        self.max_input_bytes_per_batch = props.resolved_max_input_bytes_per_batch
 
-        self.bucket: s3.IBucket = p.bucket if p.bucket is not None else job_bucket(self, p)
+        self.bucket: s3.IBucket = props.bucket if props.bucket is not None else job_bucket(self, props)
         self.runtime_layer: BurstmapLayer = BurstmapLayer.of(self)
-        self.compute_function: lambda_.IFunction = p.compute
+        self.compute_function: lambda_.IFunction = props.compute
         self.start_function: lambda_.IFunction | None = None
-        if p.input_prefix is None:
-            self.start_function = p.start or default_function(
-                self,
-                "StartFunction",
-                "start",
-                p,
-                self.runtime_layer,
-                description="burstmap start: validates the job input and emits its items",
-                memory_size=512,
-                timeout=cdk.Duration.minutes(5),
-            )
+        if props.input_prefix is None:
+            self.start_function = props.start or default_start_function(self, props, self.runtime_layer)
             self._tell_where_the_objects_are(self.start_function)
-        self.combine_function: lambda_.IFunction = p.combine or default_function(
-            self,
-            "CombineFunction",
-            "combine",
-            p,
-            self.runtime_layer,
-            description="burstmap combine: exact sum of the results and the failed-item report",
-            memory_size=1024,
-            timeout=cdk.Duration.minutes(15),
+        self.combine_function: lambda_.IFunction = props.combine or default_combine_function(
+            self, props, self.runtime_layer
         )
         self._tell_where_the_objects_are(self.combine_function)
-        if p.compute_reserved_concurrency is not None:
-            cfn_function = p.compute.node.default_child  # a Function: checked by validate()
+        if props.compute_reserved_concurrency is not None:
+            cfn_function = props.compute.node.default_child  # a Function: checked by validate()
             assert isinstance(cfn_function, lambda_.CfnFunction)
-            cfn_function.reserved_concurrent_executions = p.compute_reserved_concurrency
+            cfn_function.reserved_concurrent_executions = props.compute_reserved_concurrency
 
         functions = JobFunctions(self.start_function, self.compute_function, self.combine_function)
-        self.log_group: logs.ILogGroup = p.log_group or logs.LogGroup(
-            self, "StateMachineLogs", retention=p.log_retention
+        self.log_group: logs.ILogGroup = props.log_group or logs.LogGroup(
+            self, "StateMachineLogs", retention=props.log_retention
         )
+        definition = build_definition(self, props, self.bucket, functions)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(
-                build_definition(self, p, self.bucket, functions)
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=props.resolved_job_timeout,
+            tracing_enabled=props.tracing,
+            state_machine_name=props.state_machine_name,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=props.log_level, include_execution_data=False
             ),
-            timeout=p.resolved_job_timeout,
-            tracing_enabled=p.tracing,
-            state_machine_name=p.state_machine_name,
-            logs=sfn.LogOptions(destination=self.log_group, level=p.log_level, include_execution_data=False),
         )
-        grant_job_data_access(p, self.bucket, self.state_machine, functions)
+        grant_job_data_access(props, self.bucket, self.state_machine, functions)
         self.upload_rule: events.Rule | None = None
-        if p.start_on_upload:
-            assert p.input_prefix is not None  # checked by validate()
-            self.upload_rule = upload_rule(self, p.input_prefix, self.bucket, self.state_machine)
-        acknowledge_nag_findings(self, p, self.bucket, self.state_machine, functions)
+        if props.start_on_upload:
+            assert props.input_prefix is not None  # checked by validate()
+            self.upload_rule = upload_rule(self, props.input_prefix, self.bucket, self.state_machine)
+        acknowledge_nag_findings(self, props, self.bucket, self.state_machine, functions)
 
     # ----------------------------------------------------------------------------------------------
     # grants

@@ -48,7 +48,39 @@ def job_bucket(scope: Construct, props: BurstComputeProps) -> s3.Bucket:
     return bucket
 
 
-def default_function(
+def default_start_function(
+    scope: Construct, props: BurstComputeProps, layer: lambda_.ILayerVersion
+) -> lambda_.Function:
+    """burstmap's start Lambda (``lambdas/start``)."""
+    return _project_function(
+        scope,
+        "StartFunction",
+        "start",
+        props,
+        layer,
+        description="burstmap start: validates the job input and emits its items",
+        memory_size=512,
+        timeout=cdk.Duration.minutes(5),
+    )
+
+
+def default_combine_function(
+    scope: Construct, props: BurstComputeProps, layer: lambda_.ILayerVersion
+) -> lambda_.Function:
+    """burstmap's exact-sum Lambda (``lambdas/combine``)."""
+    return _project_function(
+        scope,
+        "CombineFunction",
+        "combine",
+        props,
+        layer,
+        description="burstmap combine: exact sum of the results and the failed-item report",
+        memory_size=1024,
+        timeout=cdk.Duration.minutes(15),
+    )
+
+
+def _project_function(
     scope: Construct,
     construct_id: str,
     directory: str,

@@ -4,7 +4,9 @@ defaults resolved from other props, and the errors for a keyword that is not a p
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -14,7 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 
 from burstmap.cdk.construct import BurstCompute
-from burstmap.cdk.props import BurstComputeProps, BurstComputeValidationError
+from burstmap.cdk.props import BurstComputeProps, BurstComputeValidationError, prop_names
 
 REQUIRED = inspect.Parameter.empty
 
@@ -131,3 +133,11 @@ def test_a_misspelled_prop_is_a_type_error_that_suggests_the_prop(
 def test_compute_is_required(stack: cdk.Stack) -> None:
     with pytest.raises(TypeError, match=r"missing the required keyword argument 'compute'"):
         BurstCompute(stack, "Job", batch_size=10)
+
+
+def test_the_readme_props_table_lists_every_prop() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("### Props") : readme.index("###", readme.index("### Props") + 1)]
+    listed = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)? \|", table, flags=re.MULTILINE))
+    names = {name for row in listed for name in row if name}
+    assert names == set(prop_names())

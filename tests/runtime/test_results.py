@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from result_files import (
     MAP_RUN_ARN,
@@ -25,7 +27,7 @@ BUCKET = "burstmap-results"
 # the manifest
 
 
-def test_read_manifest_lists_files_by_status_in_the_destination_bucket(s3) -> None:  # type: ignore[no-untyped-def]
+def test_read_manifest_lists_files_by_status_in_the_destination_bucket(s3: Any) -> None:
     key = write_map_run(s3, BUCKET, {"SUCCEEDED": [[1], [2]], "FAILED": [[]]})
     manifest = read_manifest(BUCKET, key, s3=s3)
     assert manifest.map_run_arn == MAP_RUN_ARN
@@ -38,7 +40,7 @@ def test_read_manifest_lists_files_by_status_in_the_destination_bucket(s3) -> No
     assert all(f.bucket == BUCKET for f in manifest.files("SUCCEEDED"))
 
 
-def test_read_manifest_errors_say_what_is_wrong(s3) -> None:  # type: ignore[no-untyped-def]
+def test_read_manifest_errors_say_what_is_wrong(s3: Any) -> None:
     s3.put_object(Bucket=BUCKET, Key="not-json", Body=b"hello")
     s3.put_object(Bucket=BUCKET, Key="no-files", Body=b'{"MapRunArn": "x"}')
     s3.put_object(Bucket=BUCKET, Key="bad-list", Body=b'{"ResultFiles": {"SUCCEEDED": [{"Size": 1}]}}')
@@ -56,7 +58,7 @@ def test_read_manifest_errors_say_what_is_wrong(s3) -> None:  # type: ignore[no-
 # per-item results
 
 
-def test_none_layout_gives_one_result_per_item_with_inputs(s3) -> None:  # type: ignore[no-untyped-def]
+def test_none_layout_gives_one_result_per_item_with_inputs(s3: Any) -> None:
     key = write_map_run(
         s3,
         BUCKET,
@@ -86,7 +88,7 @@ def test_none_layout_gives_one_result_per_item_with_inputs(s3) -> None:  # type:
     assert [r.index for r in iter_failed(BUCKET, key, s3=s3)] == [3, 4, 5]
 
 
-def test_compact_layout_splits_batch_lists_and_has_no_inputs(s3) -> None:  # type: ignore[no-untyped-def]
+def test_compact_layout_splits_batch_lists_and_has_no_inputs(s3: Any) -> None:
     key = write_map_run(
         s3,
         BUCKET,
@@ -103,13 +105,13 @@ def test_compact_layout_splits_batch_lists_and_has_no_inputs(s3) -> None:  # typ
     assert got[1].source.endswith("SUCCEEDED_0.json record 1")
 
 
-def test_flatten_jsonl_layout(s3) -> None:  # type: ignore[no-untyped-def]
+def test_flatten_jsonl_layout(s3: Any) -> None:
     key = write_map_run(s3, BUCKET, {"SUCCEEDED": [["1", "2"], ["3"]]}, output_type="JSONL")
     assert read_manifest(BUCKET, key, s3=s3).files("SUCCEEDED")[0].key.endswith(".jsonl")
     assert sorted(r.output for r in iter_results(BUCKET, key, s3=s3)) == ["1", "2", "3"]
 
 
-def test_a_batch_output_that_does_not_match_its_items_is_an_error(s3) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_output_that_does_not_match_its_items_is_an_error(s3: Any) -> None:
     key = write_map_run(s3, BUCKET, {"SUCCEEDED": [[succeeded_batch_record(7, [0, 1], [0, 1], "01")]]})
     with pytest.raises(InvalidResult, match=r"had 2 items but returned \"01\""):
         list(iter_results(BUCKET, key, s3=s3))
@@ -126,7 +128,7 @@ def test_item_result_describes_itself_for_messages() -> None:
 # reading several files at once
 
 
-def test_many_files_read_concurrently_give_every_record_once(s3) -> None:  # type: ignore[no-untyped-def]
+def test_many_files_read_concurrently_give_every_record_once(s3: Any) -> None:
     files = [[succeeded_record(f * 100 + n, f * 100 + n, n, str(n)) for n in range(100)] for f in range(12)]
     key = write_map_run(s3, BUCKET, {"SUCCEEDED": files})
     indices = [r.index for r in iter_results(BUCKET, key, s3=s3, workers=4)]
