@@ -18,8 +18,9 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from burstmap.cdk.assets import lambdas_dir
-from burstmap.cdk.construct import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME, BurstCompute
+from burstmap.cdk.construct import BurstCompute
 from burstmap.cdk.layer import BurstmapLayer
+from burstmap.cdk.props import DEFAULT_ARCHITECTURE, DEFAULT_RUNTIME
 
 #: The repository root (where cdk.json and app.py live).
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,3 +24,12 @@ def _fake_aws_environment() -> None:
     )
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         os.environ.pop(name, None)
+
+
+@pytest.fixture
+def default_int_digits_limit() -> Iterator[None]:
+    """Python's default 4,300-digit int<->str limit, whatever another module set (combine sets it to 0)."""
+    previous = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(4300)
+    yield
+    sys.set_int_max_str_digits(previous)

@@ -15,8 +15,8 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 from cdk_support import only_state_machine
 
-from burstmap.cdk.construct import RESULT_WRITER_V2_FLAG
-from burstmap.cdk.layer import RUNTIME_MODULES
+from burstmap.cdk.assets import package_dir
+from burstmap.cdk.definition import RESULT_WRITER_V2_FLAG
 
 # The example app's directory is on sys.path when `python app.py` runs; the tests import it the same way.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -107,15 +107,22 @@ def test_example_compute_uses_the_layer_on_the_chosen_runtime(synthesized: dict[
     assert {tuple(p["Architectures"]) for p in functions.values()} == {("arm64",)}
 
 
-def test_runtime_layer_ships_only_the_runtime_modules(synthesized: dict[str, Any]) -> None:
+def test_runtime_layer_ships_the_runtime_folder_and_nothing_else(synthesized: dict[str, Any]) -> None:
     resources = synthesized["template"]["Resources"]
     (layer,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
     asset_hash = layer["Properties"]["Content"]["S3Key"].removesuffix(".zip")
     asset_dir = synthesized["outdir"] / f"asset.{asset_hash}"
     shipped = sorted(p.relative_to(asset_dir).as_posix() for p in asset_dir.rglob("*") if p.is_file())
-    assert shipped == sorted(
-        [f"python/burstmap/{name}" for name in RUNTIME_MODULES] + ["python/burstmap/py.typed"]
-    )
+    package = package_dir()
+    runtime_sources = [
+        p.relative_to(package).as_posix()
+        for p in (package / "runtime").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+    expected = ["__init__.py", "compute.py", "py.typed", *runtime_sources]
+    assert shipped == sorted(f"python/burstmap/{name}" for name in expected)
+    for module in ("contracts", "compute", "json_stream", "results", "combine", "start"):
+        assert f"python/burstmap/runtime/{module}.py" in shipped
 
 
 def test_cfn_lint_passes_on_the_synthesized_template(synthesized: dict[str, Any]) -> None:

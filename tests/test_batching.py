@@ -9,7 +9,8 @@ import aws_cdk as cdk
 import pytest
 from cdk_support import fast_app, inline_function, only_state_machine, template_of
 
-from burstmap.cdk.construct import DEFAULT_MAX_INPUT_BYTES_PER_BATCH, BurstCompute
+from burstmap.cdk.construct import BurstCompute
+from burstmap.cdk.props import DEFAULT_MAX_INPUT_BYTES_PER_BATCH
 from burstmap.local import execute
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from collections.abc import Iterator
 
 import pytest
 from burstmap.lambdas.example_compute.handler import (
@@ -18,15 +16,6 @@ from burstmap.lambdas.example_compute.handler import (
 )
 
 from burstmap.runtime.contracts import decimal_to_int
-
-
-@pytest.fixture
-def default_int_digits_limit() -> Iterator[None]:
-    """Python's default 4,300-digit int<->str limit, whatever another module set (combine sets it to 0)."""
-    previous = sys.get_int_max_str_digits()
-    sys.set_int_max_str_digits(4300)
-    yield
-    sys.set_int_max_str_digits(previous)
 
 
 def multinomial(*vals: int) -> int:

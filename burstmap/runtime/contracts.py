@@ -38,6 +38,23 @@ FAILED_ITEMS_LIMIT = 100
 SAFE_JSON_INTEGER = 2**53
 """Integers at or beyond this magnitude do not survive every JSON parser: they travel as decimal strings."""
 
+# ---------------------------------------------------------------------------------------------------
+# the environment BurstCompute gives the start and combine functions
+
+ENV_BUCKET = "BURSTMAP_BUCKET"
+"""The job bucket: item lists (under the items prefix) and results (under the result prefix)."""
+ENV_RESULT_PREFIX = "BURSTMAP_RESULT_PREFIX"
+ENV_ITEMS_PREFIX = "BURSTMAP_ITEMS_PREFIX"
+ENV_COMBINE_WORKERS = "BURSTMAP_COMBINE_WORKERS"
+"""Result files the default combine function reads at once (set it on the function to tune)."""
+DEFAULT_RESULT_PREFIX = "results"
+"""Where the ResultWriter writes, unless BurstCompute's ``result_prefix`` says otherwise."""
+DEFAULT_ITEMS_PREFIX = "items"
+"""Where start writes item lists, unless BurstCompute's ``items_prefix`` says otherwise."""
+
+# ---------------------------------------------------------------------------------------------------
+# item sources
+
 ItemsFormat = Literal["JSONL", "CSV", "JSON"]
 
 ITEM_FORMATS: dict[str, ItemsFormat] = {".jsonl": "JSONL", ".csv": "CSV", ".json": "JSON"}
@@ -406,3 +423,14 @@ def _jsonable(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def short_json(value: Any, limit: int = 100) -> str:
+    """A value as JSON for an error message: cut to ``limit`` characters, a huge integer by its size."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1000:
+        return f"an integer of {value.bit_length()} bits"
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

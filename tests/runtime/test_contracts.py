@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,16 +21,6 @@ from burstmap.runtime.contracts import (
     range_json_size,
     to_wire,
 )
-
-
-@pytest.fixture
-def default_int_digits_limit() -> Iterator[None]:
-    """Python's default 4,300-digit int<->str limit, whatever another module set (combine sets it to 0)."""
-    previous = sys.get_int_max_str_digits()
-    sys.set_int_max_str_digits(4300)
-    yield
-    sys.set_int_max_str_digits(previous)
-
 
 # ---------------------------------------------------------------------------------------------------
 # valid inputs

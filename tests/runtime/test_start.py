@@ -9,25 +9,17 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
-import boto3
 import pytest
-from burstmap.lambdas.start import handler as start_module
-from burstmap.lambdas.start.handler import handler, start, upload_stream
-from moto import mock_aws
+from burstmap.lambdas.start.handler import handler
 
+from burstmap.runtime import start as start_module
 from burstmap.runtime.contracts import PAYLOAD_ITEMS_MAX_BYTES, InvalidInput, json_size, range_json_size
-from burstmap.runtime.results import body_chunks, iter_lines
+from burstmap.runtime.json_stream import body_chunks, iter_lines
+from burstmap.runtime.s3_objects import upload_stream
+from burstmap.runtime.start import start
 
 BUCKET = "burstmap-jobs"
 REQUEST_ID = "3f9c1b7e-0000-4000-8000-000000000001"
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def run(event: Any, s3: Any = None, **kwargs: Any) -> dict[str, Any]:
@@ -160,12 +152,12 @@ class CountingS3:
         self.completed = True
 
 
-def test_million_item_size_job_is_streamed_in_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(start_module, "PART_BYTES", 5 * 1024 * 1024)  # S3's minimum part: several parts
+def test_million_item_size_job_is_streamed_in_bounded_memory() -> None:
     client = CountingS3()
     tracemalloc.start()
     try:
-        output = run({"size": 1_000_000}, client)
+        # S3's minimum part: several parts
+        output = run({"size": 1_000_000}, client, part_bytes=5 * 1024 * 1024)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -24,13 +24,13 @@ from cdk_support import (
     template_of,
 )
 
-from burstmap.cdk.construct import (
+from burstmap.cdk.construct import BurstCompute
+from burstmap.cdk.definition import RESULT_WRITER_V2_FLAG
+from burstmap.cdk.props import (
     BATCH_ENVELOPE_BYTES,
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_INPUT_BYTES_PER_BATCH,
     DEFAULT_RETRY_ATTEMPTS,
-    RESULT_WRITER_V2_FLAG,
-    BurstCompute,
     BurstComputeValidationError,
 )
 from burstmap.runtime.contracts import PARAMETERS_MAX_BYTES, STATE_PAYLOAD_LIMIT_BYTES, json_size
@@ -538,10 +538,8 @@ def test_state_machine_role_is_scoped_to_its_functions_and_prefixes(synths: dict
     assert all(bucket_arn not in resources_of(s) for s in s3_statements)
 
 
-def test_grants_give_callers_start_and_result_read(synths: dict[str, Synth]) -> None:
-    app = fast_app()
-    stack = cdk.Stack(app, "Grants")
-    job = BurstCompute(stack, "Job", compute=inline_function(stack, "Compute"))
+def test_grants_give_callers_start_and_result_read(stack: cdk.Stack, compute: lambda_.Function) -> None:
+    job = BurstCompute(stack, "Job", compute=compute)
     caller = iam.Role(stack, "Caller", assumed_by=iam.AccountRootPrincipal())
     job.grant_start_execution(caller)
     job.grant_read_results(caller)
@@ -554,16 +552,42 @@ def test_grants_give_callers_start_and_result_read(synths: dict[str, Synth]) -> 
     assert {"Fn::Join": ["", [bucket_arn, "/results/*"]]} in read_resources
 
 
+def test_grant_run_gives_what_the_cli_needs(stack: cdk.Stack, compute: lambda_.Function) -> None:
+    job = BurstCompute(stack, "Job", compute=compute)
+    caller = iam.Role(stack, "Caller", assumed_by=iam.AccountRootPrincipal())
+    grants = job.grant_run(caller)
+    assert len(grants) == 7 and all(grant.success for grant in grants)
+    statements = statements_of(template_of(stack), logical_id(stack, caller))
+    machine = {"Ref": logical_id(stack, job.state_machine)}
+    granted = {action for s in statements for action in actions_of(s)}
+    assert {
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "states:DescribeMapRun",
+        "states:ListMapRuns",
+        "states:RedriveExecution",
+        "states:StopExecution",
+        "s3:GetObject*",
+    } <= granted
+    (start,) = [s for s in statements if actions_of(s) == ["states:StartExecution"]]
+    assert resources_of(start) == [machine]
+    name = {"Fn::GetAtt": [logical_id(stack, job.state_machine), "Name"]}
+    partition_region_account = ["arn:", {"Ref": "AWS::Partition"}, ":states:", {"Ref": "AWS::Region"}, ":"]
+    (map_runs,) = [s for s in statements if actions_of(s) == ["states:DescribeMapRun"]]
+    assert resources_of(map_runs) == [
+        {"Fn::Join": ["", [*partition_region_account, {"Ref": "AWS::AccountId"}, ":mapRun:", name, "/*"]]}
+    ]
+    (list_map_runs,) = [s for s in statements if actions_of(s) == ["states:ListMapRuns"]]
+    (execution_arns,) = resources_of(list_map_runs)
+    assert ":execution:" in execution_arns["Fn::Join"][1]
+    bucket_arn = {"Fn::GetAtt": [logical_id(stack, job.bucket), "Arn"]}
+    (read,) = [s for s in statements if "s3:GetObject*" in actions_of(s)]
+    assert {"Fn::Join": ["", [bucket_arn, "/results/*"]]} in resources_of(read)
+    assert {"Fn::Join": ["", [bucket_arn, "/*"]]} not in resources_of(read)  # objects of results/ only
+
+
 # -------------------------------------------------------------------------------------------------
 # validation: one test per message
-def _new_job(**props: Any) -> BurstCompute:
-    app = fast_app()
-    stack = cdk.Stack(app, "Invalid")
-    return BurstCompute(
-        stack, "Job", compute=props.pop("compute", None) or inline_function(stack, "Compute"), **props
-    )
-
-
 @pytest.mark.parametrize(
     ("props", "message"),
     [
@@ -626,30 +650,24 @@ def _new_job(**props: Any) -> BurstCompute:
         ),
     ],
 )
-def test_invalid_props_fail_at_synth_with_a_plain_sentence(props: dict[str, Any], message: str) -> None:
+def test_invalid_props_fail_with_a_plain_sentence(
+    stack: cdk.Stack, compute: lambda_.Function, props: dict[str, Any], message: str
+) -> None:
     with pytest.raises(BurstComputeValidationError) as raised:
-        _new_job(**props)
+        BurstCompute(stack, "Job", compute=compute, **props)
     assert message in str(raised.value)
 
 
-def test_start_and_input_prefix_are_exclusive() -> None:
-    app = fast_app()
-    stack = cdk.Stack(app, "Invalid")
+def test_start_and_input_prefix_are_exclusive(stack: cdk.Stack, compute: lambda_.Function) -> None:
     with pytest.raises(
         BurstComputeValidationError, match="Provide either start or input_prefix, but not both"
     ):
         BurstCompute(
-            stack,
-            "Job",
-            compute=inline_function(stack, "Compute"),
-            start=inline_function(stack, "Start"),
-            input_prefix="input",
+            stack, "Job", compute=compute, start=inline_function(stack, "Start"), input_prefix="input"
         )
 
 
-def test_reserved_concurrency_needs_a_function_defined_in_the_app() -> None:
-    app = fast_app()
-    stack = cdk.Stack(app, "Invalid")
+def test_reserved_concurrency_needs_a_function_defined_in_the_app(stack: cdk.Stack) -> None:
     imported = lambda_.Function.from_function_arn(
         stack, "Imported", "arn:aws:lambda:us-east-1:123456789012:function:existing"
     )
@@ -659,8 +677,8 @@ def test_reserved_concurrency_needs_a_function_defined_in_the_app() -> None:
         BurstCompute(stack, "Job", compute=imported, compute_reserved_concurrency=10)
 
 
-def test_every_error_is_reported_at_once() -> None:
+def test_every_error_is_reported_at_once(stack: cdk.Stack, compute: lambda_.Function) -> None:
     with pytest.raises(BurstComputeValidationError) as raised:
-        _new_job(batch_size=0, tolerated_failure_percentage=101)
+        BurstCompute(stack, "Job", compute=compute, batch_size=0, tolerated_failure_percentage=101)
     assert "batch_size must be" in str(raised.value)
     assert "tolerated_failure_percentage must be" in str(raised.value)

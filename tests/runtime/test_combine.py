@@ -1,4 +1,5 @@
-"""The combine Lambda against moto S3 with AWS's ResultWriter layout: exact sums, counts, failures, memory."""
+"""The default combiner (burstmap.runtime.combine) and its Lambda against moto S3 with AWS's ResultWriter
+layout: exact sums, counts, failures, memory."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from burstmap.lambdas.combine import handler as combine_module
-from burstmap.lambdas.combine.handler import combine
 from burstmap.lambdas.example_compute.handler import count_strings, count_strings_range
-from moto import mock_aws
 from result_files import (
     MAP_RUN_ARN,
     child_arn,
@@ -25,18 +23,13 @@ from result_files import (
     write_map_run,
 )
 
+from burstmap.runtime import combine as combine_runtime
+from burstmap.runtime.combine import combine, exact_sum, failed_report, summarize
+from burstmap.runtime.concurrent_reads import DEFAULT_WORKERS
 from burstmap.runtime.contracts import InvalidCombineEvent, InvalidResult, int_to_decimal
-from burstmap.runtime.results import ItemResult, ResultReadError, exact_sum, failed_report, summarize
+from burstmap.runtime.results import ItemResult, ResultReadError
 
 BUCKET = "burstmap-results"
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 @pytest.fixture
@@ -323,6 +316,16 @@ def test_a_missing_manifest(s3: Any) -> None:
         ResultReadError, match=rf"Cannot read s3://{BUCKET}/results/x/manifest.json: NoSuchKey"
     ):
         combine(event_for("results/x/manifest.json"), s3=s3)
+
+
+def test_the_handler_sums_the_results_the_event_names(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = write_map_run(
+        s3, BUCKET, {"SUCCEEDED": [[succeeded_record(1, 0, 0, "5"), succeeded_record(2, 1, 1, 7)]]}
+    )
+    monkeypatch.setattr(combine_runtime, "default_s3_client", lambda: s3)
+    output = combine_module.handler(event_for(key), None)
+    assert (output["total_sum"], output["succeeded"], output["failed"]) == ("12", 2, 0)
+    assert combine_module.WORKERS == DEFAULT_WORKERS
 
 
 def test_the_handler_lifts_the_int_string_limit_for_user_code() -> None:
