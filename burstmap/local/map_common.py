@@ -44,9 +44,9 @@ def read_path(path: str, data: Any, context: dict[str, Any]) -> Any:
 
 def resolve_template(template: Any, data: Any, context: dict[str, Any]) -> Any:
     """Payload template (keys ending in ".$"), evaluated by paths.py."""
-    from burstmap.local.query import jsonpath as paths
+    from burstmap.local.query import payload_template
 
-    return paths.resolve_template(template, data, context)
+    return payload_template.resolve_template(template, data, context)
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)

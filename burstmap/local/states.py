@@ -32,29 +32,30 @@ from burstmap.local.core.errors import (
     StateRuntimeError,
     StatesError,
     UnsupportedFeature,
-    find_catcher,
-    find_retrier,
-    parse_catchers,
-    parse_retriers,
     runtime_cause,
     unsupported,
 )
+from burstmap.local.core.json_text import to_json
 from burstmap.local.core.limits import LAMBDA_INVOKE
 from burstmap.local.core.limits import STATE_PAYLOAD_LIMIT_BYTES as PAYLOAD_LIMIT_BYTES
+from burstmap.local.flow.retry_catch import (
+    ErrorHandlers,
+    parse_catchers,
+    parse_retriers,
+    run_with_retry_and_catch,
+)
 from burstmap.local.query.jsonpath import (
     NOT_GIVEN,
     apply_input_path,
     apply_output_path,
-    evaluate_expression,
     read_path,
-    resolve_template,
-    to_json,
     validate_reference_path,
     write_result,
 )
+from burstmap.local.query.payload_template import assigned_values as assign_jsonpath
+from burstmap.local.query.payload_template import evaluate_expression, resolve_template
 from burstmap.local.query.variables import (
     VariableScope,
-    assign_jsonpath,
     current_scope,
     using_scope,
     validate_assign,
@@ -155,13 +156,6 @@ def _validate_machine(
         _validate_state(name, state, states, language)
 
 
-def _catch_specs(state: dict[str, Any]) -> Any:
-    """The Catch clauses without Assign and Output (handled here and in jsonata_ql, not by errors.py)."""
-    from burstmap.local.jsonata_ql import catch_specs
-
-    return catch_specs(state)
-
-
 def _check_next(name: str, target: Any, states: dict[str, Any], field: str) -> None:
     if target not in states:
         raise DefinitionError(f"{field} {target!r} of state '{name}' names no state at the same level")
@@ -224,7 +218,7 @@ def _validate_state(name: str, state: Any, states: dict[str, Any], language: str
             )
         if isinstance(spec, dict) and "Assign" in spec:
             validate_assign(spec["Assign"], f"Catch[{index}].Assign", name, jsonpath=True)
-    for catcher in parse_catchers(_catch_specs(state), name):
+    for catcher in parse_catchers(state.get("Catch"), name):
         _check_next(name, catcher.next, states, "Catch.Next")
         validate_reference_path(catcher.result_path, "Catch.ResultPath", name)
     parse_retriers(state.get("Retry"), name)
@@ -259,10 +253,8 @@ def _validate_choice(name: str, state: dict[str, Any], states: dict[str, Any]) -
     choices = state.get("Choices")
     if not isinstance(choices, list) or not choices:
         raise DefinitionError(f"Choice state '{name}' needs Choices, a non-empty list of rules")
-    try:
-        from burstmap.local.query.choice_rules import validate_choice_rule
-    except ImportError:  # pragma: no cover - until choice.py lands
-        validate_choice_rule = None
+    from burstmap.local.query.choice_rules import validate_choice_rule
+
     for rule in choices:
         if not isinstance(rule, dict) or "Next" not in rule:
             raise DefinitionError(f"every rule of Choice state '{name}' needs Next")
@@ -270,11 +262,7 @@ def _validate_choice(name: str, state: dict[str, Any], states: dict[str, Any]) -
         if "Assign" in rule:
             validate_assign(rule["Assign"], "Choices.Assign", name, jsonpath=True)
             rule = {key: value for key, value in rule.items() if key != "Assign"}
-        if validate_choice_rule is not None:
-            try:
-                validate_choice_rule(rule)
-            except TypeError:
-                validate_choice_rule(rule, name)  # type: ignore[call-arg]
+        validate_choice_rule(rule, name)
     if "Default" in state:
         _check_next(name, state["Default"], states, "Default")
 
@@ -418,7 +406,7 @@ class Interpreter:
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._parsed: dict[int, tuple[list[Any], list[Any]]] = {}
+        self._parsed: dict[int, ErrorHandlers] = {}
         self.query_language: str | None = None
         """The state machine's top-level QueryLanguage, set by the first (top-level) run_machine."""
 
@@ -486,12 +474,11 @@ class Interpreter:
 
     # -- Retry and Catch ------------------------------------------------------------------------
 
-    def _handlers(self, name: str, state: dict[str, Any]) -> tuple[list[Any], list[Any]]:
+    def _handlers(self, name: str, state: dict[str, Any]) -> ErrorHandlers:
         key = id(state)
         parsed = self._parsed.get(key)
         if parsed is None:
-            parsed = (parse_retriers(state.get("Retry"), name), parse_catchers(_catch_specs(state), name))
-            self._parsed[key] = parsed
+            parsed = self._parsed[key] = ErrorHandlers.parse(name, state)
         return parsed
 
     def _with_retry_and_catch(
@@ -505,46 +492,31 @@ class Interpreter:
         succeed: Callable[[Any, dict[str, Any]], tuple[str | None, Any]] | None = None,
         caught: Callable[..., tuple[str | None, Any]] | None = None,
     ) -> tuple[str | None, Any]:
-        """Run `attempt` (given the context with $$.State.RetryCount) under the state's Retry and Catch,
-        then apply Assign, ResultPath and OutputPath to a success (a caught error: the catcher's
-        Assign and ResultPath). JSONata states pass `succeed(result, context)` and
-        `caught(catcher, index, clause, error, context)` instead."""
-        retriers, catchers = self._handlers(name, state)
-        attempts = [0] * len(retriers)
-        retry_count = 0
-        while True:
-            attempt_context = dict(context)
-            attempt_context["State"] = {**context["State"], "RetryCount": retry_count}
-            try:
-                result = attempt(attempt_context)
-                break
-            except StatesError as exc:
-                index = find_retrier(retriers, exc.error)
-                if index is not None and attempts[index] < retriers[index].max_attempts:
-                    delay = retriers[index].delay_seconds(attempts[index], self.services.rng)
-                    attempts[index] += 1
-                    retry_count += 1
-                    self.services.stats.add("retries")
-                    self.services.retry_wait(delay)
-                    continue
-                catcher = find_catcher(catchers, exc.error)
-                if catcher is None:
-                    raise
-                index = next(position for position, entry in enumerate(catchers) if entry is catcher)
-                clause = state["Catch"][index]
-                if caught is not None:
-                    return caught(catcher, index, clause, exc, attempt_context)
-                values = assign_jsonpath(clause.get("Assign"), exc.as_output(), attempt_context)
-                output = write_result(raw_input, exc.as_output(), catcher.result_path)
-                current_scope().assign(values)
-                return catcher.next, output
-        if succeed is not None:
-            return succeed(result, attempt_context)
-        values = assign_jsonpath(state.get("Assign"), result, attempt_context)
-        output = write_result(raw_input, result, state.get("ResultPath", "$"))
-        output = apply_output_path(output, state.get("OutputPath", NOT_GIVEN), context)
-        current_scope().assign(values)
-        return _next(state), output
+        def jsonpath_succeed(result: Any, attempt_context: dict[str, Any]) -> tuple[str | None, Any]:
+            values = assign_jsonpath(state.get("Assign"), result, attempt_context)
+            output = write_result(raw_input, result, state.get("ResultPath", "$"))
+            output = apply_output_path(output, state.get("OutputPath", NOT_GIVEN), context)
+            current_scope().assign(values)
+            return _next(state), output
+
+        def jsonpath_caught(index, catcher, exc, attempt_context):
+            clause = state["Catch"][index]
+            values = assign_jsonpath(clause.get("Assign"), exc.as_output(), attempt_context)
+            output = write_result(raw_input, exc.as_output(), catcher.result_path)
+            current_scope().assign(values)
+            return catcher.next, output
+
+        def jsonata_caught(index, catcher, exc, attempt_context):
+            return caught(catcher, index, state["Catch"][index], exc, attempt_context)
+
+        return run_with_retry_and_catch(
+            self._handlers(name, state),
+            self.services,
+            context,
+            attempt,
+            succeed or jsonpath_succeed,
+            jsonata_caught if caught is not None else jsonpath_caught,
+        )
 
     @staticmethod
     def _select(state: dict[str, Any], result: Any, context: dict[str, Any]) -> Any:

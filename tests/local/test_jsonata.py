@@ -11,7 +11,8 @@ import pytest
 from fake_lambda import FakeRuntime
 
 from burstmap.local import DefinitionError, FakeClock, UnsupportedFeature, execute, load_definition
-from burstmap.local.jsonata_ql import Env, QueryEvaluationError, is_expression, resolve
+from burstmap.local.core.errors import QueryEvaluationError
+from burstmap.local.query.jsonata import Env, is_expression, resolve
 
 ARN = "arn:aws:lambda:us-east-1:111111111111:function:echo"
 

@@ -863,7 +863,7 @@ def test_jsonl_scalar_lines_forging_brackets_are_not_merged():
 def test_item_selector_fast_path_matches_the_template_per_item():
     """The column-wise selector gives what resolve_template gives for each item, constants and
     context fields included, and shares nothing that resolve_template would copy."""
-    from burstmap.local.query.jsonpath import resolve_template
+    from burstmap.local.query.payload_template import resolve_template
 
     selector = {
         "item.$": "$$.Map.Item.Value",

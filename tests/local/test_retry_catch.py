@@ -9,13 +9,12 @@ import pytest
 from fake_lambda import FakeRuntime
 
 from burstmap.local import FakeClock, execute
-from burstmap.local.core.errors import (
+from burstmap.local.core.errors import DefinitionError, UnsupportedFeature
+from burstmap.local.flow.retry_catch import (
     DEFAULT_BACKOFF_RATE,
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
-    DefinitionError,
     Retrier,
-    UnsupportedFeature,
     error_matches,
     parse_catchers,
     parse_retriers,

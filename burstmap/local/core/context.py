@@ -160,9 +160,10 @@ class EventCounter:
             return first
 
 
-def iso_timestamp(moment: datetime) -> str:
-    """UTC timestamp with milliseconds, e.g. 2023-11-21T06:27:31.545Z, as the context object has them."""
-    moment = moment.astimezone(UTC)
+def iso_timestamp(moment: datetime | None = None) -> str:
+    """UTC timestamp with milliseconds, e.g. 2023-11-21T06:27:31.545Z, as the context object and the
+    map run records have them (now when no moment is given)."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -38,13 +38,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from burstmap.local.core.context import RealClock, Services
-from burstmap.local.core.errors import (
-    DATA_LIMIT_EXCEEDED,
-    StatesError,
-    find_retrier,
-    parse_retriers,
-    unsupported,
-)
+from burstmap.local.core.errors import DATA_LIMIT_EXCEEDED, StatesError, unsupported
 from burstmap.local.core.limits import LAMBDA_INVOKE, LOCAL_ACCOUNT, LOCAL_REGION
 from burstmap.local.core.limits import STATE_PAYLOAD_LIMIT_BYTES as PAYLOAD_LIMIT_BYTES
 from burstmap.local.dmap import item_reader
@@ -57,6 +51,7 @@ from burstmap.local.dmap.result_writer import (
     WriterConfig,
     transformed_entries,
 )
+from burstmap.local.flow.retry_catch import RetryPolicy, retrying
 from burstmap.local.map_common import (
     InvalidDefinition,
     UnparsedIntegers,
@@ -918,7 +913,7 @@ class _DirectLambdaTask:
     def __init__(self, name: str, task: dict[str, Any], services: Any) -> None:
         self.name = name
         self.function: str = task["Parameters"]["FunctionName"]
-        self.retriers = parse_retriers(task.get("Retry"), name)
+        self.retry = RetryPolicy.parse(task.get("Retry"), name)
         self.services = services
 
     @classmethod
@@ -953,19 +948,8 @@ class _DirectLambdaTask:
         return cls(name, task, services)
 
     def __call__(self, child_input: Any, json_text: str | None = None) -> Any:
-        services = self.services
         payload = self.entered(child_input, json_text)
-        attempts = [0] * len(self.retriers)
-        while True:
-            try:
-                output = self._invoke(payload)
-                break
-            except StatesError as exc:
-                delay = self.retry_delay(exc, attempts)
-                if delay is None:
-                    raise
-                services.retry_wait(delay)
-        return self.checked(output)
+        return self.checked(retrying(lambda _: self._invoke(payload), self.retry, self.services))
 
     def entered(self, child_input: Any, json_text: str | None = None) -> bytes:
         """The child starts: its one state transition, and the payload every attempt sends
@@ -981,12 +965,9 @@ class _DirectLambdaTask:
 
     def retry_delay(self, exc: StatesError, attempts: list[int]) -> float | None:
         """The backoff before the next attempt (counted as a retry), or None: the error stands."""
-        index = find_retrier(self.retriers, exc.error)
-        if index is None or attempts[index] >= self.retriers[index].max_attempts:
-            return None
-        delay = self.retriers[index].delay_seconds(attempts[index], self.services.rng)
-        attempts[index] += 1
-        self.services.stats.add("retries")
+        delay = self.retry.next_delay(exc.error, attempts, self.services.rng)
+        if delay is not None:
+            self.services.stats.add("retries")
         return delay
 
     def checked(self, output: Any) -> Any:
@@ -1076,7 +1057,7 @@ class _DispatchedChildren:
             self.direct.entered(None, batch.json_text)
             if batch.json_text is not None
             else self.direct.entered(batch.child_input),
-            [0] * len(self.direct.retriers),
+            self.direct.retry.new_attempts(),
         )
         self.running += 1
         self._attempt(child)
