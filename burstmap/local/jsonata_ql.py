@@ -291,7 +291,7 @@ def _validate_map(
     name: str, state: dict[str, Any], states: dict[str, Any], validate_machine: Callable
 ) -> None:
     from burstmap.local.dmap import item_reader
-    from burstmap.local.states import is_distributed
+    from burstmap.local.dmap.settings import is_distributed
 
     if ("ItemProcessor" in state) == ("Iterator" in state):
         raise DefinitionError(f"Map state '{name}' needs exactly one of ItemProcessor or Iterator")
@@ -472,7 +472,8 @@ def _map_items(state: dict[str, Any], data: Any, env: Env) -> list[Any]:
 
 
 def _run_map(interpreter, name, state, data, context, events):
-    from burstmap.local.states import INLINE_MAP_MAX_CONCURRENCY, is_distributed
+    from burstmap.local.dmap.settings import is_distributed
+    from burstmap.local.states import INLINE_MAP_MAX_CONCURRENCY
 
     processor = state.get("ItemProcessor", state.get("Iterator"))
     handlers = _handlers(state, data)
@@ -549,14 +550,14 @@ def _distributed_state(state: dict[str, Any], env: Env) -> dict[str, Any]:
 
 
 def _run_distributed(interpreter, name, state, processor, data, context):
-    from burstmap.local import map_common
-    from burstmap.local.dmap import map_run
+    from burstmap.local.core.errors import InvalidDefinition
+    from burstmap.local.dmap.settings import validate_distributed_map
 
     env = state_env(data, context)
     shaped = _distributed_state(state, env)
     try:
-        map_run.validate_distributed_map(name, shaped)
-    except map_common.InvalidDefinition as exc:
+        validate_distributed_map(name, shaped)
+    except InvalidDefinition as exc:
         raise QueryEvaluationError(str(exc)) from None
     effective = data if "ItemReader" in state else _map_items(state, data, env)
     select_item = None

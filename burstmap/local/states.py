@@ -14,30 +14,29 @@ conformance cases (shared/conformance), whose exact cause texts are reproduced h
 from __future__ import annotations
 
 import contextvars
-import json
 import re
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from datetime import UTC, datetime
-from email.utils import format_datetime
+from datetime import datetime
 from typing import Any
 
 from burstmap.local.core.context import EventCounter, Services, iso_timestamp
 from burstmap.local.core.errors import (
     DATA_LIMIT_EXCEEDED,
     NO_CHOICE_MATCHED,
-    TIMEOUT,
     DefinitionError,
     FailStateError,
     StateRuntimeError,
     StatesError,
-    UnsupportedFeature,
     runtime_cause,
     unsupported,
 )
 from burstmap.local.core.json_text import to_json
 from burstmap.local.core.limits import LAMBDA_INVOKE
 from burstmap.local.core.limits import STATE_PAYLOAD_LIMIT_BYTES as PAYLOAD_LIMIT_BYTES
+from burstmap.local.dmap.map_run import run_distributed_map
+from burstmap.local.dmap.settings import is_distributed, validate_distributed_map
+from burstmap.local.flow.lambda_invoke import LambdaRequest, require_runtime, run_task
 from burstmap.local.flow.retry_catch import (
     ErrorHandlers,
     parse_catchers,
@@ -106,11 +105,6 @@ QUERY_LANGUAGES = ("JSONPath", "JSONata")
 _MACHINE_FIELDS = frozenset({"StartAt", "States", "Comment", "Version", "QueryLanguage"})
 _PROCESSOR_FIELDS = frozenset({"StartAt", "States", "Comment", "ProcessorConfig"})
 _LAMBDA_INVOKE_PARAMETERS = frozenset({"FunctionName", "Payload"})
-
-
-def is_distributed(state: dict[str, Any]) -> bool:
-    processor = state.get("ItemProcessor") or state.get("Iterator") or {}
-    return (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED"
 
 
 def validate_definition(definition: Any) -> None:
@@ -301,15 +295,7 @@ def _validate_map(name: str, state: dict[str, Any], states: dict[str, Any]) -> N
     config = (processor or {}).get("ProcessorConfig") or {}
     if is_distributed(state):
         _validate_machine(processor, f"the ItemProcessor of state '{name}'", processor=True)
-        from burstmap.local import map_common
-        from burstmap.local.dmap import map_run
-
-        try:
-            map_run.validate_distributed_map(name, state)
-        except map_common.UnsupportedFeature as exc:
-            raise UnsupportedFeature(str(exc)) from exc
-        except map_common.InvalidDefinition as exc:
-            raise DefinitionError(str(exc)) from exc
+        validate_distributed_map(name, state)
         return
     for key in config:
         if key != "Mode":
@@ -364,41 +350,6 @@ def _parse_timestamp(text: Any) -> datetime | None:
 
 def _next(state: dict[str, Any]) -> str | None:
     return None if state.get("End") else state.get("Next")
-
-
-def _http_headers(request_id: str, version: str, length: int, now: datetime) -> dict[str, Any]:
-    date = format_datetime(now.astimezone(UTC), usegmt=True)
-    trace = f"Root=1-{int(now.timestamp()):08x}-{request_id.replace('-', '')[:24]};Sampled=0;Lineage=1"
-    single = {
-        "Connection": "keep-alive",
-        "Content-Length": str(length),
-        "Content-Type": "application/json",
-        "Date": date,
-        "X-Amz-Executed-Version": version,
-        "x-amzn-Remapped-Content-Length": "0",
-        "x-amzn-RequestId": request_id,
-        "X-Amzn-Trace-Id": trace,
-    }
-    return {
-        "AllHttpHeaders": {key: [value] for key, value in single.items()},
-        "HttpHeaders": single,
-        "HttpStatusCode": 200,
-    }
-
-
-def lambda_function_error(body: bytes, *, integration: bool) -> StatesError:
-    """A handler's failure: error = errorType (Lambda.Unknown without one); cause = the payload,
-    re-serialised compactly by the lambda:invoke integration, as the runtime wrote it for a direct ARN."""
-    text = body.decode("utf-8", errors="replace")
-    try:
-        document = json.loads(text)
-    except ValueError:
-        document = None
-    error = document.get("errorType") if isinstance(document, dict) else None
-    if not isinstance(error, str):
-        error = "Lambda.Unknown"
-    cause = to_json(document) if integration and document is not None else text
-    return StatesError(error, cause)
 
 
 class Interpreter:
@@ -664,77 +615,10 @@ class Interpreter:
         context: dict[str, Any],
         events: EventCounter,
     ) -> Any:
-        resource = state["Resource"]
-        integration = resource == LAMBDA_INVOKE
-        if integration:
-            if not isinstance(parameters, dict) or not isinstance(parameters.get("FunctionName"), str):
-                raise StateRuntimeError("The lambda:invoke Parameters must give FunctionName as a string")
-            function = parameters["FunctionName"]
-            payload_value = parameters.get("Payload")
-            if isinstance(payload_value, str):
-                payload = payload_value.encode("utf-8")  # a string Payload is sent verbatim
-            elif payload_value is None:
-                payload = b"{}"
-            else:
-                payload = to_json(payload_value).encode("utf-8")
-        else:
-            function = resource
-            payload = to_json(parameters).encode("utf-8")
-        services = self.services
-        if services.runtime is None:
-            raise StatesError(
-                "Lambda.ResourceNotFoundException",
-                f"no Lambda functions were given to the local engine, so '{function}' cannot run; "
-                "pass functions= (or runtime=) to burstmap.local.execute",
-            )
+        request = LambdaRequest.for_task(state["Resource"], parameters)
+        require_runtime(self.services, request.function)
         timeout = self._timeout_seconds(state, effective, context)
-        events.next(2)  # TaskScheduled, TaskStarted
-        services.stats.add("invocations")
-
-        def call() -> Any:
-            return services.runtime.invoke(function, payload)
-
-        try:
-            invocation = services.clock.call_with_timeout(call, timeout) if timeout is not None else call()
-        except TimeoutError:
-            events.next()
-            services.stats.add("failures")
-            raise StatesError(TIMEOUT, "") from None
-        except StatesError as exc:
-            events.next()
-            services.stats.add("failures")
-            if exc.error == "Lambda.TooManyRequestsException":
-                services.stats.add("throttles")
-            raise
-        events.next()  # TaskSucceeded / TaskFailed
-        body: bytes = invocation.payload
-        if invocation.function_error:
-            services.stats.add("failures")
-            raise lambda_function_error(body, integration=integration)
-        if len(body) > PAYLOAD_LIMIT_BYTES:
-            raise StatesError(
-                DATA_LIMIT_EXCEEDED,
-                f"The state/task '{'lambda' if integration else resource}' returned a result with a size "
-                "exceeding the maximum number of bytes service limit.",
-            )
-        try:
-            result = json.loads(body) if body.strip() else None
-        except ValueError:
-            raise StatesError(
-                "Lambda.Unknown",
-                f"The function '{function}' returned a payload that is not JSON: {body[:200]!r}",
-            ) from None
-        if not integration:
-            return result
-        return {
-            "ExecutedVersion": invocation.executed_version,
-            "Payload": result,
-            "SdkHttpMetadata": _http_headers(
-                invocation.request_id, invocation.executed_version, len(body), services.clock.now()
-            ),
-            "SdkResponseMetadata": {"RequestId": invocation.request_id},
-            "StatusCode": 200,
-        }
+        return run_task(self.services, request, timeout, events)
 
     # -- Parallel and Map ---------------------------------------------------------------------------
 
@@ -864,8 +748,6 @@ class Interpreter:
         *,
         select_item: Callable[[Any, dict[str, Any]], Any] | None = None,
     ) -> Any:
-        from burstmap.local.dmap.map_run import run_distributed_map
-
         def run_child(child_input: Any, child_context: dict[str, Any]) -> Any:
             """One child workflow execution: its own context object, event history and (empty) variables."""
             return self.run_machine(processor, child_input, child_context, EventCounter())

@@ -14,22 +14,21 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from burstmap.local import map_common
-from burstmap.local.core.errors import StateRuntimeError, runtime_cause
-from burstmap.local.dmap import item_reader, map_run
-from burstmap.local.dmap.map_run import (
-    InvalidDefinition,
-    UnsupportedFeature,
-    run_distributed_map,
-    validate_distributed_map,
-)
+import burstmap.local
+from burstmap.local.core.context import Services
+from burstmap.local.core.errors import InvalidDefinition, StateRuntimeError, UnsupportedFeature, runtime_cause
+from burstmap.local.core.json_text import to_json
+from burstmap.local.dmap import item_batcher, item_reader, item_selector, item_text
+from burstmap.local.dmap.direct_task import direct_task
+from burstmap.local.dmap.item_batcher import BatcherSettings
+from burstmap.local.dmap.map_run import run_distributed_map
+from burstmap.local.dmap.settings import validate_distributed_map
 
 BUCKET = "bucket-name"
 CONTEXT = {
@@ -56,8 +55,8 @@ def s3():
         yield client
 
 
-def services(s3_client: Any = None, max_workers: int = 2) -> SimpleNamespace:
-    return SimpleNamespace(s3=s3_client, max_workers=max_workers, map_runs=[])
+def services(s3_client: Any = None, max_workers: int = 2) -> Services:
+    return Services(runtime=None, s3=s3_client, max_workers=max_workers)
 
 
 def distributed(**fields: Any) -> dict[str, Any]:
@@ -77,9 +76,7 @@ def echo(child_input: Any, child_context: dict[str, Any]) -> Any:
     return child_input
 
 
-def run(
-    state: dict[str, Any], data: Any, child=echo, svc: SimpleNamespace | None = None, **kwargs: Any
-) -> Any:
+def run(state: dict[str, Any], data: Any, child=echo, svc: Services | None = None, **kwargs: Any) -> Any:
     validate_distributed_map("MapState", state)
     return run_distributed_map("MapState", state, data, CONTEXT, svc or services(), child, **kwargs)
 
@@ -739,7 +736,7 @@ def test_the_architecture_example_definition_validates():
         ResultPath="$.result",
     )
     validate_distributed_map("Compute", state)
-    assert map_run.UnsupportedFeature is UnsupportedFeature
+    assert UnsupportedFeature is burstmap.local.UnsupportedFeature
 
 
 # ---------------------------------------------------------------------------------------------
@@ -824,7 +821,7 @@ def _jsonl_line_by_line(text: str) -> tuple[list[Any], str | None]:
 def _jsonl_chunked(text: str) -> tuple[list[Any], str | None]:
     items: list[Any] = []
     try:
-        for chunk in item_reader._jsonl_chunks(io.StringIO(text, newline=""), "s3://b/k"):
+        for chunk in item_text.jsonl_chunks(io.StringIO(text, newline=""), "s3://b/k"):
             items.extend(chunk)
     except StateRuntimeError:
         raise
@@ -839,7 +836,7 @@ def test_jsonl_blocks_parse_exactly_like_line_by_line_reading(monkeypatch, block
     line ends: same items, and the same first bad line (number and message), for any block size."""
     import random
 
-    monkeypatch.setattr(item_reader, "JSONL_BLOCK_CHARS", block)
+    monkeypatch.setattr(item_text, "JSONL_BLOCK_CHARS", block)
     rng = random.Random(block)
     for _ in range(3000):
         text = "".join(
@@ -876,17 +873,19 @@ def test_item_selector_fast_path_matches_the_template_per_item():
     data = {"parameters": {"p": 1}}
     items = [{"n": i} for i in range(10_000)]
     chunks = iter([items[:1], items[1:4000], items[4000:]])
-    got = [value for chunk in map_run._selected_chunks(selector, chunks, data, CONTEXT) for value in chunk]
+    got = [
+        value for chunk in item_selector.selected_chunks(selector, chunks, data, CONTEXT) for value in chunk
+    ]
     expected = [
         resolve_template(selector, data, {**CONTEXT, "Map": {"Item": {"Index": i, "Value": v}}})
         for i, v in enumerate(items)
     ]
     assert got == expected
     assert [list(value) for value in got[:3]] == [list(value) for value in expected[:3]]  # key order
-    assert map_run._selector_fields({"nested": {"a.$": "$$.Map.Item.Value"}}) is None
-    assert map_run._selector_fields({"v.$": "$$.Map.Item.Value.k"}) is None
-    assert map_run._selector_fields({"f.$": "States.Format('{}', $.a)"}) is None
-    assert map_run._selector_fields({"all.$": "$$"}) is None
+    assert item_selector.selector_fields({"nested": {"a.$": "$$.Map.Item.Value"}}) is None
+    assert item_selector.selector_fields({"v.$": "$$.Map.Item.Value.k"}) is None
+    assert item_selector.selector_fields({"f.$": "States.Format('{}', $.a)"}) is None
+    assert item_selector.selector_fields({"all.$": "$$"}) is None
 
 
 def test_item_selector_fast_path_fails_on_the_first_item_like_the_template():
@@ -925,8 +924,8 @@ def test_whole_batch_sizing_gives_the_greedy_per_item_batches(max_items, limit):
     batcher: dict[str, Any] = {"MaxInputBytesPerBatch": limit}
     if max_items is not None:
         batcher["MaxItemsPerBatch"] = max_items
-    settings = map_run._resolve_settings("M", {"ItemBatcher": batcher}, {}, CONTEXT)
-    batches = list(map_run._batched("M", iter(chunks), settings, CONTEXT))
+    settings = BatcherSettings.resolve(batcher, {}, CONTEXT)
+    batches = list(item_batcher.batched("M", iter(chunks), settings))
     assert [batch.item_count for batch in batches] == _reference_batches(items, max_items, limit, 12)
     assert [item for batch in batches for item in batch.child_input["Items"]] == items
     assert [batch.first_index for batch in batches] == [
@@ -935,7 +934,7 @@ def test_whole_batch_sizing_gives_the_greedy_per_item_batches(max_items, limit):
     # A batch measured whole keeps that encoding as its payload text, exactly the encoded input.
     for batch in batches:
         if batch.json_text is not None:
-            assert batch.json_text == map_common.to_json(batch.child_input)
+            assert batch.json_text == to_json(batch.child_input)
     if max_items is not None and limit == 262_144:
         assert all(batch.json_text is not None for batch in batches)
 
@@ -944,21 +943,21 @@ def test_integer_jsonl_chunks_carry_a_size_bound_the_batcher_trusts():
     """A block of integer lines knows its JSON size without encoding it; batches cut from such
     chunks are the greedy ones, and a bound over the limit still falls back to measuring."""
     text = "".join(f"{i}\n" for i in range(5000)) + "-0\n  7\n"
-    chunks = list(item_reader._jsonl_chunks(io.StringIO(text, newline=""), "s3://b/k"))
+    chunks = list(item_text.jsonl_chunks(io.StringIO(text, newline=""), "s3://b/k"))
     items = [item for chunk in chunks for item in chunk]
     assert items == [*range(5000), 0, 7]
-    assert all(isinstance(chunk, map_common.BoundedChunk) for chunk in chunks[:-1])
-    assert sum(chunk.json_bytes_bound for chunk in chunks if isinstance(chunk, map_common.BoundedChunk)) >= (
+    assert all(isinstance(chunk, item_text.BoundedChunk) for chunk in chunks[:-1])
+    assert sum(chunk.json_bytes_bound for chunk in chunks if isinstance(chunk, item_text.BoundedChunk)) >= (
         sum(len(json.dumps(item)) for item in items[: sum(len(c) for c in chunks[:-1])])
     )
     for limit in (100, 5000, 262_144):
-        settings = map_run._resolve_settings(
-            "M", {"ItemBatcher": {"MaxItemsPerBatch": 700, "MaxInputBytesPerBatch": limit}}, {}, CONTEXT
+        settings = BatcherSettings.resolve(
+            {"MaxItemsPerBatch": 700, "MaxInputBytesPerBatch": limit}, {}, CONTEXT
         )
-        batches = list(map_run._batched("M", iter(chunks), settings, CONTEXT))
+        batches = list(item_batcher.batched("M", iter(chunks), settings))
         assert [batch.item_count for batch in batches] == _reference_batches(items, 700, limit, 12)
     assert not isinstance(
-        item_reader._parse_jsonl_block("1.5\n2\n", 0, "w")[0], map_common.BoundedChunk
+        item_text.parse_jsonl_block("1.5\n2\n", 0, "w")[0], item_text.BoundedChunk
     )  # a float's JSON text can be longer than its source ("1e5" is 100000.0)
 
 
@@ -980,9 +979,9 @@ def test_item_separator_after_finds_the_comma_that_ends_the_nth_item(seed):
         count = rng.randint(1, len(values) - first)
         width = rng.choice([0.1, 1.0, len(text) / len(values), 50.0, 10_000.0])
         expected = starts[first + count] - 1  # the comma after the last item, or the text's end
-        assert map_common.item_separator_after(text, starts[first], count, width) == expected
+        assert item_text.item_separator_after(text, starts[first], count, width) == expected
     with pytest.raises(ValueError):
-        map_common.item_separator_after(text, 0, len(values) + 1, 2.0)
+        item_text.item_separator_after(text, 0, len(values) + 1, 2.0)
 
 
 @pytest.mark.parametrize("max_items", [1, 7, 700, None])
@@ -1004,17 +1003,15 @@ def test_batches_cut_from_the_reader_text_are_exactly_the_encoded_batches(max_it
     batcher: dict[str, Any] = {"MaxInputBytesPerBatch": limit, "BatchInput": {"job": "é", "n": 3}}
     if max_items is not None:
         batcher["MaxItemsPerBatch"] = max_items
-    settings = map_run._resolve_settings("M", {"ItemBatcher": batcher}, {}, CONTEXT)
+    settings = BatcherSettings.resolve(batcher, {}, CONTEXT)
     runs = {}
     for unparsed in (False, True):
-        reader = item_reader._jsonl_chunks(
-            io.StringIO(text, newline=""), "s3://b/k", unparsed_integers=unparsed
-        )
+        reader = item_text.jsonl_chunks(io.StringIO(text, newline=""), "s3://b/k", unparsed_integers=unparsed)
         chunks = list(reader)
-        runs[unparsed] = (chunks, list(map_run._batched("M", iter(chunks), settings, CONTEXT)))
+        runs[unparsed] = (chunks, list(item_batcher.batched("M", iter(chunks), settings)))
     chunks, batches = runs[False]
     assert any(getattr(chunk, "json_text", None) for chunk in chunks)
-    assert any(isinstance(chunk, map_common.UnparsedIntegers) for chunk in runs[True][0])
+    assert any(isinstance(chunk, item_text.UnparsedIntegers) for chunk in runs[True][0])
     items = [item for chunk in chunks for item in chunk]
     assert [item for batch in batches for item in batch.child_input["Items"]] == items
     has_text = [getattr(chunk, "json_text", None) is not None for chunk in chunks for _ in chunk]
@@ -1031,7 +1028,7 @@ def test_batches_cut_from_the_reader_text_are_exactly_the_encoded_batches(max_it
     for batch, twin in zip(batches, unparsed_batches, strict=True):
         for each in (batch, twin):
             if each.json_text is not None:
-                assert each.json_text == map_common.to_json(each.child_input)
+                assert each.json_text == to_json(each.child_input)
         assert twin.child_input == batch.child_input
 
 
@@ -1064,14 +1061,14 @@ def test_unparsed_integer_blocks_are_exactly_the_canonical_ones():
         "1\n-0",
     ]
     for body in canonical:
-        assert item_reader._canonical_integer_lines(body), body
-        chunk, error = item_reader._parse_jsonl_block(body + "\n", 0, "w", unparsed_integers=True)
-        assert error is None and isinstance(chunk, map_common.UnparsedIntegers)
+        assert item_text.canonical_integer_lines(body), body
+        chunk, error = item_text.parse_jsonl_block(body + "\n", 0, "w", unparsed_integers=True)
+        assert error is None and isinstance(chunk, item_text.UnparsedIntegers)
         assert chunk.parsed() == json.loads("[" + body.replace("\n", ",") + "]")
         assert chunk.json_text == ",".join(json.dumps(v) for v in chunk.parsed())
     for body in other:
-        assert not item_reader._canonical_integer_lines(body), body
-    chunk, error = item_reader._parse_jsonl_block("1\n2\n0x\n", 0, "s3://b/k", unparsed_integers=True)
+        assert not item_text.canonical_integer_lines(body), body
+    chunk, error = item_text.parse_jsonl_block("1\n2\n0x\n", 0, "s3://b/k", unparsed_integers=True)
     assert chunk == [1, 2] and "line 3" in str(error)
 
 
@@ -1151,13 +1148,7 @@ def test_direct_one_task_children_match_the_interpreter(batch, throttle, in_work
         machine = _one_task_machine(items, batch=batch, retry=True, identity_input_path=identity_input_path)
         assert (runtime.dispatcher("f") is not None) == in_workers
         state = machine["States"]["Fan"]
-        assert (
-            map_run._DirectLambdaTask.for_processor(
-                state["ItemProcessor"],
-                SimpleNamespace(runtime=runtime, stats=None, rng=None, retry_wait=None),
-            )
-            is None
-        ) == identity_input_path
+        assert (direct_task(state["ItemProcessor"]) is None) == identity_input_path
         with runtime:
             result = execute(machine, {"items": items}, runtime=runtime, retry_time_scale=0, seed=5)
         stats = result.stats.as_dict()
@@ -1226,7 +1217,7 @@ def test_a_compact_json_array_of_integers_is_checked_not_parsed():
         return list(item_reader._json_items(io.BytesIO(data), unparsed_integers=True))
 
     (chunk,) = read(b"[0,1,-2,30]\n")
-    assert isinstance(chunk, map_common.UnparsedIntegers) and chunk.parsed() == [0, 1, -2, 30]
+    assert isinstance(chunk, item_text.UnparsedIntegers) and chunk.parsed() == [0, 1, -2, 30]
     (chunk,) = read(b"[1, 2]")
     assert chunk.json_text == "1,2"
     assert read(b"[1 ,2]") == [[1, 2]]

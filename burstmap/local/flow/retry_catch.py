@@ -223,15 +223,17 @@ class RetryPolicy:
         """Retries done so far, per retrier (what `next_delay` reads and counts up)."""
         return [0] * len(self.retriers)
 
-    def next_delay(self, error: str | None, attempts: list[int], rng: random.Random | None) -> float | None:
-        """The backoff before the next attempt (counted in `attempts`), or None: the error stands.
-        The first retrier whose ErrorEquals matches decides, even when its attempts are used up."""
+    def next_delay(self, error: str | None, attempts: list[int], services: Services) -> float | None:
+        """The backoff before the next attempt, or None: the error stands. The first retrier whose
+        ErrorEquals matches decides, even when its attempts are used up; a retry is counted in
+        `attempts` and in the execution's stats."""
         for index, retrier in enumerate(self.retriers):
             if retrier.matches(error):
                 if attempts[index] >= retrier.max_attempts:
                     return None
-                delay = retrier.delay_seconds(attempts[index], rng)
+                delay = retrier.delay_seconds(attempts[index], services.rng)
                 attempts[index] += 1
+                services.stats.add("retries")
                 return delay
         return None
 
@@ -245,11 +247,10 @@ def retrying(attempt: Callable[[int], T], policy: RetryPolicy, services: Service
         try:
             return attempt(retry_count)
         except StatesError as exc:
-            delay = policy.next_delay(exc.error, attempts, services.rng)
+            delay = policy.next_delay(exc.error, attempts, services)
             if delay is None:
                 raise
             retry_count += 1
-            services.stats.add("retries")
             services.retry_wait(delay)
 
 

@@ -232,6 +232,24 @@ def read_number_path(field: str, path: str, data: Any, context: Any) -> float:
     )
 
 
+def field_or_path(
+    block: dict[str, Any],
+    name: str,
+    data: Any,
+    context: Any,
+    *,
+    default: Any = None,
+    read: Callable[[str, str, Any, Any], Any] = read_integer_path,
+) -> Any:
+    """A field given either as `name` (a literal) or as `namePath` (a path into the state's input):
+    the one resolution of every "X or XPath" pair (MaxConcurrency, ToleratedFailureCount, MaxItems,
+    MaxItemsPerBatch, ...). `read(field, path, data, context)` reads and checks the path's value."""
+    path_field = f"{name}Path"
+    if path_field in block:
+        return read(path_field, block[path_field], data, context)
+    return block.get(name, default)
+
+
 # ------------------------------------------------------------------------ Input/Result/OutputPath
 
 NOT_GIVEN: Any = _MISSING
