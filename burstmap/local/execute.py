@@ -15,7 +15,6 @@ from burstmap.local.core.context import (
     Clock,
     EventCounter,
     ExecutionResult,
-    MapRunSummary,
     RealClock,
     Services,
     Stats,
@@ -130,20 +129,14 @@ def execute(
         raise InputTooLarge("the execution input is larger than 256 KiB: pass large item lists through S3")
     if retry_time_scale < 0:
         raise ValueError(f"retry_time_scale must be 0 or more, got {retry_time_scale}")
-    owned_runtime = None
-    if runtime is None and functions:
-        runtime = owned_runtime = _runtime_for(functions)
-    if s3_client is None and s3_endpoint_url is not None:
-        import boto3
-
-        s3_client = boto3.client("s3", endpoint_url=s3_endpoint_url, region_name=region)
+    owned_runtime = _runtime_for(functions) if runtime is None and functions else None
+    if owned_runtime is not None:
+        runtime = owned_runtime
     clock = clock or RealClock()
-    stats = Stats()
     services = Services(
         runtime=runtime,
-        s3=s3_client,
+        s3=_s3_client(s3_client, s3_endpoint_url, region),
         clock=clock,
-        stats=stats,
         retry_time_scale=retry_time_scale,
         rng=random.Random(seed),
         max_workers=max_workers or getattr(runtime, "workers", None),
@@ -151,7 +144,7 @@ def execute(
         account=account,
     )
     if on_progress is not None:
-        services.on_map_run_progress = _progress_callback(on_progress, stats, time.monotonic())
+        services.on_map_run_progress = _progress_callback(on_progress, services.stats, time.monotonic())
     context = execution_context(
         execution_input=input,
         start_time=clock.now(),
@@ -161,29 +154,39 @@ def execute(
         execution_name=name,
         role_arn=role_arn,
     )
-    result = ExecutionResult(status="RUNNING", stats=stats)
     try:
-        run = lambda: Interpreter(services).run_machine(machine, input, context, EventCounter())  # noqa: E731
-        timeout = machine.get("TimeoutSeconds")
-        result.output = run() if timeout is None else clock.call_with_timeout(run, float(timeout))
+        result = _run(machine, input, context, services)
+    finally:
+        if owned_runtime is not None:
+            owned_runtime.close()
+    result.map_runs = [run.summary() for run in services.map_runs]
+    return result
+
+
+def _s3_client(s3_client: Any, endpoint_url: str | None, region: str) -> Any:
+    """The given S3 client, else one for the endpoint (None: no S3 for ItemReader/ResultWriter)."""
+    if s3_client is None and endpoint_url is not None:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+    return s3_client
+
+
+def _run(machine: dict[str, Any], data: Any, context: dict[str, Any], services: Services) -> ExecutionResult:
+    """Run the machine under its TimeoutSeconds: how it ended (a failure is a result)."""
+    result = ExecutionResult(status="RUNNING", stats=services.stats)
+    timeout = machine.get("TimeoutSeconds")
+
+    def run() -> Any:
+        return Interpreter(services).run_machine(machine, data, context, EventCounter())
+
+    try:
+        result.output = run() if timeout is None else services.clock.call_with_timeout(run, float(timeout))
         result.status = "SUCCEEDED"
     except TimeoutError:
         # The execution's own TimeoutSeconds: AWS stops it with status TIMED_OUT and States.Timeout.
         result.status, result.error = "TIMED_OUT", "States.Timeout"
-        result.cause = f"The execution ran longer than its TimeoutSeconds ({machine['TimeoutSeconds']} s)."
+        result.cause = f"The execution ran longer than its TimeoutSeconds ({timeout} s)."
     except StatesError as exc:
         result.status, result.error, result.cause = "FAILED", exc.error, exc.cause
-    finally:
-        if owned_runtime is not None:
-            owned_runtime.close()
-    result.map_runs = [
-        MapRunSummary(
-            map_run_arn=run.map_run_arn,
-            state_name=run.state_name,
-            status=run.status,
-            item_counts=run.item_counts.as_dict(),
-            execution_counts=run.execution_counts.as_dict(),
-        )
-        for run in services.map_runs
-    ]
     return result

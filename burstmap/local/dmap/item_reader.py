@@ -90,6 +90,10 @@ def validate_item_reader(reader: dict[str, Any], state_name: str) -> None:
             if key in config:
                 raise invalid(f"ItemReader.ReaderConfig.{key} applies to CSV only", state_name)
         return
+    _validate_csv_config(config, state_name)
+
+
+def _validate_csv_config(config: dict[str, Any], state_name: str) -> None:
     location = config.get("CSVHeaderLocation")
     if location not in ("FIRST_ROW", "GIVEN"):
         raise invalid("ItemReader.ReaderConfig.CSVHeaderLocation must be FIRST_ROW or GIVEN", state_name)

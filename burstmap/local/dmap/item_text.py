@@ -153,25 +153,9 @@ def parse_jsonl_block(
         if canonical_integer_lines(body):
             return UnparsedIntegers(body.replace("\n", ","), body.count("\n") + 1), None
     if "[" not in text and "{" not in text:
-        # Scalars only: one parse of the lines joined by ",\n". A string cannot hold a raw line
-        # break, so each value lies within a line; with no empty line and as many values as lines,
-        # each line holds exactly one. With no string at all, "," alone keeps them apart.
-        body = text[:-1] if text.endswith("\n") else text
-        joined = body.replace("\n", ",\n" if '"' in body else ",")
-        try:
-            values = json.loads("[" + joined + "]")
-        except ValueError:
-            values = None
-        if values is not None and len(values) == body.count("\n") + 1:
-            if "." in body or "e" in body or "E" in body or '"' in body:
-                return values, None
-            # Integers and null only (ASCII): each value's JSON text is at most its line's.
-            chunk = BoundedChunk(values)
-            chunk.json_bytes_bound = len(body)
-            if " " not in body and "\t" not in body and "-0" not in body:
-                # No blank around a value and no -0: each line is its value's compact JSON.
-                chunk.json_text = joined
-            return chunk, None
+        scalars = _scalar_lines(text[:-1] if text.endswith("\n") else text)
+        if scalars is not None:
+            return scalars, None
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
@@ -183,6 +167,31 @@ def parse_jsonl_block(
     if len(scanned) == len(lines) and list(map(_SECOND, scanned)) == list(map(len, lines)):
         return list(map(_FIRST, scanned)), None
     return _parse_jsonl_lines(block, lines_before, where)
+
+
+def _scalar_lines(body: str) -> list[Any] | None:
+    """Lines of scalars (no final line break), parsed at once, or None when they are not exactly
+    one JSON scalar each.
+
+    One parse of the lines joined by ",\\n": a string cannot hold a raw line break, so each value
+    lies within a line; with no empty line and as many values as lines, each line holds exactly
+    one. With no string at all, "," alone keeps them apart."""
+    joined = body.replace("\n", ",\n" if '"' in body else ",")
+    try:
+        values = json.loads("[" + joined + "]")
+    except ValueError:
+        return None
+    if len(values) != body.count("\n") + 1:
+        return None
+    if "." in body or "e" in body or "E" in body or '"' in body:
+        return values
+    # Integers and null only (ASCII): each value's JSON text is at most its line's.
+    chunk = BoundedChunk(values)
+    chunk.json_bytes_bound = len(body)
+    if " " not in body and "\t" not in body and "-0" not in body:
+        # No blank around a value and no -0: each line is its value's compact JSON.
+        chunk.json_text = joined
+    return chunk
 
 
 def canonical_integer_lines(body: str) -> bool:

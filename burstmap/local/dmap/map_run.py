@@ -24,14 +24,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from burstmap.local.core.context import Services, iso_timestamp
+from burstmap.local.core.context import MapRunSummary, Services, iso_timestamp
 from burstmap.local.core.protocols import RunChild
-from burstmap.local.dmap.child import Batch, ChildOutcome, map_run_identity
+from burstmap.local.dmap.child import Batch, ChildOutcome, MapRunIdentity, map_run_identity
 from burstmap.local.dmap.direct_task import DirectLambdaTask
 from burstmap.local.dmap.dispatch import Children, pool_size, start_children, tolerance_exceeded
 from burstmap.local.dmap.item_reader import iter_item_chunks
 from burstmap.local.dmap.item_selector import SelectItem, child_inputs
-from burstmap.local.dmap.result_writer import RESULT_FILE_MAX_BYTES, MapResults, WriterConfig, open_writer
+from burstmap.local.dmap.result_writer import RESULT_FILE_MAX_BYTES, MapResults
 from burstmap.local.dmap.settings import MapSettings
 
 __all__ = ["MapRun", "MapRunCounts", "run_distributed_map"]
@@ -83,6 +83,17 @@ class MapRun:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     """Counts are read by progress callbacks on other threads."""
 
+    @classmethod
+    def start(cls, identity: MapRunIdentity, state_name: str, settings: MapSettings) -> MapRun:
+        return cls(
+            identity.map_run_arn,
+            state_name,
+            identity.label,
+            settings.max_concurrency,
+            settings.tolerated_count,
+            settings.tolerated_percentage,
+        )
+
     def read(self, batch: Batch) -> None:
         """A child's input was read (and its items counted in the total)."""
         with self._lock:
@@ -127,6 +138,16 @@ class MapRun:
             settings.tolerated_percentage,
         )
 
+    def summary(self) -> MapRunSummary:
+        """The counts an ExecutionResult reports for this map run."""
+        return MapRunSummary(
+            map_run_arn=self.map_run_arn,
+            state_name=self.state_name,
+            status=self.status,
+            item_counts=self.item_counts.as_dict(),
+            execution_counts=self.execution_counts.as_dict(),
+        )
+
     def describe(self) -> dict[str, Any]:
         """A DescribeMapRun-shaped snapshot."""
         return {
@@ -168,36 +189,18 @@ def run_distributed_map(
     settings = MapSettings.resolve(state, effective_input, context)
     identity = map_run_identity(state_name, state, context)
     pool = pool_size(settings.max_concurrency, services)
-    run = MapRun(
-        identity.map_run_arn,
-        state_name,
-        identity.label,
-        settings.max_concurrency,
-        settings.tolerated_count,
-        settings.tolerated_percentage,
-    )
+    run = MapRun.start(identity, state_name, settings)
     services.map_runs.append(run)
-    config = WriterConfig.from_state(state.get("ResultWriter"))
-    writer = open_writer(
-        state_name,
-        state.get("ResultWriter"),
-        effective_input,
-        context,
-        services.s3,
-        (identity.map_run_arn, identity.map_run_id),
-        config,
-        result_file_max_bytes,
+    results = MapResults.open(
+        state_name, state, effective_input, context, services.s3, identity, result_file_max_bytes
     )
-    results = MapResults(config, writer)
-    direct = DirectLambdaTask.for_processor(
-        state.get("ItemProcessor") or state.get("Iterator") or {}, services
-    )
+    processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+    direct = DirectLambdaTask.for_processor(processor, services)
     batches = _batches(state_name, state, effective_input, context, services, settings, direct, select_item)
     role_arn = (context.get("Execution") or {}).get("RoleArn")
     children = start_children(direct, services, identity, pool, run_child, role_arn)
     progress = on_progress or services.on_map_run_progress
-    run_loop = _MapRunLoop(run, settings, results, children, progress)
-    exceeded = run_loop.run(batches, pool)
+    exceeded = _MapRunLoop(run, settings, results, children, progress).run(batches, pool)
     return results.finish(identity.map_run_arn, exceeded)
 
 

@@ -31,7 +31,14 @@ from burstmap.local.core.errors import (
     unsupported,
 )
 from burstmap.local.core.json_text import to_json
-from burstmap.local.dmap.child import Batch, ChildOutcome, failed_record, pending_record, succeeded_record
+from burstmap.local.dmap.child import (
+    Batch,
+    ChildOutcome,
+    MapRunIdentity,
+    failed_record,
+    pending_record,
+    succeeded_record,
+)
 from burstmap.local.dmap.fields import field_names, invalid
 from burstmap.local.query.payload_template import resolve_template
 
@@ -215,17 +222,17 @@ class ResultWriter:
             spool.close()
 
 
-def open_writer(
+def _open_writer(
     state_name: str,
     spec: dict[str, Any] | None,
     data: Any,
     context: dict[str, Any],
     s3: Any,
-    map_run: tuple[str, str],
+    identity: MapRunIdentity,
     config: WriterConfig,
     max_file_bytes: int,
 ) -> ResultWriter | None:
-    """The ResultWriter of a map run (`map_run`: its ARN and id), or None without an S3 destination."""
+    """The ResultWriter of a map run, or None without an S3 destination."""
     if spec is None or "Resource" not in spec:
         return None
     if s3 is None:
@@ -235,13 +242,12 @@ def open_writer(
             "start the local S3 endpoint or pass --endpoint-url",
         )
     parameters = resolve_template(spec["Parameters"], data, context)
-    map_run_arn, map_run_id = map_run
     return ResultWriter(
         s3,
         parameters["Bucket"],
         parameters.get("Prefix", ""),
-        map_run_arn,
-        map_run_id,
+        identity.map_run_arn,
+        identity.map_run_id,
         config,
         max_file_bytes=max_file_bytes,
     )
@@ -255,6 +261,23 @@ class MapResults:
         self.config = config
         self.writer = writer
         self.outputs: dict[int, Any] = {}
+
+    @classmethod
+    def open(
+        cls,
+        state_name: str,
+        state: dict[str, Any],
+        data: Any,
+        context: dict[str, Any],
+        s3: Any,
+        identity: MapRunIdentity,
+        max_file_bytes: int = RESULT_FILE_MAX_BYTES,
+    ) -> MapResults:
+        """The results of a map run of `state` (its ResultWriter's Parameters resolved from `data`)."""
+        spec = state.get("ResultWriter")
+        config = WriterConfig.from_state(spec)
+        writer = _open_writer(state_name, spec, data, context, s3, identity, config, max_file_bytes)
+        return cls(config, writer)
 
     def add(self, outcome: ChildOutcome) -> None:
         """A finished child: a succeeded output or record, or a failed child's full record."""

@@ -295,32 +295,31 @@ def write_result(data: Any, result: Any, result_path: str | None) -> Any:
             f"Unable to apply ResultPath '{result_path}' to input '{to_json(data)}': "
             "the input is not an object",
         )
-    target: Any = output
+    if not _write_at(output, steps, result):
+        raise StatesError(
+            RESULT_PATH_MATCH_FAILURE,
+            f"Unable to apply ResultPath '{result_path}' to input '{to_json(data)}'",
+        )
+    return output
+
+
+def _write_at(target: Any, steps: tuple[str | int, ...], result: Any) -> bool:
+    """Write `result` at `steps` inside `target`, creating missing objects; False when an array
+    index is out of range or a non-object is in the way."""
     for depth, step in enumerate(steps):
         last = depth == len(steps) - 1
         if isinstance(step, int):
             if not isinstance(target, list) or not -len(target) <= step < len(target):
-                raise StatesError(
-                    RESULT_PATH_MATCH_FAILURE,
-                    f"Unable to apply ResultPath '{result_path}' to input '{to_json(data)}'",
-                )
-            if last:
-                target[step] = result
-            else:
-                target = target[step]
-            continue
-        if not isinstance(target, dict):
-            raise StatesError(
-                RESULT_PATH_MATCH_FAILURE,
-                f"Unable to apply ResultPath '{result_path}' to input '{to_json(data)}'",
-            )
+                return False
+        elif not isinstance(target, dict):
+            return False
+        elif not last and step not in target:
+            target[step] = {}
         if last:
             target[step] = result
         else:
-            if step not in target:
-                target[step] = {}
             target = target[step]
-    return output
+    return True
 
 
 def validate_reference_path(path: Any, field: str, state_name: str) -> None:
