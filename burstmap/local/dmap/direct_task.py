@@ -7,7 +7,7 @@ A child execution that is exactly one Task
 same Lambda invocation (flow/lambda_invoke.py), retries (flow/retry_catch.py), error names and
 causes, counters and output check - without building the child's context, event history or the
 lambda:invoke response envelope the OutputPath drops at once. A map of a million items spends most
-of its time here. tests/local/dmap/test_dispatch.py holds both paths to the same results.
+of its time here. tests/local/dmap/test_direct_task.py holds both paths to the same results.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def is_distributed(state: dict[str, Any]) -> bool:
     return (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED"
 
 
-# Fields of a Map state that the interpreter (states.py) handles for every state type.
+# Fields of a Map state that the states layer (states/definition.py, flow/io.py) handles for every state.
 _COMMON_FIELDS = frozenset(
     {
         "Type",

@@ -197,6 +197,6 @@ JSONPATH_IO = JSONPathIO()
 JSONATA_IO = JSONataIO()
 
 
-def io_for(language: str) -> JSONPathIO | JSONataIO:
+def io_for(language: str) -> StateIO:
     """The input and output processing of a query language ("JSONPath" or "JSONata")."""
     return JSONATA_IO if language == JSONATA else JSONPATH_IO

@@ -89,6 +89,6 @@ def check_fields(block: Any, allowed: frozenset[str], prefix: str, state_name: s
             raise unsupported(f"{prefix}{key}", state_name)
 
 
-def positive_integer(value: Any, minimum: int) -> bool:
+def integer_at_least(value: Any, minimum: int) -> bool:
     """A JSON integer (not a boolean) of at least `minimum`."""
     return not isinstance(value, bool) and isinstance(value, int) and value >= minimum

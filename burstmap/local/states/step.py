@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from burstmap.local.core.context import EventCounter, Services
 from burstmap.local.core.errors import StatesError
-from burstmap.local.flow.io import JSONataIO, JSONPathIO, io_for
+from burstmap.local.flow.io import StateIO, io_for
 from burstmap.local.flow.retry_catch import Catcher, ErrorHandlers, run_with_retry_and_catch
 from burstmap.local.query.jsonata import JSONATA
 from burstmap.local.query.variables import VariableScope
@@ -62,7 +62,7 @@ class Step:
         return self.language == JSONATA
 
     @property
-    def io(self) -> JSONPathIO | JSONataIO:
+    def io(self) -> StateIO:
         return io_for(self.language)
 
     def next_state(self) -> str | None:

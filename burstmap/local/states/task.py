@@ -28,7 +28,7 @@ from burstmap.local.states.checks import (
     JSONPATH_BASE,
     JSONPATH_RESULT,
     StateCheck,
-    positive_integer,
+    integer_at_least,
 )
 from burstmap.local.states.step import Step
 
@@ -56,7 +56,7 @@ def validate(check: StateCheck) -> None:
     if (
         timeout is not None
         and not (check.jsonata and is_expression(timeout))
-        and not positive_integer(timeout, 1)
+        and not integer_at_least(timeout, 1)
     ):
         raise DefinitionError(f"state '{name}': TimeoutSeconds must be a positive integer, got {timeout!r}")
 
@@ -110,7 +110,7 @@ def _jsonpath_timeout(state: dict[str, Any], effective: Any, context: dict[str, 
         return None
     path = state["TimeoutSecondsPath"]
     value = read_path(path, effective, context)
-    if not positive_integer(value, 1):
+    if not integer_at_least(value, 1):
         raise StateRuntimeError(
             f'The TimeoutSecondsPath field refers to value "{value_text(value)}" which is not a '
             f"positive integer: {path}"

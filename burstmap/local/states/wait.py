@@ -16,7 +16,7 @@ from burstmap.local.core.json_text import value_text
 from burstmap.local.flow.io import JSONATA_IO, JSONPATH_IO
 from burstmap.local.query.jsonata import JSONATA, JSONPATH, integer_value, is_expression, resolve, state_env
 from burstmap.local.query.jsonpath import read_path
-from burstmap.local.states.checks import FLOW, JSONATA_COMMON, JSONPATH_BASE, StateCheck, positive_integer
+from burstmap.local.states.checks import FLOW, JSONATA_COMMON, JSONPATH_BASE, StateCheck, integer_at_least
 from burstmap.local.states.step import Step
 
 FIELDS = {
@@ -55,7 +55,7 @@ def validate(check: StateCheck) -> None:
         )
     seconds, timestamp = state.get("Seconds"), state.get("Timestamp")
     literal = not (check.jsonata and is_expression(seconds))
-    if "Seconds" in state and literal and not positive_integer(seconds, 0):
+    if "Seconds" in state and literal and not integer_at_least(seconds, 0):
         raise DefinitionError(f"Wait state '{name}': Seconds must be a non-negative integer, got {seconds!r}")
     literal = not (check.jsonata and is_expression(timestamp))
     if "Timestamp" in state and literal and parse_timestamp(timestamp) is None:

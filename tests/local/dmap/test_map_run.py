@@ -157,7 +157,7 @@ def test_a_failed_batch_counts_every_item_in_it(tolerated, fails):
 def test_tolerance_paths_are_validated_with_aws_causes(field, value, cause):
     with pytest.raises(Exception) as failure:
         run(distributed(ItemsPath="$.items", **{field: "$.t"}), {"items": [0], "t": value})
-    # The state runner (states.py) prefixes States.Runtime causes with the state name and event id.
+    # The state runner (states/interpreter.py) prefixes States.Runtime causes with the state and event id.
     assert isinstance(failure.value, StateRuntimeError)
     assert (failure.value.error, failure.value.cause) == ("States.Runtime", cause)
 
