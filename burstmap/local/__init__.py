@@ -1,37 +1,21 @@
-"""The local engine: run an Amazon States Language definition (JSONPath) on this machine.
+"""The local engine: run an Amazon States Language definition on this machine.
 
     from burstmap.local import execute
     result = execute(definition, {"size": 3}, functions={"compute": my_handler})
     result.status, result.output, result.error, result.cause
 
 Anything the engine does not run is refused before the first state runs, with UnsupportedFeature
-naming the field and the state.
+naming the field and the state. The layers, each using only those before it: core (errors,
+limits, context) <- query (JSONPath, intrinsics, variables, JSONata, Choice rules) <- flow
+(Lambda invocation, Retry/Catch, input and output processing) <- dmap (the distributed Map) <-
+states (one module per state type) <- execute.
 """
 
 from __future__ import annotations
 
-import json
-import random
-import time
-from collections.abc import Callable, Mapping
-from typing import Any
-
-from burstmap.local.core.context import (
-    DEFAULT_ACCOUNT,
-    DEFAULT_REGION,
-    DEFAULT_STATE_MACHINE_NAME,
-    Clock,
-    EventCounter,
-    ExecutionResult,
-    FakeClock,
-    MapRunSummary,
-    RealClock,
-    Services,
-    Stats,
-    execution_context,
-)
+from burstmap.local.core.context import Clock, ExecutionResult, FakeClock, RealClock
 from burstmap.local.core.errors import DefinitionError, StatesError, UnsupportedFeature
-from burstmap.local.states import PAYLOAD_LIMIT_BYTES, Interpreter, validate_definition
+from burstmap.local.execute import InputTooLarge, execute, load_definition
 
 __all__ = [
     "Clock",
@@ -45,164 +29,3 @@ __all__ = [
     "execute",
     "load_definition",
 ]
-
-
-class InputTooLarge(ValueError):
-    """An execution input past 256 KiB: AWS refuses StartExecution, so the engine does too."""
-
-
-def load_definition(definition: Mapping[str, Any] | str) -> dict[str, Any]:
-    """Parse (if JSON text) and validate a definition; raises UnsupportedFeature or DefinitionError."""
-    if isinstance(definition, str):
-        try:
-            definition = json.loads(definition)
-        except ValueError as exc:
-            raise DefinitionError(f"the definition is not valid JSON: {exc}") from exc
-    definition = dict(definition)
-    validate_definition(definition)
-    return definition
-
-
-def _function_name(key: str) -> str:
-    """'arn:aws:lambda:r:a:function:name[:qualifier]' or 'name' -> 'name'."""
-    if ":function:" in key:
-        return key.split(":function:", 1)[1].split(":", 1)[0]
-    return key
-
-
-def _runtime_for(functions: Mapping[str, Any]) -> Any:
-    """A LambdaRuntime over the given handlers (callables, "module:function" strings or FunctionSpecs)."""
-    try:
-        from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
-    except ImportError as exc:  # pragma: no cover - only before lambda_runtime.py lands
-        raise RuntimeError(
-            "burstmap.local.services.lambda_runtime is not available: pass runtime= (an object with "
-            "invoke(function, payload) -> Invocation) instead of functions="
-        ) from exc
-    specs = []
-    for key, handler in functions.items():
-        if isinstance(handler, FunctionSpec):
-            specs.append(handler)
-            continue
-        if isinstance(handler, str):
-            if ":" not in handler:
-                raise ValueError(f"function {key!r}: give the handler as 'module:function', got {handler!r}")
-            handler = handler.replace(":", ".")
-        elif not callable(handler):
-            raise TypeError(f"function {key!r}: expected a callable, 'module:function' or FunctionSpec")
-        specs.append(FunctionSpec(name=_function_name(key), handler=handler, code_paths=[], environment={}))
-    return LambdaRuntime(specs)
-
-
-def _progress_callback(
-    on_progress: Callable[[Any], None], stats: Stats, started: float
-) -> Callable[[Any], None]:
-    from burstmap.client.progress import Progress
-
-    def report(run: Any) -> None:
-        counts = run.item_counts
-        on_progress(
-            Progress(
-                total=counts.total if run.items_read_complete else None,
-                succeeded=counts.succeeded,
-                failed=counts.failed,
-                running=counts.running,
-                pending=counts.pending,
-                retries=stats.retries,
-                elapsed_seconds=time.monotonic() - started,
-            )
-        )
-
-    return report
-
-
-def execute(
-    definition: Mapping[str, Any] | str,
-    input: Any = None,  # noqa: A002 - the ASL name
-    *,
-    functions: Mapping[str, Callable[..., Any] | str | Any] | None = None,
-    runtime: Any = None,
-    s3_endpoint_url: str | None = None,
-    s3_client: Any = None,
-    clock: Clock | None = None,
-    retry_time_scale: float = 1.0,
-    name: str | None = None,
-    state_machine_name: str = DEFAULT_STATE_MACHINE_NAME,
-    role_arn: str | None = None,
-    region: str = DEFAULT_REGION,
-    account: str = DEFAULT_ACCOUNT,
-    max_workers: int | None = None,
-    seed: int | None = None,
-    on_progress: Callable[[Any], None] | None = None,
-) -> ExecutionResult:
-    """Run one execution and return how it ended (a failed execution is a result, not an exception).
-
-    `functions` maps a function name or ARN to a handler: a callable `(event, context)`, a
-    "module:function" string, or a FunctionSpec; alternatively pass a started `runtime`. The S3
-    client for ItemReader/ResultWriter comes from `s3_client` or `s3_endpoint_url`. `clock` decides
-    how Wait and Retry wait (FakeClock in tests); `retry_time_scale` scales retry backoffs (0 = none).
-    Raises UnsupportedFeature / DefinitionError before running anything the engine would not run
-    as AWS does, and InputTooLarge for an input past 256 KiB.
-    """
-    machine = load_definition(definition)
-    if len(json.dumps(input, separators=(",", ":"), ensure_ascii=False).encode()) > PAYLOAD_LIMIT_BYTES:
-        raise InputTooLarge("the execution input is larger than 256 KiB: pass large item lists through S3")
-    if retry_time_scale < 0:
-        raise ValueError(f"retry_time_scale must be 0 or more, got {retry_time_scale}")
-    owned_runtime = None
-    if runtime is None and functions:
-        runtime = owned_runtime = _runtime_for(functions)
-    if s3_client is None and s3_endpoint_url is not None:
-        import boto3
-
-        s3_client = boto3.client("s3", endpoint_url=s3_endpoint_url, region_name=region)
-    clock = clock or RealClock()
-    stats = Stats()
-    services = Services(
-        runtime=runtime,
-        s3=s3_client,
-        clock=clock,
-        stats=stats,
-        retry_time_scale=retry_time_scale,
-        rng=random.Random(seed),
-        max_workers=max_workers or getattr(runtime, "workers", None),
-        region=region,
-        account=account,
-    )
-    if on_progress is not None:
-        services.on_map_run_progress = _progress_callback(on_progress, stats, time.monotonic())
-    context = execution_context(
-        execution_input=input,
-        start_time=clock.now(),
-        region=region,
-        account=account,
-        state_machine_name=state_machine_name,
-        execution_name=name,
-        role_arn=role_arn,
-    )
-    result = ExecutionResult(status="RUNNING", stats=stats)
-    try:
-        run = lambda: Interpreter(services).run_machine(machine, input, context, EventCounter())  # noqa: E731
-        timeout = machine.get("TimeoutSeconds")
-        result.output = run() if timeout is None else clock.call_with_timeout(run, float(timeout))
-        result.status = "SUCCEEDED"
-    except TimeoutError:
-        # The execution's own TimeoutSeconds: AWS stops it with status TIMED_OUT and States.Timeout.
-        result.status, result.error = "TIMED_OUT", "States.Timeout"
-        result.cause = f"The execution ran longer than its TimeoutSeconds ({machine['TimeoutSeconds']} s)."
-    except StatesError as exc:
-        result.status, result.error, result.cause = "FAILED", exc.error, exc.cause
-    finally:
-        if owned_runtime is not None:
-            owned_runtime.close()
-    result.map_runs = [
-        MapRunSummary(
-            map_run_arn=run.map_run_arn,
-            state_name=run.state_name,
-            status=run.status,
-            item_counts=run.item_counts.as_dict(),
-            execution_counts=run.execution_counts.as_dict(),
-        )
-        for run in services.map_runs
-    ]
-    return result

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conformance_harness import (
+
+from tests.local.conformance_harness import (
     CONFORMANCE_DIR,
     Execution,
     compare,

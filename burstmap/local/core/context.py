@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from burstmap.local.core.limits import LOCAL_ACCOUNT as DEFAULT_ACCOUNT
 from burstmap.local.core.limits import LOCAL_REGION as DEFAULT_REGION
+from burstmap.local.core.protocols import LambdaService
 
 DEFAULT_STATE_MACHINE_NAME = "LocalStateMachine"
 
@@ -120,7 +121,8 @@ class Stats:
 class Services:
     """What the states need from the outside world (shared by an execution and its child executions)."""
 
-    runtime: Any  # LambdaRuntime or anything with invoke(function, payload: bytes) -> Invocation
+    runtime: LambdaService | None
+    """The Lambda service the Task state and the distributed Map invoke (None: no functions)."""
     s3: Any = None  # botocore S3 client
     clock: Clock = field(default_factory=RealClock)
     stats: Stats = field(default_factory=Stats)
@@ -160,9 +162,10 @@ class EventCounter:
             return first
 
 
-def iso_timestamp(moment: datetime) -> str:
-    """UTC timestamp with milliseconds, e.g. 2023-11-21T06:27:31.545Z, as the context object has them."""
-    moment = moment.astimezone(UTC)
+def iso_timestamp(moment: datetime | None = None) -> str:
+    """UTC timestamp with milliseconds, e.g. 2023-11-21T06:27:31.545Z, as the context object and the
+    map run records have them (now when no moment is given)."""
+    moment = (moment or datetime.now(UTC)).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -2,11 +2,7 @@
 
 Items are yielded lazily in chunks (lists of a few thousand items), so a JSONL or CSV object of a
 million rows is never held whole in memory (a JSON array object has to be parsed whole, as AWS
-reads it whole too), and the per-item cost stays in C: a JSONL block is split into lines and
-parsed by the json module's scanner in one `map` call, with a line-by-line fallback (exact
-messages and line numbers) for any block that is not one plain JSON value per line. When the map
-only needs the items' text (see `iter_item_chunks`), a block of canonical integer lines is checked
-and not parsed at all.
+reads it whole too); JSONL blocks are parsed, or checked as integer text, by item_text.py.
 Behaviour follows the AWS developer guide "ItemReader (Map)" and the AWS-recorded conformance
 cases in shared/conformance/cases/map_item_reader/.
 """
@@ -18,21 +14,21 @@ import gzip
 import io
 import json
 from collections.abc import Iterable, Iterator
-from itertools import chain, islice, repeat
-from operator import itemgetter
+from itertools import islice
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from burstmap.local.map_common import (
-    BoundedChunk,
+from burstmap.local.core.errors import StateRuntimeError, unsupported
+from burstmap.local.dmap.fields import check_exclusive, check_int, field_names, invalid
+from burstmap.local.dmap.item_text import (
     UnparsedIntegers,
-    integer_from_path,
-    read_path,
-    resolve_template,
-    runtime_error,
-    states_error,
+    canonical_integers,
+    item_reader_failed,
+    jsonl_chunks,
 )
+from burstmap.local.query.jsonpath import field_or_path, read_path
+from burstmap.local.query.payload_template import resolve_template
 
 GET_OBJECT = "arn:aws:states:::s3:getObject"
 LIST_OBJECTS_V2 = "arn:aws:states:::s3:listObjectsV2"
@@ -43,28 +39,73 @@ MAX_ITEMS_LIMIT = 100_000_000
 
 GET_OBJECT_PARAMETERS = ("Bucket", "Key", "VersionId", "ExpectedBucketOwner")
 LIST_OBJECTS_PARAMETERS = ("Bucket", "Prefix")
+_GET_OBJECT_CONFIG = (
+    "InputType",
+    "CSVHeaderLocation",
+    "CSVHeaders",
+    "CSVDelimiter",
+    "MaxItems",
+    "MaxItemsPath",
+)
 S3_ERRORS = (ClientError, BotoCoreError)
 CHUNK_ITEMS = 4096
 """Items per chunk for the sources that are not block-parsed (JSON arrays, CSV rows, listings)."""
-JSONL_BLOCK_CHARS = 64 * 1024
-"""Characters of JSONL text parsed at once (cut at a line end)."""
-
-_SCAN_JSON = json.JSONDecoder().scan_once
-"""The json module's (C) scanner, what `json.loads` calls after skipping leading whitespace."""
-_JSON_LINE_END_SPACE = " \t\r"
-_FIRST = itemgetter(0)
-_SECOND = itemgetter(1)
 
 
-def item_reader_failed(cause: str) -> Exception:
-    return states_error("States.ItemReaderFailed", cause)
+def validate_item_reader(reader: dict[str, Any], state_name: str) -> None:
+    for key in reader:
+        if key not in ("Resource", "Parameters", "ReaderConfig"):
+            raise unsupported(f"ItemReader.{key}", state_name)
+    resource = reader.get("Resource")
+    if resource == GET_OBJECT:
+        allowed, config_fields = GET_OBJECT_PARAMETERS, _GET_OBJECT_CONFIG
+    elif resource == LIST_OBJECTS_V2:
+        allowed, config_fields = LIST_OBJECTS_PARAMETERS, ("MaxItems", "MaxItemsPath")
+    else:
+        raise unsupported(f"ItemReader.Resource {resource}", state_name)
+    parameters = reader.get("Parameters", {})
+    for name in field_names(parameters):
+        if name not in allowed:
+            raise unsupported(f"ItemReader.Parameters.{name}", state_name)
+    if "Bucket" not in field_names(parameters):
+        raise invalid("ItemReader.Parameters must name the Bucket", state_name)
+    config = reader.get("ReaderConfig", {})
+    for key in config:
+        if key not in config_fields:
+            raise unsupported(f"ItemReader.ReaderConfig.{key}", state_name)
+    check_exclusive(config, "MaxItems", "ItemReader.ReaderConfig.", state_name)
+    if "MaxItems" in config:
+        check_int(config["MaxItems"], "ItemReader.ReaderConfig.MaxItems", state_name, 0, MAX_ITEMS_LIMIT)
+    if resource == LIST_OBJECTS_V2:
+        return
+    if "Key" not in field_names(parameters):
+        raise invalid("ItemReader.Parameters must name the Key of the object to read", state_name)
+    input_type = config.get("InputType")
+    if input_type is None:
+        raise invalid("ItemReader.ReaderConfig.InputType is required with s3:getObject", state_name)
+    if input_type not in INPUT_TYPES:
+        raise unsupported(f"ItemReader.ReaderConfig.InputType {input_type}", state_name)
+    if input_type != "CSV":
+        for key in ("CSVHeaderLocation", "CSVHeaders", "CSVDelimiter"):
+            if key in config:
+                raise invalid(f"ItemReader.ReaderConfig.{key} applies to CSV only", state_name)
+        return
+    _validate_csv_config(config, state_name)
 
 
-def iter_items(
-    state_name: str, state: dict[str, Any], effective_input: Any, context: dict[str, Any], s3: Any
-) -> Iterator[Any]:
-    """The Map's items in order, one at a time (see `iter_item_chunks`)."""
-    return chain.from_iterable(iter_item_chunks(state_name, state, effective_input, context, s3))
+def _validate_csv_config(config: dict[str, Any], state_name: str) -> None:
+    location = config.get("CSVHeaderLocation")
+    if location not in ("FIRST_ROW", "GIVEN"):
+        raise invalid("ItemReader.ReaderConfig.CSVHeaderLocation must be FIRST_ROW or GIVEN", state_name)
+    headers = config.get("CSVHeaders")
+    if location == "GIVEN" and (
+        not isinstance(headers, list) or not all(isinstance(h, str) for h in headers)
+    ):
+        raise invalid("CSVHeaderLocation GIVEN needs CSVHeaders, a list of strings", state_name)
+    if location == "FIRST_ROW" and headers is not None:
+        raise invalid("CSVHeaders is only allowed with CSVHeaderLocation GIVEN", state_name)
+    if config.get("CSVDelimiter", "COMMA") not in CSV_DELIMITERS:
+        raise invalid(f"CSVDelimiter must be one of {', '.join(CSV_DELIMITERS)}", state_name)
 
 
 def iter_item_chunks(
@@ -94,25 +135,17 @@ def _items_from_input(
     items_path = state.get("ItemsPath", "$")
     items = read_path(items_path, effective_input, context)
     if not isinstance(items, list):
-        raise runtime_error(
-            state_name,
+        raise StateRuntimeError(
             f"Map state input must be an array, but the ItemsPath {items_path} selected: "
-            f"{json.dumps(items)[:200]}",
-            context,
+            f"{json.dumps(items)[:200]}"
         )
     return items
 
 
-def max_items(
-    reader_config: dict[str, Any], data: Any, context: dict[str, Any], state_name: str
-) -> int | None:
+def max_items(reader_config: dict[str, Any], data: Any, context: dict[str, Any]) -> int | None:
     """ReaderConfig.MaxItems / MaxItemsPath: None for no limit (absent or 0)."""
-    if "MaxItemsPath" in reader_config:
-        path = reader_config["MaxItemsPath"]
-        value = integer_from_path("MaxItemsPath", path, read_path(path, data, context), state_name, context)
-    elif "MaxItems" in reader_config:
-        value = reader_config["MaxItems"]
-    else:
+    value = field_or_path(reader_config, "MaxItems", data, context)
+    if value is None:
         return None
     if value < 0:
         raise item_reader_failed("field MaxItems must be positive")
@@ -135,7 +168,7 @@ def _items_from_s3(
             "start the local S3 endpoint or pass --endpoint-url"
         )
     config = reader.get("ReaderConfig", {})
-    limit = max_items(config, data, context, state_name)
+    limit = max_items(config, data, context)
     parameters = resolve_template(reader.get("Parameters", {}), data, context)
     resource = reader["Resource"]
     if resource == LIST_OBJECTS_V2:
@@ -203,7 +236,7 @@ def _read_object(
         return _json_items(stream, unparsed_integers=unparsed_integers)
     text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
     if input_type == "JSONL":
-        return _jsonl_chunks(text, where, unparsed_integers=unparsed_integers)
+        return jsonl_chunks(text, where, unparsed_integers=unparsed_integers)
     return _chunked(_csv_items(text, config))
 
 
@@ -214,7 +247,7 @@ def _json_items(stream: Any, *, unparsed_integers: bool = False) -> Iterator[lis
         data = stream.read()
         document_text = data.strip(b" \t\r\n")
         values = document_text[1:-1].replace(b", ", b",")  # json.dumps's default separator
-        if document_text[:1] == b"[" and document_text[-1:] == b"]" and _canonical_integers(values, b","):
+        if document_text[:1] == b"[" and document_text[-1:] == b"]" and canonical_integers(values, b","):
             text = values.decode("ascii")
             yield UnparsedIntegers(text, text.count(",") + 1)
             return
@@ -232,146 +265,6 @@ def _json_items(stream: Any, *, unparsed_integers: bool = False) -> Iterator[lis
         del document[-CHUNK_ITEMS:]
         chunk.reverse()
         yield chunk
-
-
-def _jsonl_chunks(
-    text: io.TextIOBase, where: str, *, unparsed_integers: bool = False
-) -> Iterator[list[Any] | UnparsedIntegers]:
-    """JSONL blocks cut at line ends, each parsed at once; line numbers count lines as iterating
-    the text does (universal newlines: \\n, \\r\\n and a lone \\r end a line). With
-    `unparsed_integers`, a block of canonical integer lines is checked only (`UnparsedIntegers`)."""
-    lines_before = 0
-    carry: list[str] = []
-    while True:
-        block = text.read(JSONL_BLOCK_CHARS)
-        if not block:
-            break
-        cut = block.rfind("\n") + 1
-        if cut == 0:
-            carry.append(block)
-            continue
-        whole = "".join(carry) + block[:cut] if carry else block[:cut]
-        carry = [block[cut:]] if cut < len(block) else []
-        items, error = _parse_jsonl_block(whole, lines_before, where, unparsed_integers)
-        if items:
-            yield items
-        if error is not None:
-            raise error
-        lines_before += _line_count(whole)
-    rest = "".join(carry)
-    if rest:
-        items, error = _parse_jsonl_block(rest, lines_before, where, unparsed_integers)
-        if items:
-            yield items
-        if error is not None:
-            raise error
-
-
-def _line_count(block: str) -> int:
-    """Lines in a block that ends with a line break, counted with universal newlines."""
-    if "\r" not in block:
-        return block.count("\n")
-    return block.count("\n") + block.count("\r") - block.count("\r\n")
-
-
-def _parse_jsonl_block(
-    block: str, lines_before: int, where: str, unparsed_integers: bool = False
-) -> tuple[list[Any] | UnparsedIntegers, Exception | None]:
-    """The items of a block of whole lines, and the error that stops it (after the items before it).
-
-    Fast path: every line is one JSON value with no surrounding blank (a `\\r\\n` ending aside), so
-    `scan_once(line, 0)` - what `json.loads` does - returns it and stops at the line's end. Anything
-    else (blank lines, leading spaces, a lone \\r, a bad line) goes line by line as before.
-    """
-    text = block
-    carriage_returns = block.count("\r")
-    if carriage_returns:
-        if carriage_returns != block.count("\r\n"):
-            return _parse_jsonl_lines(block, lines_before, where)
-        text = block.replace("\r\n", "\n")  # \r is JSON whitespace: no value changes
-    if unparsed_integers:
-        body = text[:-1] if text.endswith("\n") else text
-        if _canonical_integer_lines(body):
-            return UnparsedIntegers(body.replace("\n", ","), body.count("\n") + 1), None
-    if "[" not in text and "{" not in text:
-        # Scalars only: one parse of the lines joined by ",\n". A string cannot hold a raw line
-        # break, so each value lies within a line; with no empty line and as many values as lines,
-        # each line holds exactly one. With no string at all, "," alone keeps them apart.
-        body = text[:-1] if text.endswith("\n") else text
-        joined = body.replace("\n", ",\n" if '"' in body else ",")
-        try:
-            values = json.loads("[" + joined + "]")
-        except ValueError:
-            values = None
-        if values is not None and len(values) == body.count("\n") + 1:
-            if "." in body or "e" in body or "E" in body or '"' in body:
-                return values, None
-            # Integers and null only (ASCII): each value's JSON text is at most its line's.
-            chunk = BoundedChunk(values)
-            chunk.json_bytes_bound = len(body)
-            if " " not in body and "\t" not in body and "-0" not in body:
-                # No blank around a value and no -0: each line is its value's compact JSON.
-                chunk.json_text = joined
-            return chunk, None
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    try:
-        # A line the scanner cannot start raises StopIteration, which ends the map early.
-        scanned = list(map(_SCAN_JSON, lines, repeat(0)))
-    except ValueError:
-        scanned = []
-    if len(scanned) == len(lines) and list(map(_SECOND, scanned)) == list(map(len, lines)):
-        return list(map(_FIRST, scanned)), None
-    return _parse_jsonl_lines(block, lines_before, where)
-
-
-def _canonical_integer_lines(body: str) -> bool:
-    """Whether every line of `body` (no final line break) is an integer as compact JSON writes it."""
-    return body.isascii() and _canonical_integers(body.encode("ascii"), b"\n")
-
-
-def _canonical_integers(data: bytes, separator: bytes) -> bool:
-    """Whether `data` is integers as compact JSON writes them, one between each `separator`: an
-    optional minus, then digits with no leading zero (no -0), nothing else, none empty. Checked
-    with C-speed byte operations, about a third of the cost of parsing; a False may be wrong
-    (several "0" in a row), as it only costs a parse.
-
-    An integer past Python's digit limit (4,300 digits) passes, and reaches the function, whose
-    runtime cannot parse it either."""
-    if not data or data.translate(None, b"0123456789-" + separator):  # any other character
-        return False
-    if data.startswith(separator) or data.endswith(separator) or separator * 2 in data:  # an empty one
-        return False
-    # One starting with 0 is exactly "0" (each separator-0-separator found is one such; overlapping
-    # ones are undercounted, which can only refuse).
-    zero, lone_zero = separator + b"0", separator + b"0" + separator
-    if data.startswith(b"0") and len(data) > 1 and data[1:2] != separator:
-        return False
-    if zero in data and data.count(zero) != data.count(lone_zero) + data.endswith(zero):
-        return False
-    # A minus only starts one, and a digit other than 0 follows it.
-    return b"-" not in data or (
-        data.count(b"-") == data.count(separator + b"-") + data.startswith(b"-")
-        and b"-0" not in data
-        and b"-" + separator not in data
-        and not data.endswith(b"-")
-    )
-
-
-def _parse_jsonl_lines(block: str, lines_before: int, where: str) -> tuple[list[Any], Exception | None]:
-    """Line by line, as the lines of the text iterate: blank lines skipped, the first bad line named."""
-    items: list[Any] = []
-    for line_number, line in enumerate(io.StringIO(block, newline=""), start=lines_before + 1):
-        if not line.strip():
-            continue
-        try:
-            items.append(json.loads(line))
-        except ValueError as exc:
-            error = item_reader_failed(f"{where} line {line_number} is not valid JSON: {exc}")
-            error.__cause__ = exc
-            return items, error
-    return items, None
 
 
 def _csv_items(text: io.TextIOBase, config: dict[str, Any]) -> Iterator[dict[str, str]]:

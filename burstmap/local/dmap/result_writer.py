@@ -22,7 +22,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from burstmap.local.map_common import to_json
+from botocore.exceptions import BotoCoreError, ClientError
+
+from burstmap.local.core.errors import (
+    EXCEED_TOLERATED_FAILURE_THRESHOLD,
+    RESULT_WRITER_FAILED,
+    StatesError,
+    unsupported,
+)
+from burstmap.local.core.json_text import to_json
+from burstmap.local.dmap.child import (
+    Batch,
+    ChildOutcome,
+    MapRunIdentity,
+    failed_record,
+    pending_record,
+    succeeded_record,
+)
+from burstmap.local.dmap.fields import field_names, invalid
+from burstmap.local.query.payload_template import resolve_template
 
 PUT_OBJECT = "arn:aws:states:::s3:putObject"
 RESULT_FILE_MAX_BYTES = 5 * 1024**3
@@ -30,6 +48,37 @@ RESULT_FILE_MAX_BYTES = 5 * 1024**3
 STATUSES = ("FAILED", "PENDING", "SUCCEEDED")
 TRANSFORMATIONS = ("NONE", "COMPACT", "FLATTEN")
 OUTPUT_TYPES = ("JSON", "JSONL")
+TOLERANCE_EXCEEDED_CAUSE = "The specified tolerated failure threshold was exceeded"
+
+
+def validate_result_writer(writer: dict[str, Any], state_name: str) -> None:
+    for key in writer:
+        if key not in ("Resource", "Parameters", "WriterConfig"):
+            raise unsupported(f"ResultWriter.{key}", state_name)
+    if not writer:
+        raise invalid(
+            "ResultWriter cannot be empty: give Resource and Parameters, WriterConfig, or all three",
+            state_name,
+        )
+    if ("Resource" in writer) != ("Parameters" in writer):
+        raise invalid("ResultWriter needs Resource and Parameters together", state_name)
+    if "Resource" in writer:
+        if writer["Resource"] != PUT_OBJECT:
+            raise unsupported(f"ResultWriter.Resource {writer['Resource']}", state_name)
+        names = field_names(writer["Parameters"])
+        for name in names:
+            if name not in ("Bucket", "Prefix"):
+                raise unsupported(f"ResultWriter.Parameters.{name}", state_name)
+        if "Bucket" not in names:
+            raise invalid("ResultWriter.Parameters must name the Bucket", state_name)
+    config = writer.get("WriterConfig", {})
+    for key in config:
+        if key not in ("Transformation", "OutputType"):
+            raise unsupported(f"ResultWriter.WriterConfig.{key}", state_name)
+    if config.get("Transformation", "NONE") not in TRANSFORMATIONS:
+        raise invalid(f"WriterConfig.Transformation must be one of {', '.join(TRANSFORMATIONS)}", state_name)
+    if config.get("OutputType", "JSON") not in OUTPUT_TYPES:
+        raise invalid(f"WriterConfig.OutputType must be one of {', '.join(OUTPUT_TYPES)}", state_name)
 
 
 @dataclass(frozen=True)
@@ -171,3 +220,103 @@ class ResultWriter:
     def close(self) -> None:
         for spool in self._spools.values():
             spool.close()
+
+
+def _open_writer(
+    state_name: str,
+    spec: dict[str, Any] | None,
+    data: Any,
+    context: dict[str, Any],
+    s3: Any,
+    identity: MapRunIdentity,
+    config: WriterConfig,
+    max_file_bytes: int,
+) -> ResultWriter | None:
+    """The ResultWriter of a map run, or None without an S3 destination."""
+    if spec is None or "Resource" not in spec:
+        return None
+    if s3 is None:
+        raise StatesError(
+            RESULT_WRITER_FAILED,
+            f"state '{state_name}' writes its results to S3 but the engine has no S3 client; "
+            "start the local S3 endpoint or pass --endpoint-url",
+        )
+    parameters = resolve_template(spec["Parameters"], data, context)
+    return ResultWriter(
+        s3,
+        parameters["Bucket"],
+        parameters.get("Prefix", ""),
+        identity.map_run_arn,
+        identity.map_run_id,
+        config,
+        max_file_bytes=max_file_bytes,
+    )
+
+
+class MapResults:
+    """Where a map run's child results go: the ResultWriter's files, or (without an S3
+    destination) the state's output, in item order, shaped by the WriterConfig."""
+
+    def __init__(self, config: WriterConfig, writer: ResultWriter | None) -> None:
+        self.config = config
+        self.writer = writer
+        self.outputs: dict[int, Any] = {}
+
+    @classmethod
+    def open(
+        cls,
+        state_name: str,
+        state: dict[str, Any],
+        data: Any,
+        context: dict[str, Any],
+        s3: Any,
+        identity: MapRunIdentity,
+        max_file_bytes: int = RESULT_FILE_MAX_BYTES,
+    ) -> MapResults:
+        """The results of a map run of `state` (its ResultWriter's Parameters resolved from `data`)."""
+        spec = state.get("ResultWriter")
+        config = WriterConfig.from_state(spec)
+        writer = _open_writer(state_name, spec, data, context, s3, identity, config, max_file_bytes)
+        return cls(config, writer)
+
+    def add(self, outcome: ChildOutcome) -> None:
+        """A finished child: a succeeded output or record, or a failed child's full record."""
+        if self.writer is not None:
+            if outcome.succeeded:
+                self.writer.add_succeeded(succeeded_record(outcome), outcome.output)
+            else:
+                self.writer.add_failed(failed_record(outcome))
+        elif outcome.succeeded:
+            self.outputs[outcome.batch.sequence] = (
+                outcome.output if self.config.transformation != "NONE" else succeeded_record(outcome)
+            )
+        else:
+            self.outputs[outcome.batch.sequence] = failed_record(outcome)
+
+    def add_pending(self, batch: Batch) -> None:
+        """A child never started because the map run failed (written to PENDING_n)."""
+        if self.writer is not None:
+            self.writer.add_pending(pending_record(batch))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    def finish(self, map_run_arn: str, exceeded: bool) -> Any:
+        """The Map's raw result once every child ended; past the tolerated failures it raises
+        States.ExceedToleratedFailureThreshold, after writing the results."""
+        if self.writer is not None:
+            try:
+                details = self.writer.finish()
+            except (ClientError, BotoCoreError) as exc:
+                raise StatesError(RESULT_WRITER_FAILED, f"writing the results to S3 failed: {exc}") from exc
+            finally:
+                self.writer.close()
+        if exceeded:
+            raise StatesError(EXCEED_TOLERATED_FAILURE_THRESHOLD, TOLERANCE_EXCEEDED_CAUSE)
+        if self.writer is not None:
+            return {"MapRunArn": map_run_arn, "ResultWriterDetails": details}
+        ordered = (self.outputs.pop(sequence) for sequence in range(len(self.outputs)))
+        if self.config.transformation == "FLATTEN":
+            return [entry for value in ordered for entry in transformed_entries(self.config, {}, value)]
+        return list(ordered)

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
-from burstmap.local.query.intrinsics import PathNotFound, resolve_argument_path, states_error
+from burstmap.local.core.errors import DefinitionError, StateRuntimeError
+from burstmap.local.query.jsonpath import PathNotFound, read_argument_path
 
 __all__ = ["InvalidChoiceRule", "evaluate_choice_rule", "parse_timestamp", "validate_choice_rule"]
 
@@ -39,14 +40,13 @@ COMPARISON_OPERATORS = frozenset(_VALUE_OPERATORS) | frozenset(_PATH_OPERATORS) 
 _TIMESTAMP = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})")
 
 
-class InvalidChoiceRule(ValueError):
+class InvalidChoiceRule(DefinitionError):
     """A Choice rule AWS would refuse when the state machine is created."""
 
 
 def _missing_path(path: str) -> Exception:
-    return states_error(
-        "States.Runtime",
-        f"Invalid path '{path}': The choice state's condition path references an invalid value.",
+    return StateRuntimeError(
+        f"Invalid path '{path}': The choice state's condition path references an invalid value."
     )
 
 
@@ -146,7 +146,7 @@ def _type_test(operator: str, value: Any) -> bool:
 
 def _read(path: str, data: Any, context: Any) -> Any:
     try:
-        return resolve_argument_path(path, data, context)
+        return read_argument_path(path, data, context)
     except PathNotFound:
         raise _missing_path(path) from None
 
@@ -172,7 +172,7 @@ def evaluate_choice_rule(rule: dict[str, Any], data: Any, context: Any) -> bool:
     expected = rule[operator]
     if operator == "IsPresent":
         try:
-            resolve_argument_path(variable, data, context)
+            read_argument_path(variable, data, context)
         except PathNotFound:
             return expected is False
         return expected is True

@@ -1,14 +1,10 @@
-"""The JSONPath query language's intrinsic functions (``States.Format``, ``States.Array``, ...).
+"""The JSONPath query language's intrinsic functions (``States.Format``, ``States.Array``, ...): evaluation.
 
-Why a hand-written parser: the call syntax is tiny but has AWS-specific string escapes
-(``\\'``, ``\\{``, ``\\}``, ``\\\\``) that matter to ``States.Format``, and path arguments may
-contain brackets, quotes and commas. Paths are evaluated with jsonpath-ng.
-
+The call syntax is parsed by intrinsic_syntax.py; path arguments are read by jsonpath.py.
 Behaviour follows the AWS documentation ("Intrinsic functions for JSONPath states") and the
 conformance recordings in ``shared/conformance/cases/intrinsic_functions``. Runtime failures raise
-the engine's ``StatesError`` with error ``States.Runtime`` (what AWS reports, not
-``States.IntrinsicFailure``) and a cause of the form
-``The function '<expression as written>' had the following error: <detail>``; the interpreter
+``States.Runtime`` (what AWS reports, not ``States.IntrinsicFailure``) with a cause of the form
+``The function '<expression as written>' had the following error: <detail>``; the state runner
 prefixes ``An error occurred while executing the state '<name>' (entered at the event id #N). ``.
 """
 
@@ -23,304 +19,35 @@ import random
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-__all__ = [
-    "IntrinsicSyntaxError",
-    "PathNotFound",
-    "evaluate_intrinsic",
-    "is_intrinsic",
-    "parse_intrinsic",
-    "resolve_argument_path",
-    "states_error",
-]
+from burstmap.local.core.errors import StateRuntimeError
+from burstmap.local.core.json_text import to_json
+from burstmap.local.query.intrinsic_syntax import (
+    Call,
+    IntrinsicSyntaxError,
+    Literal,
+    PathArg,
+    is_intrinsic,
+    parse_intrinsic,
+)
+from burstmap.local.query.jsonpath import PathNotFound, read_argument_path
 
-MAX_FUNCTIONS_PER_FIELD = 10  # "You can nest up to 10 intrinsic functions within a field"
+__all__ = ["HASH_ALGORITHMS", "IntrinsicSyntaxError", "evaluate_intrinsic", "is_intrinsic", "parse_intrinsic"]
+
 MAX_RANGE_ITEMS = 1000
 MAX_ENCODE_CHARS = 10_000
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-RUNTIME_ERROR = "States.Runtime"
 
-_HASHES: dict[str, Callable[[], Any]] = {
+HASH_ALGORITHMS: dict[str, Callable[..., Any]] = {
     "MD5": hashlib.md5,
     "SHA-1": hashlib.sha1,
     "SHA-256": hashlib.sha256,
     "SHA-384": hashlib.sha384,
     "SHA-512": hashlib.sha512,
 }
-
-
-class IntrinsicSyntaxError(ValueError):
-    """The text is not a valid intrinsic call (AWS refuses such a definition when it is created)."""
-
-
-class _FallbackStatesError(Exception):
-    """Used only while burstmap.local.core.errors does not exist yet (same constructor and attributes)."""
-
-    def __init__(self, error: str, cause: str | None = None) -> None:
-        super().__init__(f"{error}: {cause}" if cause else error)
-        self.error = error
-        self.cause = cause
-
-
-def states_error(error: str, cause: str | None) -> Exception:
-    """An ASL error as the engine's exception (errors.py is another owner's, imported lazily).
-
-    ``States.Runtime`` becomes ``StateRuntimeError(detail)``, whose cause the state runner prefixes
-    with the state name and its entered event id, as AWS does.
-    """
-    try:
-        from burstmap.local.core import errors
-    except ImportError:  # pragma: no cover - only before errors.py lands
-        return _FallbackStatesError(error, cause)
-    runtime_error = getattr(errors, "StateRuntimeError", None)
-    if error == RUNTIME_ERROR and runtime_error is not None and cause is not None:
-        return runtime_error(cause)
-    return errors.StatesError(error, cause)
-
-
-# ---------------------------------------------------------------------------------------------
-# Syntax tree
-
-
-@dataclass(frozen=True)
-class Literal:
-    value: Any
-    raw: str | None = None  # for string literals: the text between the quotes, escapes kept
-
-
-@dataclass(frozen=True)
-class PathArg:
-    path: str
-
-
-@dataclass(frozen=True)
-class Call:
-    name: str
-    args: tuple[Literal | PathArg | Call, ...]
-
-
-_ARITY: dict[str, tuple[int, int | None]] = {
-    "States.Format": (1, None),
-    "States.StringToJson": (1, 1),
-    "States.JsonToString": (1, 1),
-    "States.Array": (0, None),
-    "States.ArrayPartition": (2, 2),
-    "States.ArrayContains": (2, 2),
-    "States.ArrayRange": (3, 3),
-    "States.ArrayGetItem": (2, 2),
-    "States.ArrayLength": (1, 1),
-    "States.ArrayUnique": (1, 1),
-    "States.Base64Encode": (1, 1),
-    "States.Base64Decode": (1, 1),
-    "States.Hash": (2, 2),
-    "States.JsonMerge": (3, 3),
-    "States.MathRandom": (2, 3),
-    "States.MathAdd": (2, 2),
-    "States.StringSplit": (2, 2),
-    "States.UUID": (0, 0),
-}
-
-_NAME = re.compile(r"States\.[A-Za-z0-9]+")
-_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
-
-
-def is_intrinsic(text: Any) -> bool:
-    """Whether a ``.$`` value is an intrinsic call (rather than a reference path)."""
-    return isinstance(text, str) and _NAME.match(text.lstrip()) is not None
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-        self.calls = 0
-
-    def fail(self, what: str) -> IntrinsicSyntaxError:
-        return IntrinsicSyntaxError(
-            f"invalid intrinsic function {self.text!r}: {what} at character {self.pos + 1}; "
-            "write States.Name(arg, ...) with arguments that are 'string' literals, numbers, "
-            "true/false/null, paths ($... or $$...) or nested calls"
-        )
-
-    def skip_space(self) -> None:
-        while self.pos < len(self.text) and self.text[self.pos].isspace():
-            self.pos += 1
-
-    def parse(self) -> Call:
-        self.skip_space()
-        call = self.call()
-        self.skip_space()
-        if self.pos != len(self.text):
-            raise self.fail(f"unexpected {self.text[self.pos :]!r}")
-        if self.calls > MAX_FUNCTIONS_PER_FIELD:
-            raise IntrinsicSyntaxError(
-                f"invalid intrinsic function {self.text!r}: {self.calls} function calls in one field; "
-                f"AWS allows at most {MAX_FUNCTIONS_PER_FIELD}, split it over several states"
-            )
-        return call
-
-    def call(self) -> Call:
-        match = _NAME.match(self.text, self.pos)
-        if not match:
-            raise self.fail("expected a function name such as States.Format")
-        name = match.group(0)
-        if name not in _ARITY:
-            raise self.fail(f"unknown intrinsic function {name!r} (known: {', '.join(sorted(_ARITY))})")
-        self.pos = match.end()
-        self.calls += 1
-        self.skip_space()
-        if not self.text.startswith("(", self.pos):
-            raise self.fail(f"expected '(' after {name}")
-        self.pos += 1
-        args: list[Literal | PathArg | Call] = []
-        self.skip_space()
-        if self.text.startswith(")", self.pos):
-            self.pos += 1
-        else:
-            while True:
-                self.skip_space()
-                args.append(self.argument())
-                self.skip_space()
-                if self.text.startswith(",", self.pos):
-                    self.pos += 1
-                    continue
-                if self.text.startswith(")", self.pos):
-                    self.pos += 1
-                    break
-                raise self.fail("expected ',' or ')'")
-        low, high = _ARITY[name]
-        if len(args) < low or (high is not None and len(args) > high):
-            upper = "or more" if high is None else f"to {high}"
-            expected = f"{low}" if low == high else f"{low} {upper}"
-            raise IntrinsicSyntaxError(
-                f"invalid intrinsic function {self.text!r}: {name} takes {expected} argument(s), "
-                f"got {len(args)}"
-            )
-        return Call(name, tuple(args))
-
-    def argument(self) -> Literal | PathArg | Call:
-        text, pos = self.text, self.pos
-        if pos >= len(text):
-            raise self.fail("expected an argument")
-        char = text[pos]
-        if char == "'":
-            return self.string()
-        if char == "$":
-            return self.path()
-        if text.startswith("States.", pos):
-            return self.call()
-        for word, value in (("null", None), ("true", True), ("false", False)):
-            if text.startswith(word, pos) and not text[pos + len(word) : pos + len(word) + 1].isalnum():
-                self.pos += len(word)
-                return Literal(value)
-        match = _NUMBER.match(text, pos)
-        if match:
-            self.pos = match.end()
-            token = match.group(0)
-            is_float = any(c in token for c in ".eE")
-            return Literal(float(token) if is_float else int(token))
-        raise self.fail(f"unexpected {char!r}")
-
-    def string(self) -> Literal:
-        start = self.pos + 1
-        self.pos = start
-        value: list[str] = []
-        while True:
-            if self.pos >= len(self.text):
-                raise self.fail("unterminated string literal")
-            char = self.text[self.pos]
-            if char == "\\":
-                if self.pos + 1 >= len(self.text):
-                    raise self.fail("open escape backslash")
-                value.append(self.text[self.pos + 1])
-                self.pos += 2
-                continue
-            if char == "'":
-                raw = self.text[start : self.pos]
-                self.pos += 1
-                return Literal("".join(value), raw)
-            value.append(char)
-            self.pos += 1
-
-    def path(self) -> PathArg:
-        """A path runs to the first ',' or ')' outside brackets and quotes."""
-        start = self.pos
-        depth = 0
-        quote: str | None = None
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if quote:
-                if char == "\\":
-                    self.pos += 1
-                elif char == quote:
-                    quote = None
-            elif char in "'\"" and depth > 0:
-                quote = char
-            elif char in "[(":
-                depth += 1
-            elif char in "])":
-                if depth == 0:
-                    break
-                depth -= 1
-            elif char == "," and depth == 0:
-                break
-            self.pos += 1
-        path = self.text[start : self.pos].rstrip()
-        return PathArg(path)
-
-
-@lru_cache(maxsize=1024)
-def parse_intrinsic(expression: str) -> Call:
-    """Parse (and cache) an intrinsic call; raises IntrinsicSyntaxError for invalid text."""
-    return _Parser(expression).parse()
-
-
-# ---------------------------------------------------------------------------------------------
-# Paths
-
-
-class PathNotFound(Exception):
-    """A definite path matched nothing; callers turn it into the AWS error of their field."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.path = path
-
-
-_INDEFINITE = re.compile(r"\*|\.\.|\?\(|\[[^\]'\"]*[:,][^\]'\"]*\]")
-
-
-@lru_cache(maxsize=1024)
-def _compiled(path: str) -> Any:
-    from jsonpath_ng.ext import parse
-
-    return parse(path)
-
-
-def resolve_argument_path(path: str, data: Any, context: Any) -> Any:
-    """Value of a reference path as AWS resolves an intrinsic argument or a Choice ``Variable``.
-
-    A definite path that matches nothing (including an index past the end) raises
-    ``PathNotFound``; an indefinite one (wildcard, filter, slice, union, ``..``) yields the list of
-    matches, possibly empty.
-    """
-    target, own = (context, path[1:]) if path.startswith("$$") else (data, path)
-    if own == "$":
-        return target
-    try:
-        expression = _compiled(own)
-    except Exception as exc:  # jsonpath-ng raises several unrelated exception types
-        raise states_error(RUNTIME_ERROR, f"Invalid path '{path}': {exc}") from None
-    matches = [match.value for match in expression.find(target)]
-    if _INDEFINITE.search(own):
-        return matches
-    if not matches:
-        raise PathNotFound(path)
-    return matches[0]
+"""The digests States.Hash (and JSONata's $hash) compute, by the names AWS accepts."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,26 +67,25 @@ def evaluate_intrinsic(expression: str, data: Any, context: Any) -> Any:
     try:
         tree = parse_intrinsic(expression)
     except IntrinsicSyntaxError as exc:
-        raise states_error(RUNTIME_ERROR, str(exc)) from None
+        raise StateRuntimeError(str(exc)) from None
     try:
         return _evaluate(tree, data, context)
     except PathNotFound as missing:
         # AWS names a $$ argument as if it were a $ path, and quotes the state input.
         field = "$" + missing.path[2:] if missing.path.startswith("$$") else missing.path
         detail = (
-            f"The JsonPath argument for the field '{field}' could not be found in the input "
-            f"'{_compact_json(data)}'"
+            f"The JsonPath argument for the field '{field}' could not be found in the input '{to_json(data)}'"
         )
     except _InvalidArguments as invalid:
         detail = f"Invalid arguments in {invalid}"
-    raise states_error(RUNTIME_ERROR, f"The function '{expression}' had the following error: {detail}")
+    raise StateRuntimeError(f"The function '{expression}' had the following error: {detail}")
 
 
 def _evaluate(node: Literal | PathArg | Call, data: Any, context: Any) -> Any:
     if isinstance(node, Literal):
         return node.value
     if isinstance(node, PathArg):
-        return resolve_argument_path(node.path, data, context)
+        return read_argument_path(node.path, data, context)
     args = [_evaluate(arg, data, context) for arg in node.args]
     if node.name == "States.Format":
         first = node.args[0]
@@ -371,10 +97,6 @@ def _evaluate(node: Literal | PathArg | Call, data: Any, context: Any) -> Any:
         raise
     except (TypeError, ValueError, KeyError, IndexError, OverflowError):
         raise _InvalidArguments(node.name) from None
-
-
-def _compact_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _is_number(value: Any) -> bool:
@@ -495,7 +217,7 @@ def _string_to_json(text: Any) -> Any:
 
 
 def _json_to_string(value: Any) -> str:
-    return _compact_json(value)
+    return to_json(value)
 
 
 def _array(*values: Any) -> list[Any]:
@@ -565,8 +287,8 @@ def _base64_decode(text: Any) -> str:
 def _hash(text: Any, algorithm: Any) -> str:
     name = "States.Hash"
     _require(isinstance(text, str) and len(text) <= MAX_ENCODE_CHARS, name)
-    _require(isinstance(algorithm, str) and algorithm in _HASHES, name)
-    return _HASHES[algorithm](text.encode("utf-8")).hexdigest()
+    _require(isinstance(algorithm, str) and algorithm in HASH_ALGORITHMS, name)
+    return HASH_ALGORITHMS[algorithm](text.encode("utf-8")).hexdigest()
 
 
 def _json_merge(first: Any, second: Any, deep: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""JSONPath query language: reference paths, payload templates, ResultPath, InputPath/OutputPath.
+"""JSONPath reference paths: reading them (InputPath, OutputPath, `...Path` fields, intrinsic
+arguments, Choice variables) and writing a result into the input (ResultPath).
 
 Definite paths (`$.a.b[0]['c']`) are walked here so that a missing field gives AWS's messages
 (which come from the Java Jayway JsonPath library that Step Functions uses):
@@ -9,35 +10,36 @@ to jsonpath-ng's extended parser and give a list, empty when nothing matches (as
 
 `$$` reads the context object and `$name` a workflow variable (variables.py). Errors are
 StateRuntimeError (States.Runtime); the state runner prefixes the cause with the state name and
-its event id.
+its event id. Payload templates (`"x.$"` keys) are in payload_template.py.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from burstmap.local.core.errors import RESULT_PATH_MATCH_FAILURE, StateRuntimeError, StatesError
+from burstmap.local.core.errors import (
+    RESULT_PATH_MATCH_FAILURE,
+    DefinitionError,
+    StateRuntimeError,
+    StatesError,
+)
+from burstmap.local.core.json_text import to_json, value_text
 from burstmap.local.query.variables import UndefinedVariable, is_variable_path, read_variable_path
 
 _MISSING = object()
 
 
 class PathNotFound(Exception):
-    """A definite path with no value; `message` is the Jayway-style reason."""
+    """A definite path with no value: `path` as written, `message` the Jayway-style reason."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON text as Step Functions writes state data (no spaces, UTF-8 kept)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    def __init__(self, path: str, message: str | None = None) -> None:
+        super().__init__(message or path)
+        self.path = path
+        self.message = message or f"No results for path: {path}"
 
 
 # ---------------------------------------------------------------------------------------- parsing
@@ -89,7 +91,7 @@ def _bracket(steps: tuple[str | int, ...]) -> str:
     return "$" + "".join(f"[{step}]" if isinstance(step, int) else f"['{step}']" for step in steps)
 
 
-def _walk(value: Any, steps: tuple[str | int, ...]) -> Any:
+def _walk(value: Any, steps: tuple[str | int, ...], path: str) -> Any:
     for depth, step in enumerate(steps):
         last = depth == len(steps) - 1
         if isinstance(step, int):
@@ -100,8 +102,8 @@ def _walk(value: Any, steps: tuple[str | int, ...]) -> Any:
             value = value[step]
             continue
         if last:
-            raise PathNotFound(f"No results for path: {_bracket(steps)}")
-        raise PathNotFound(f"Missing property in path {_bracket(steps[: depth + 1])}")
+            raise PathNotFound(path, f"No results for path: {_bracket(steps)}")
+        raise PathNotFound(path, f"Missing property in path {_bracket(steps[: depth + 1])}")
     return value
 
 
@@ -112,13 +114,13 @@ def _compiled(expression: str) -> Any:
     return parse(expression)
 
 
-def _query(path: str, root: Any) -> Any:
-    """An indefinite path: the list of matches (empty when nothing matches)."""
+def _matches(path: str, root: Any) -> list[Any]:
+    """Every value a path (its `$$` read as `$`) matches in `root`, by jsonpath-ng."""
     expression = "$" + path[2:] if path.startswith("$$") else path
     try:
         compiled = _compiled(expression)
-    except Exception as exc:  # jsonpath-ng raises bare Exceptions for syntax errors
-        raise StateRuntimeError(f"Invalid path '{path}': {exc}") from exc
+    except Exception as exc:  # jsonpath-ng raises several unrelated exception types
+        raise StateRuntimeError(f"Invalid path '{path}': {exc}") from None
     return [match.value for match in compiled.find(root)]
 
 
@@ -136,15 +138,15 @@ def lookup(path: str, data: Any, context: Any) -> Any:
         raise StateRuntimeError(f"Invalid path '{path}': a path starts with '$' or '$$'")
     if is_variable_path(path):
         try:
-            root, path = read_variable_path(path)  # `$name.a.b`: the path `$.a.b` into the variable
+            root, inner = read_variable_path(path)  # `$name.a.b`: the path `$.a.b` into the variable
         except UndefinedVariable as exc:
-            raise PathNotFound(exc.message) from None
+            raise PathNotFound(path, exc.message) from None
     else:
-        root = _root(path, data, context)
-    steps = _definite_steps(path)
+        root, inner = _root(path, data, context), path
+    steps = _definite_steps(inner)
     if steps is None:
-        return _query(path, root)
-    return _walk(root, steps)
+        return _matches(inner, root)
+    return _walk(root, steps, inner)
 
 
 def read_path(path: str, data: Any, context: Any) -> Any:
@@ -175,41 +177,77 @@ def read_field_path(path: str, field: str, data: Any, context: Any) -> Any:
         ) from None
 
 
-# ------------------------------------------------------------------------------------- templates
+_INDEFINITE = re.compile(r"\*|\.\.|\?\(|\[[^\]'\"]*[:,][^\]'\"]*\]")
 
 
-def _intrinsic(expression: str, data: Any, context: Any) -> Any:
-    from burstmap.local.query.intrinsics import evaluate_intrinsic
+def read_argument_path(path: str, data: Any, context: Any) -> Any:
+    """Value of a reference path as AWS resolves an intrinsic argument or a Choice ``Variable``.
 
-    return evaluate_intrinsic(expression, data, context)
-
-
-def evaluate_expression(expression: Any, field: str, data: Any, context: Any) -> Any:
-    """The value of a `.$` field: a path ("$..." / "$$...") or an intrinsic function call."""
-    if not isinstance(expression, str):
-        raise StateRuntimeError(f"The value of the field '{field}' must be a path or an intrinsic function")
-    if expression.startswith("$"):
-        return read_field_path(expression, field, data, context)
-    return _intrinsic(expression, data, context)
-
-
-def resolve_template(template: Any, data: Any, context: Any) -> Any:
-    """A payload template (Parameters, ItemSelector, ResultSelector, BatchInput, ...).
-
-    Keys ending in ".$" take the value of their path or intrinsic function and lose the suffix;
-    objects are resolved at every depth, inside arrays too; everything else is copied as is.
+    A definite path that matches nothing (including an index past the end) raises
+    ``PathNotFound``; an indefinite one (wildcard, filter, slice, union, ``..``) yields the list of
+    matches, possibly empty.
     """
-    if isinstance(template, dict):
-        resolved: dict[str, Any] = {}
-        for key, value in template.items():
-            if key.endswith(".$"):
-                resolved[key[:-2]] = evaluate_expression(value, key, data, context)
-            else:
-                resolved[key] = resolve_template(value, data, context)
-        return resolved
-    if isinstance(template, list):
-        return [resolve_template(value, data, context) for value in template]
-    return template
+    target, own = (context, path[1:]) if path.startswith("$$") else (data, path)
+    if own == "$":
+        return target
+    matches = _matches(own, target)
+    if _INDEFINITE.search(own):
+        return matches
+    if not matches:
+        raise PathNotFound(path)
+    return matches[0]
+
+
+_INTEGER_TEXT = re.compile(r"^-?\d+$")
+
+
+def read_integer_path(field: str, path: str, data: Any, context: Any) -> int:
+    """An integer field given through a `...Path`: JSON integers and integer strings are accepted.
+
+    AWS accepted the string "2" for MaxItemsPerBatchPath and refused 1.5 and "NoNumber" with
+    `The MaxItemsPath field refers to value "1.5" which is not a valid integer: $.MaxItems`.
+    """
+    value = read_path(path, data, context)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _INTEGER_TEXT.match(value.strip()):
+        return int(value.strip())
+    raise StateRuntimeError(
+        f'The {field} field refers to value "{value_text(value)}" which is not a valid integer: {path}'
+    )
+
+
+def read_number_path(field: str, path: str, data: Any, context: Any) -> float:
+    """A number field given through a `...Path` (ToleratedFailurePercentagePath)."""
+    value = read_path(path, data, context)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise StateRuntimeError(
+        f'The {field} field refers to value "{value_text(value)}" which is not a valid float: {path}'
+    )
+
+
+def field_or_path(
+    block: dict[str, Any],
+    name: str,
+    data: Any,
+    context: Any,
+    *,
+    default: Any = None,
+    read: Callable[[str, str, Any, Any], Any] = read_integer_path,
+) -> Any:
+    """A field given either as `name` (a literal) or as `namePath` (a path into the state's input):
+    the one resolution of every "X or XPath" pair (MaxConcurrency, ToleratedFailureCount, MaxItems,
+    MaxItemsPerBatch, ...). `read(field, path, data, context)` reads and checks the path's value."""
+    path_field = f"{name}Path"
+    if path_field in block:
+        return read(path_field, block[path_field], data, context)
+    return block.get(name, default)
 
 
 # ------------------------------------------------------------------------ Input/Result/OutputPath
@@ -257,38 +295,35 @@ def write_result(data: Any, result: Any, result_path: str | None) -> Any:
             f"Unable to apply ResultPath '{result_path}' to input '{to_json(data)}': "
             "the input is not an object",
         )
-    target: Any = output
+    if not _write_at(output, steps, result):
+        raise StatesError(
+            RESULT_PATH_MATCH_FAILURE,
+            f"Unable to apply ResultPath '{result_path}' to input '{to_json(data)}'",
+        )
+    return output
+
+
+def _write_at(target: Any, steps: tuple[str | int, ...], result: Any) -> bool:
+    """Write `result` at `steps` inside `target`, creating missing objects; False when an array
+    index is out of range or a non-object is in the way."""
     for depth, step in enumerate(steps):
         last = depth == len(steps) - 1
         if isinstance(step, int):
             if not isinstance(target, list) or not -len(target) <= step < len(target):
-                raise StatesError(
-                    RESULT_PATH_MATCH_FAILURE,
-                    f"Unable to apply ResultPath '{result_path}' to input '{to_json(data)}'",
-                )
-            if last:
-                target[step] = result
-            else:
-                target = target[step]
-            continue
-        if not isinstance(target, dict):
-            raise StatesError(
-                RESULT_PATH_MATCH_FAILURE,
-                f"Unable to apply ResultPath '{result_path}' to input '{to_json(data)}'",
-            )
+                return False
+        elif not isinstance(target, dict):
+            return False
+        elif not last and step not in target:
+            target[step] = {}
         if last:
             target[step] = result
         else:
-            if step not in target:
-                target[step] = {}
             target = target[step]
-    return output
+    return True
 
 
 def validate_reference_path(path: Any, field: str, state_name: str) -> None:
     """A ResultPath must be a definite path at load time (AWS rejects the definition otherwise)."""
-    from burstmap.local.core.errors import DefinitionError
-
     if path is None:
         return
     if not isinstance(path, str) or not path.startswith("$") or path.startswith("$$"):

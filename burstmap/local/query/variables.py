@@ -120,15 +120,6 @@ def validate_assign(assign: Any, field: str, state_name: str, *, jsonpath: bool)
             raise DefinitionError(f"{field} in state '{state_name}': '${name}' is reserved by Step Functions")
 
 
-def assign_jsonpath(assign: dict[str, Any] | None, result: Any, context: dict[str, Any]) -> dict[str, Any]:
-    """The values a JSONPath `Assign` template gives ({} without one): `$` is the state's result."""
-    if not assign:
-        return {}
-    from burstmap.local.query.jsonpath import resolve_template
-
-    return resolve_template(assign, result, context)
-
-
 def read_variable_path(path: str) -> tuple[Any, str]:
     """(value of the variable, the rest of the path as a `$...` path into it) for a `$name...` path."""
     match = VARIABLE_PATH.match(path)

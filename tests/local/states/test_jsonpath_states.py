@@ -1,4 +1,4 @@
-"""The states (Task, Pass, Wait, Fail, Succeed, Parallel, inline Map), context object, load-time checks."""
+"""The states in JSONPath (Task, Pass, Wait, Fail, Succeed, Parallel, inline Map) and the context object."""
 
 from __future__ import annotations
 
@@ -6,24 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-from fake_lambda import FakeRuntime
-
-from burstmap.local import DefinitionError, FakeClock, UnsupportedFeature, execute, load_definition
-
-ARN = "arn:aws:lambda:us-east-1:111111111111:function:echo"
-
-
-def run(definition: dict[str, Any], data: Any = None, **handlers: Any) -> Any:
-    runtime = FakeRuntime(handlers or {"echo": lambda event: event})
-    return execute(definition, {} if data is None else data, runtime=runtime, clock=FakeClock())
-
-
-def one(state: dict[str, Any]) -> dict[str, Any]:
-    return {"StartAt": "S", "States": {"S": {"End": True, **state}}}
-
-
-# ------------------------------------------------------------------------------------------- Task
+from burstmap.local import FakeClock, execute
+from tests.local.engine_support import ARN, one, run
 
 
 def test_lambda_invoke_returns_the_response_envelope() -> None:
@@ -101,9 +85,6 @@ def test_result_selector_then_result_path_then_output_path() -> None:
     assert run(one(state), {"v": 7}).output == {"got": 7}
 
 
-# ----------------------------------------------------------------------- Pass, Wait, Fail, Succeed
-
-
 def test_pass_result_is_literal_and_parameters_are_resolved() -> None:
     assert run(one({"Type": "Pass", "Result": {"k.$": "$.x"}}), {"x": 1}).output == {"k.$": "$.x"}
     assert run(one({"Type": "Pass", "Parameters": {"k.$": "$.x"}}), {"x": 1}).output == {"k": 1}
@@ -147,9 +128,6 @@ def test_fail_with_paths_and_without_fields() -> None:
     assert (failed.status, failed.error, failed.cause) == ("FAILED", "E", "C")
     empty = run({"StartAt": "F", "States": {"F": {"Type": "Fail"}}})
     assert (empty.status, empty.error, empty.cause) == ("FAILED", None, None)
-
-
-# ------------------------------------------------------------------------------- Parallel and Map
 
 
 def _branch(result: Any) -> dict[str, Any]:
@@ -206,60 +184,3 @@ def test_context_object_fields() -> None:
     }
     assert set(context["State"]) == {"Name", "EnteredTime"} and context["State"]["Name"] == "S"
     assert "Task" not in context
-
-
-# ------------------------------------------------------------------------------------- validation
-
-
-@pytest.mark.parametrize(
-    ("state", "message"),
-    [
-        (
-            {"Type": "Task", "Resource": ARN, "HeartbeatSeconds": 5},
-            "not supported locally: 'HeartbeatSeconds' in state 'S'",
-        ),
-        ({"Type": "Task", "Resource": ARN, "Credentials": {}}, "'Credentials' in state 'S'"),
-        (
-            {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage"},
-            "'Resource arn:aws:states:::sqs:sendMessage'",
-        ),
-        (
-            {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {"FunctionName": "f"},
-            },
-            "lambda:invoke.waitForTaskToken",
-        ),
-        (
-            {"Type": "Task", "QueryLanguage": "JSONata", "Resource": ARN, "Credentials": {}},
-            "'Credentials' in state 'S'",
-        ),
-        ({"Type": "Pass", "Assign": {"x": 1}, "Catch": []}, "'Catch' in state 'S'"),
-    ],
-)
-def test_unsupported_fields_are_refused_by_name(state: dict[str, Any], message: str) -> None:
-    with pytest.raises(UnsupportedFeature, match=message.replace("(", r"\(").replace(".", r"\.")):
-        load_definition(one(state))
-
-
-def test_fields_inside_branches_and_item_processors_are_checked_too() -> None:
-    inner = {
-        "StartAt": "Compute",
-        "States": {"Compute": {"Type": "Task", "Resource": ARN, "HeartbeatSeconds": 1, "End": True}},
-    }
-    with pytest.raises(UnsupportedFeature, match="'HeartbeatSeconds' in state 'Compute'"):
-        load_definition(one({"Type": "Parallel", "Branches": [inner]}))
-    with pytest.raises(UnsupportedFeature, match="'HeartbeatSeconds' in state 'Compute'"):
-        load_definition(one({"Type": "Map", "ItemProcessor": inner}))
-
-
-def test_broken_transitions_are_definition_errors() -> None:
-    with pytest.raises(DefinitionError, match="names no state"):
-        load_definition({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}})
-    with pytest.raises(DefinitionError, match="Next or"):
-        load_definition({"StartAt": "A", "States": {"A": {"Type": "Pass"}}})
-
-
-def test_definition_as_json_text() -> None:
-    assert execute(json.dumps(one({"Type": "Pass"})), {"a": 1}, clock=FakeClock()).output == {"a": 1}

@@ -5,29 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fake_lambda import FakeRuntime
 
-from burstmap.local import DefinitionError, FakeClock, execute, load_definition
+from burstmap.local import DefinitionError, load_definition
 from burstmap.local.query.variables import UndefinedVariable, VariableScope, current_scope, using_scope
-
-ARN = "arn:aws:lambda:us-east-1:111111111111:function:echo"
-
-
-def chain(*states: tuple[str, dict[str, Any]], language: str = "JSONPath") -> dict[str, Any]:
-    named = dict(states)
-    names = list(named)
-    for position, name in enumerate(names):
-        state = named[name]
-        if state["Type"] not in ("Choice", "Succeed", "Fail") and "Next" not in state and "End" not in state:
-            state["Next" if position + 1 < len(names) else "End"] = (
-                names[position + 1] if position + 1 < len(names) else True
-            )
-    return {"QueryLanguage": language, "StartAt": names[0], "States": named}
-
-
-def run(definition: dict[str, Any], data: Any = None, **handlers: Any):
-    runtime = FakeRuntime(handlers or {"echo": lambda event: event})
-    return execute(definition, {} if data is None else data, runtime=runtime, clock=FakeClock())
+from tests.local.engine_support import ARN, chain, run
 
 
 def test_jsonpath_assign_then_variables_in_paths_parameters_and_items_path() -> None:

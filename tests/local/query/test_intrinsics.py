@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 import pytest
-from conformance_harness import CONFORMANCE_DIR
 
 from burstmap.local.core.errors import StateRuntimeError
 from burstmap.local.query.intrinsics import (
@@ -17,6 +16,7 @@ from burstmap.local.query.intrinsics import (
     is_intrinsic,
     parse_intrinsic,
 )
+from tests.local.conformance_harness import CONFORMANCE_DIR
 
 CASES_DIR = CONFORMANCE_DIR / "cases" / "intrinsic_functions"
 STATE_MACHINE_NAME = "statemachine_abc123"

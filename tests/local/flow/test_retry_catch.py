@@ -6,20 +6,21 @@ import random
 from typing import Any
 
 import pytest
-from fake_lambda import FakeRuntime
 
 from burstmap.local import FakeClock, execute
-from burstmap.local.core.errors import (
+from burstmap.local.core.context import Services
+from burstmap.local.core.errors import DefinitionError, UnsupportedFeature
+from burstmap.local.flow.retry_catch import (
     DEFAULT_BACKOFF_RATE,
     DEFAULT_INTERVAL_SECONDS,
     DEFAULT_MAX_ATTEMPTS,
-    DefinitionError,
     Retrier,
-    UnsupportedFeature,
+    RetryPolicy,
     error_matches,
     parse_catchers,
     parse_retriers,
 )
+from tests.local.fake_lambda import FakeRuntime
 
 ARN = "arn:aws:lambda:us-east-1:111111111111:function:work"
 
@@ -79,6 +80,18 @@ def test_bad_retrier_values_are_refused_with_the_value() -> None:
         parse_retriers([{"ErrorEquals": ["X"], "BackoffRate": 0.5}], "S")
     with pytest.raises(UnsupportedFeature, match="'Retry.Backoff' in state 'S'"):
         parse_retriers([{"ErrorEquals": ["X"], "Backoff": 2}], "S")
+
+
+def test_the_first_matching_retrier_decides_even_when_its_attempts_are_used_up() -> None:
+    policy = RetryPolicy.parse(
+        [{"ErrorEquals": ["X"], "MaxAttempts": 1}, {"ErrorEquals": ["States.ALL"], "MaxAttempts": 5}], "S"
+    )
+    services = Services(runtime=None, rng=random.Random(0))
+    attempts = policy.new_attempts()
+    assert policy.next_delay("X", attempts, services) == 1
+    assert policy.next_delay("X", attempts, services) is None  # not handed on to States.ALL
+    assert policy.next_delay("Y", attempts, services) == 1
+    assert attempts == [1, 1] and services.stats.retries == 2
 
 
 class Flaky:

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from conformance_harness import CONFORMANCE_DIR
 
 from burstmap.local.core.errors import StateRuntimeError
 from burstmap.local.query.choice_rules import (
@@ -15,6 +14,7 @@ from burstmap.local.query.choice_rules import (
     parse_timestamp,
     validate_choice_rule,
 )
+from tests.local.conformance_harness import CONFORMANCE_DIR
 
 CASES = CONFORMANCE_DIR / "cases"
 CHOICE_CASES = [

@@ -9,10 +9,10 @@ from burstmap.local.query.jsonpath import (
     NOT_GIVEN,
     apply_input_path,
     read_path,
-    resolve_template,
     validate_reference_path,
     write_result,
 )
+from burstmap.local.query.payload_template import resolve_template
 
 DATA = {"a": {"b": [10, 20, {"c": "deep"}]}, "users": [{"s": 0, "n": "x"}, {"s": 1, "n": "y"}], "k'ey": 1}
 CONTEXT = {"Execution": {"Input": {"v": 1}, "Name": "run-1"}, "State": {"Name": "S"}}

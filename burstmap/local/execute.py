@@ -1,0 +1,192 @@
+"""Running one execution of a state machine on this machine: `execute` and `load_definition`."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from burstmap.local.core.context import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_REGION,
+    DEFAULT_STATE_MACHINE_NAME,
+    Clock,
+    EventCounter,
+    ExecutionResult,
+    RealClock,
+    Services,
+    Stats,
+    execution_context,
+)
+from burstmap.local.core.errors import DefinitionError, StatesError
+from burstmap.local.core.json_text import json_size
+from burstmap.local.core.limits import STATE_PAYLOAD_LIMIT_BYTES
+from burstmap.local.states.definition import validate_definition
+from burstmap.local.states.interpreter import Interpreter
+
+
+class InputTooLarge(ValueError):
+    """An execution input past 256 KiB: AWS refuses StartExecution, so the engine does too."""
+
+
+def load_definition(definition: Mapping[str, Any] | str) -> dict[str, Any]:
+    """Parse (if JSON text) and validate a definition; raises UnsupportedFeature or DefinitionError."""
+    if isinstance(definition, str):
+        try:
+            definition = json.loads(definition)
+        except ValueError as exc:
+            raise DefinitionError(f"the definition is not valid JSON: {exc}") from exc
+    definition = dict(definition)
+    validate_definition(definition)
+    return definition
+
+
+def _function_name(key: str) -> str:
+    """'arn:aws:lambda:r:a:function:name[:qualifier]' or 'name' -> 'name'."""
+    if ":function:" in key:
+        return key.split(":function:", 1)[1].split(":", 1)[0]
+    return key
+
+
+def _runtime_for(functions: Mapping[str, Any]) -> Any:
+    """A LambdaRuntime over the given handlers (callables, "module:function" strings or FunctionSpecs)."""
+    try:
+        from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
+    except ImportError as exc:  # pragma: no cover - only before lambda_runtime.py lands
+        raise RuntimeError(
+            "burstmap.local.services.lambda_runtime is not available: pass runtime= (an object with "
+            "invoke(function, payload) -> Invocation) instead of functions="
+        ) from exc
+    specs = []
+    for key, handler in functions.items():
+        if isinstance(handler, FunctionSpec):
+            specs.append(handler)
+            continue
+        if isinstance(handler, str):
+            if ":" not in handler:
+                raise ValueError(f"function {key!r}: give the handler as 'module:function', got {handler!r}")
+            handler = handler.replace(":", ".")
+        elif not callable(handler):
+            raise TypeError(f"function {key!r}: expected a callable, 'module:function' or FunctionSpec")
+        specs.append(FunctionSpec(name=_function_name(key), handler=handler, code_paths=[], environment={}))
+    return LambdaRuntime(specs)
+
+
+def _progress_callback(
+    on_progress: Callable[[Any], None], stats: Stats, started: float
+) -> Callable[[Any], None]:
+    from burstmap.client.progress import Progress
+
+    def report(run: Any) -> None:
+        counts = run.item_counts
+        on_progress(
+            Progress(
+                total=counts.total if run.items_read_complete else None,
+                succeeded=counts.succeeded,
+                failed=counts.failed,
+                running=counts.running,
+                pending=counts.pending,
+                retries=stats.retries,
+                elapsed_seconds=time.monotonic() - started,
+            )
+        )
+
+    return report
+
+
+def execute(
+    definition: Mapping[str, Any] | str,
+    input: Any = None,  # noqa: A002 - the ASL name
+    *,
+    functions: Mapping[str, Callable[..., Any] | str | Any] | None = None,
+    runtime: Any = None,
+    s3_endpoint_url: str | None = None,
+    s3_client: Any = None,
+    clock: Clock | None = None,
+    retry_time_scale: float = 1.0,
+    name: str | None = None,
+    state_machine_name: str = DEFAULT_STATE_MACHINE_NAME,
+    role_arn: str | None = None,
+    region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT,
+    max_workers: int | None = None,
+    seed: int | None = None,
+    on_progress: Callable[[Any], None] | None = None,
+) -> ExecutionResult:
+    """Run one execution and return how it ended (a failed execution is a result, not an exception).
+
+    `functions` maps a function name or ARN to a handler: a callable `(event, context)`, a
+    "module:function" string, or a FunctionSpec; alternatively pass a started `runtime`. The S3
+    client for ItemReader/ResultWriter comes from `s3_client` or `s3_endpoint_url`. `clock` decides
+    how Wait and Retry wait (FakeClock in tests); `retry_time_scale` scales retry backoffs (0 = none).
+    Raises UnsupportedFeature / DefinitionError before running anything the engine would not run
+    as AWS does, and InputTooLarge for an input past 256 KiB.
+    """
+    machine = load_definition(definition)
+    if json_size(input) > STATE_PAYLOAD_LIMIT_BYTES:
+        raise InputTooLarge("the execution input is larger than 256 KiB: pass large item lists through S3")
+    if retry_time_scale < 0:
+        raise ValueError(f"retry_time_scale must be 0 or more, got {retry_time_scale}")
+    owned_runtime = _runtime_for(functions) if runtime is None and functions else None
+    if owned_runtime is not None:
+        runtime = owned_runtime
+    clock = clock or RealClock()
+    services = Services(
+        runtime=runtime,
+        s3=_s3_client(s3_client, s3_endpoint_url, region),
+        clock=clock,
+        retry_time_scale=retry_time_scale,
+        rng=random.Random(seed),
+        max_workers=max_workers or getattr(runtime, "workers", None),
+        region=region,
+        account=account,
+    )
+    if on_progress is not None:
+        services.on_map_run_progress = _progress_callback(on_progress, services.stats, time.monotonic())
+    context = execution_context(
+        execution_input=input,
+        start_time=clock.now(),
+        region=region,
+        account=account,
+        state_machine_name=state_machine_name,
+        execution_name=name,
+        role_arn=role_arn,
+    )
+    try:
+        result = _run(machine, input, context, services)
+    finally:
+        if owned_runtime is not None:
+            owned_runtime.close()
+    result.map_runs = [run.summary() for run in services.map_runs]
+    return result
+
+
+def _s3_client(s3_client: Any, endpoint_url: str | None, region: str) -> Any:
+    """The given S3 client, else one for the endpoint (None: no S3 for ItemReader/ResultWriter)."""
+    if s3_client is None and endpoint_url is not None:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+    return s3_client
+
+
+def _run(machine: dict[str, Any], data: Any, context: dict[str, Any], services: Services) -> ExecutionResult:
+    """Run the machine under its TimeoutSeconds: how it ended (a failure is a result)."""
+    result = ExecutionResult(status="RUNNING", stats=services.stats)
+    timeout = machine.get("TimeoutSeconds")
+
+    def run() -> Any:
+        return Interpreter(services).run_machine(machine, data, context, EventCounter())
+
+    try:
+        result.output = run() if timeout is None else services.clock.call_with_timeout(run, float(timeout))
+        result.status = "SUCCEEDED"
+    except TimeoutError:
+        # The execution's own TimeoutSeconds: AWS stops it with status TIMED_OUT and States.Timeout.
+        result.status, result.error = "TIMED_OUT", "States.Timeout"
+        result.cause = f"The execution ran longer than its TimeoutSeconds ({timeout} s)."
+    except StatesError as exc:
+        result.status, result.error, result.cause = "FAILED", exc.error, exc.cause
+    return result

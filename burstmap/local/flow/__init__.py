@@ -1,0 +1,1 @@
+"""How a state's work flows: Lambda invocation, Retry and Catch, input and output processing."""
