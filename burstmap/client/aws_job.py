@@ -22,9 +22,9 @@ from burstmap.client import aws
 from burstmap.client.aws import AwsError, Clients, call, region_of
 from burstmap.client.job import Job, JobNotFinished, NoResults, OnProgress
 from burstmap.client.job_input import JobInput, needs_staging, stage_items
-from burstmap.client.progress import Progress
 from burstmap.client.results import UNREADABLE as UNREADABLE_RESULTS
 from burstmap.client.results import S3Object, manifest_named_by, manifests_of_map_runs
+from burstmap.local.core.progress import Progress
 
 DEFAULT_POLL_SECONDS = 2.0
 

@@ -20,8 +20,8 @@ from typing import Any, ClassVar, Protocol
 
 from burstmap.client import results
 from burstmap.client.job_input import JobInput
-from burstmap.client.progress import Progress
 from burstmap.client.results import DownloadedResults, S3Object
+from burstmap.local.core.progress import Progress
 from burstmap.runtime.results import ItemResult
 
 __all__ = ["Backend", "DownloadedResults", "Job", "JobFailed", "JobNotFinished", "NoResults"]

@@ -31,7 +31,6 @@ from burstmap.client.local_app import (
     prepare_app,
     upload_inputs,
 )
-from burstmap.client.progress import Progress
 from burstmap.client.results import (
     DownloadedResults,
     S3Object,
@@ -44,6 +43,7 @@ from burstmap.local.app.assembly import LocalApp, LocalStateMachine
 from burstmap.local.app.errors import AssemblyError
 from burstmap.local.core.errors import DefinitionError
 from burstmap.local.core.limits import LOCAL_ACCOUNT, LOCAL_REGION
+from burstmap.local.core.progress import Progress
 from burstmap.local.services.lambda_runtime import LambdaConfigurationError, LambdaRuntime
 from burstmap.local.services.s3 import LocalS3, LocalS3Error
 from burstmap.runtime.results import ItemResult

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from burstmap.local.core.context import Clock, ExecutionResult, FakeClock, RealClock
 from burstmap.local.core.errors import DefinitionError, StatesError, UnsupportedFeature
-from burstmap.local.execute import InputTooLarge, execute, load_definition
+from burstmap.local.execution import InputTooLarge, execute, load_definition
 
 __all__ = [
     "Clock",

@@ -34,7 +34,7 @@ from burstmap import remote
 from burstmap.client.aws import Clients, aws_clients
 from burstmap.client.aws_job import AwsBackend, AwsJob
 from burstmap.client.job_input import JobInput
-from burstmap.client.progress import Progress
+from burstmap.local.core.progress import Progress
 
 
 def test_the_public_path_is_burstmap_remote():

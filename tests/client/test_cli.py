@@ -34,8 +34,9 @@ from burstmap.client import local_job
 from burstmap.client.job import Job, JobFailed
 from burstmap.client.job_input import JobInput, JobInputError
 from burstmap.client.local_job import LocalOptions
-from burstmap.client.progress import LineProgress, NoProgress, Progress, RichProgress, progress_display
+from burstmap.client.progress import LineProgress, NoProgress, RichProgress, progress_display
 from burstmap.client.results import DownloadedResults
+from burstmap.local.core.progress import Progress
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from burstmap.local.core.context import (
 from burstmap.local.core.errors import DefinitionError, StatesError
 from burstmap.local.core.json_text import json_size
 from burstmap.local.core.limits import STATE_PAYLOAD_LIMIT_BYTES
+from burstmap.local.core.progress import Progress
 from burstmap.local.states.definition import validate_definition
 from burstmap.local.states.interpreter import Interpreter
 
@@ -52,13 +53,8 @@ def _function_name(key: str) -> str:
 
 def _runtime_for(functions: Mapping[str, Any]) -> Any:
     """A LambdaRuntime over the given handlers (callables, "module:function" strings or FunctionSpecs)."""
-    try:
-        from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
-    except ImportError as exc:  # pragma: no cover - only before lambda_runtime.py lands
-        raise RuntimeError(
-            "burstmap.local.services.lambda_runtime is not available: pass runtime= (an object with "
-            "invoke(function, payload) -> Invocation) instead of functions="
-        ) from exc
+    from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
+
     specs = []
     for key, handler in functions.items():
         if isinstance(handler, FunctionSpec):
@@ -77,8 +73,6 @@ def _runtime_for(functions: Mapping[str, Any]) -> Any:
 def _progress_callback(
     on_progress: Callable[[Any], None], stats: Stats, started: float
 ) -> Callable[[Any], None]:
-    from burstmap.client.progress import Progress
-
     def report(run: Any) -> None:
         counts = run.item_counts
         on_progress(
