@@ -164,3 +164,27 @@ def test_each_module_imports_only_its_own_layer_and_those_below(module: str) -> 
 def test_no_module_is_longer_than_600_lines(module: str) -> None:
     lines = len(MODULES[module].read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_MODULE_LINES, f"{module} has {lines} lines"
+
+
+def test_the_public_import_paths_still_work() -> None:
+    """What users import (README): moving modules around must not break these."""
+    from burstmap import BurstCompute, BurstmapLayer, compute_handler, run_local
+    from burstmap.client.local_job import run_local as local_run
+    from burstmap.compute import compute_handler as public_compute_handler
+    from burstmap.local import (
+        DefinitionError,
+        ExecutionResult,
+        FakeClock,
+        StatesError,
+        UnsupportedFeature,
+        execute,
+    )
+    from burstmap.remote import BurstmapStack, Job, JobFailed
+    from burstmap.runtime.compute import compute_handler as runtime_compute_handler
+
+    assert public_compute_handler is runtime_compute_handler is compute_handler
+    assert run_local is local_run and callable(execute)
+    assert BurstCompute.__name__ == "BurstCompute" and BurstmapLayer.__name__ == "BurstmapLayer"
+    assert {Job.__name__, BurstmapStack.__name__} == {"AwsJob", "BurstmapStack"}
+    assert issubclass(UnsupportedFeature, DefinitionError) and issubclass(JobFailed, Exception)
+    assert ExecutionResult and FakeClock and StatesError
