@@ -1,0 +1,6 @@
+"""``burstmap serve``: the local engine behind the real Step Functions, S3 and CloudFormation APIs.
+
+Unmodified clients (the AWS CLI, boto3, burstmap's own AWS commands) reach it with ``AWS_ENDPOINT_URL``
+or ``--endpoint-url``. The API layer speaks the wire protocols from botocore's service models; what
+runs executions sits behind ``backend.ExecutionBackend``.
+"""
