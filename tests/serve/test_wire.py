@@ -51,7 +51,9 @@ def test_constraints_the_client_leaves_to_the_server_are_checked_in_awss_words()
         "must satisfy enum value set: [RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE]"
     )
     two = refusal(
-        lambda: parse_json_request(op, json.dumps({"stateMachineArn": "a" * 257, "maxResults": 1001}).encode())
+        lambda: parse_json_request(
+            op, json.dumps({"stateMachineArn": "a" * 257, "maxResults": 1001}).encode()
+        )
     )
     assert two.message.startswith("2 validation errors detected: ")
 
