@@ -13,6 +13,7 @@ from burstmap.serve.machines import StackSpec
 from burstmap.serve.wire import (
     XML_CONTENT_TYPE,
     ApiError,
+    Reply,
     parse_query_request,
     render_xml,
     service_model,
@@ -29,7 +30,7 @@ class CloudFormationApi:
         self.model = service_model("cloudformation")
         self.stacks = list(stacks)
 
-    def handle(self, form: bytes | str) -> tuple[int, dict[str, str], bytes]:
+    def handle(self, form: bytes | str) -> Reply:
         try:
             op, params = parse_query_request(self.model, form)
             if op.name not in SUPPORTED_ACTIONS:
@@ -39,7 +40,7 @@ class CloudFormationApi:
                     f"app's stacks, not {op.name}",
                 )
             result = self.describe_stacks(params)
-            return 200, {"Content-Type": XML_CONTENT_TYPE}, render_xml(self.model, op, result)
+            return Reply(200, {"Content-Type": XML_CONTENT_TYPE}, render_xml(self.model, op, result))
         except ApiError as error:
             return xml_error(self.model, error)
 

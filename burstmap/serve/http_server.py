@@ -18,10 +18,10 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from burstmap.serve.s3_proxy import S3Proxy
+from burstmap.serve.wire import JSON_CONTENT_TYPE, Reply
 
 log = logging.getLogger(__name__)
 
-Answer = tuple[int, dict[str, str], bytes]
 MAX_API_BODY_BYTES = 16 * 1024 * 1024
 """Step Functions and CloudFormation requests are small (an execution input is at most 256 KiB)."""
 
@@ -36,8 +36,8 @@ class EndpointServer(ThreadingHTTPServer):
         self,
         address: tuple[str, int],
         *,
-        stepfunctions: Callable[[str, bytes], Answer],
-        cloudformation: Callable[[bytes | str], Answer],
+        stepfunctions: Callable[[str, bytes], Reply],
+        cloudformation: Callable[[bytes | str], Reply],
         s3: S3Proxy,
     ) -> None:
         self.stepfunctions = stepfunctions
@@ -53,6 +53,9 @@ class EndpointServer(ThreadingHTTPServer):
 
 class EndpointHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # The headers and the body go out in two writes: without TCP_NODELAY the second waits for the
+    # client's delayed ACK (about 40 ms a response on Linux).
+    disable_nagle_algorithm = True
     server: EndpointServer
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's names
@@ -64,10 +67,11 @@ class EndpointHandler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
             target = self.headers.get("X-Amz-Target")
+            query = self._query_request(body) if target is None else None
             if target is not None:
-                self._answer(*self.server.stepfunctions(target, body))
-            elif self._query_request(body) is not None:
-                self._answer(*self.server.cloudformation(self._query_request(body) or ""))
+                self._reply(self.server.stepfunctions(target, body))
+            elif query is not None:
+                self._reply(self.server.cloudformation(query))
             else:
                 self.server.s3.forward(self.command, self.path, self.headers.items(), body, _Writer(self))
         except (BrokenPipeError, ConnectionResetError):
@@ -75,7 +79,7 @@ class EndpointHandler(BaseHTTPRequestHandler):
         except Exception:
             log.exception("burstmap serve: internal error answering %s %s", self.command, self.path)
             message = {"__type": "InternalFailure", "message": "burstmap serve failed; see its stderr"}
-            self._answer(500, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(message).encode())
+            self._reply(Reply(500, {"Content-Type": JSON_CONTENT_TYPE}, json.dumps(message).encode()))
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -107,14 +111,19 @@ class EndpointHandler(BaseHTTPRequestHandler):
             return parts.query
         return None
 
-    def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+    def _reply(self, reply: Reply) -> None:
+        try:
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(reply.body)
+            self.wfile.flush()
+        finally:
+            for then in reply.then:
+                then()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's signature
         log.debug("%s - %s", self.address_string(), format % args)

@@ -12,6 +12,7 @@ rewritten to path style, the only style moto's server reads without a DNS name f
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 from collections.abc import Iterable
 from typing import BinaryIO, Protocol
@@ -109,6 +110,8 @@ class S3Proxy:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             connection = http.client.HTTPConnection(self._host, self._port, timeout=300)
+            connection.connect()
+            connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._local.connection = connection
         return connection
 

@@ -31,6 +31,7 @@ from burstmap.serve.store import ExecutionRecord, ExecutionStore, to_json_text
 from burstmap.serve.wire import (
     JSON_CONTENT_TYPE,
     ApiError,
+    Reply,
     json_error,
     operation,
     parse_json_request,
@@ -57,6 +58,7 @@ class StepFunctionsApi:
         self.backend = backend
         self.store = store
         self._start_lock = threading.Lock()
+        self._local = threading.local()
         self._redrive_tokens: dict[str, list[tuple[str, float, datetime]]] = {}
         self._operations: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "ListStateMachines": self.list_state_machines,
@@ -73,8 +75,9 @@ class StepFunctionsApi:
             "RedriveExecution": self.redrive_execution,
         }
 
-    def handle(self, target: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-        """One request: status, headers, body (an error is a response too)."""
+    def handle(self, target: str, body: bytes) -> Reply:
+        """One request (an error is a response too). Executions it starts begin in ``Reply.then``."""
+        self._local.then = then = []
         try:
             name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
             op = operation(self.model, name)
@@ -86,8 +89,12 @@ class StepFunctionsApi:
                     f"app's state machines and their executions ({', '.join(self._operations)})",
                 )
             result = handler(parse_json_request(op, body))
-            return 200, {"Content-Type": JSON_CONTENT_TYPE}, render_json(op.output_shape, result)
+            reply = Reply(200, {"Content-Type": JSON_CONTENT_TYPE}, render_json(op.output_shape, result))
+            reply.then = then
+            return reply
         except ApiError as error:
+            for begin in then:  # nothing was answered about them; they still must run (or end)
+                begin()
             return json_error(error)
 
     # ------------------------------------------------------------------------------ state machines
@@ -153,7 +160,8 @@ class StepFunctionsApi:
                 f"EXPRESS state machines; {machine.arn} is {machine.type}",
             )
         name, input_text, execution_input = self._name_and_input(request)
-        record = self._run(machine, _express_arn(machine, name), name, input_text, execution_input, request)
+        arn = _express_arn(machine, name)
+        record = self._run(machine, arn, name, input_text, execution_input, request, sync=True)
         record.wait()
         current = record.snapshot()
         response = {
@@ -210,7 +218,9 @@ class StepFunctionsApi:
         request: dict[str, Any],
         *,
         store: bool = False,
+        sync: bool = False,
     ) -> ExecutionRecord:
+        """A new execution's record; its run begins once the response is sent (at once with ``sync``)."""
         start = datetime.now(UTC)
         record = ExecutionRecord(
             execution_arn=arn,
@@ -225,7 +235,11 @@ class StepFunctionsApi:
         if store:
             self.store.add(record)
         run = ExecutionRequest(arn, name, machine, execution_input, start)
-        record.handle = self.backend.start(run, record)
+        begin = lambda: record.attach(self.backend.start(run, record))  # noqa: E731
+        if sync:
+            begin()
+        else:
+            self._local.then.append(begin)
         return record
 
     # ------------------------------------------------------------------------------ executions
@@ -373,7 +387,7 @@ class StepFunctionsApi:
         )
         record.redriven(when)
         try:
-            record.handle = self.backend.redrive(run, previous, record)
+            record.attach(self.backend.redrive(run, previous, record))
         except NotSupportedLocally as exc:  # the capability said yes; keep the record truthful anyway
             record.finished(previous)
             raise ApiError("ExecutionNotRedrivable", str(exc)) from exc

@@ -103,6 +103,14 @@ class ExecutionRecord:
                 when,
             )
 
+    def attach(self, handle: ExecutionHandle) -> None:
+        """The backend's handle of the running attempt; stopped at once if the record was stopped first."""
+        with self._lock:
+            self.handle = handle
+            stopped = self.status in TERMINAL_STATUSES
+        if stopped:
+            handle.stop()
+
     def stop(self, error: str | None, cause: str | None, when: datetime) -> bool:
         """StopExecution: ABORTED now (the backend winds down behind it); False if it had ended."""
         with self._lock:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -27,6 +28,17 @@ JSON_CONTENT_TYPE = "application/x-amz-json-1.0"
 XML_CONTENT_TYPE = "text/xml"
 
 _session = botocore.session.get_session()
+
+
+@dataclass
+class Reply:
+    """One response, and what to do once it is sent (start an execution: not before the client has
+    its answer, since the run would hold the GIL while the response waits to be written)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    then: list[Callable[[], None]] = field(default_factory=list)
 
 
 class ApiError(Exception):
@@ -153,10 +165,10 @@ def _to_json(value: Any, shape: Shape) -> Any:
     return value
 
 
-def json_error(error: ApiError) -> tuple[int, dict[str, str], bytes]:
+def json_error(error: ApiError) -> Reply:
     """Status, headers and body of a JSON 1.0 error: ``{"__type": code, "message": ...}``."""
     body = json.dumps({"__type": error.code, "message": error.message}).encode()
-    return error.status, {"Content-Type": JSON_CONTENT_TYPE, "x-amzn-ErrorType": error.code}, body
+    return Reply(error.status, {"Content-Type": JSON_CONTENT_TYPE, "x-amzn-ErrorType": error.code}, body)
 
 
 # -------------------------------------------------------------------------------------- query / XML
@@ -246,7 +258,7 @@ def _xml_value(value: Any, shape: Shape) -> str:
     return escape(str(value))
 
 
-def xml_error(model: ServiceModel, error: ApiError) -> tuple[int, dict[str, str], bytes]:
+def xml_error(model: ServiceModel, error: ApiError) -> Reply:
     """A query-protocol error: ``<ErrorResponse><Error><Type><Code><Message>``."""
     namespace = model.metadata.get("xmlNamespace", "")
     kind = "Sender" if error.sender else "Receiver"
@@ -255,7 +267,7 @@ def xml_error(model: ServiceModel, error: ApiError) -> tuple[int, dict[str, str]
         f"<Message>{escape(error.message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId>"
         "</ErrorResponse>"
     ).encode()
-    return error.status, {"Content-Type": XML_CONTENT_TYPE}, body
+    return Reply(error.status, {"Content-Type": XML_CONTENT_TYPE}, body)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -105,9 +105,9 @@ def test_query_requests_and_errors() -> None:
     op, params = parse_query_request(CLOUDFORMATION, b"Action=DescribeStacks&Version=2010-05-15&StackName=S")
     assert (op.name, params) == ("DescribeStacks", {"StackName": "S"})
     assert refusal(lambda: parse_query_request(CLOUDFORMATION, b"Action=Teleport")).code == "InvalidAction"
-    status, headers, body = xml_error(
-        CLOUDFORMATION, ApiError("ValidationError", "Stack with id S does not exist")
+    reply = xml_error(CLOUDFORMATION, ApiError("ValidationError", "Stack with id S does not exist"))
+    parsed = create_parser("query").parse(
+        {"body": reply.body, "headers": reply.headers, "status_code": reply.status}, None
     )
-    parsed = create_parser("query").parse({"body": body, "headers": headers, "status_code": status}, None)
     assert parsed["Error"]["Code"] == "ValidationError"
     assert parsed["Error"]["Message"] == "Stack with id S does not exist"
