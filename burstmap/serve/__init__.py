@@ -4,3 +4,7 @@ Unmodified clients (the AWS CLI, boto3, burstmap's own AWS commands) reach it wi
 or ``--endpoint-url``. The API layer speaks the wire protocols from botocore's service models; what
 runs executions sits behind ``backend.ExecutionBackend``.
 """
+
+DEFAULT_HOST = "127.0.0.1"
+"""Loopback: the endpoint has no authentication, so it listens where only this machine reaches it."""
+DEFAULT_PORT = 8083

@@ -11,11 +11,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from burstmap.serve.endpoint import DEFAULT_HOST, DEFAULT_PORT, LocalEndpoint
+from burstmap.serve import DEFAULT_HOST, DEFAULT_PORT
+
+if TYPE_CHECKING:  # pragma: no cover
+    from burstmap.serve.endpoint import LocalEndpoint
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -43,8 +46,10 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the app's state machines behind the Step Functions, S3 and CloudFormation APIs."""
+    # Imported here: the engine and botocore's models load only when serving, not for `burstmap --help`.
     from burstmap.local.app.assembly import AssemblyError
     from burstmap.local.services.s3 import LocalS3Error
+    from burstmap.serve.endpoint import LocalEndpoint
 
     if not 0 <= port <= 65535:
         raise typer.BadParameter(f"--port must be 0 to 65535, got {port}")

@@ -16,6 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from burstmap.client.local_job import prepare_app
+from burstmap.local.services.lambda_runtime import LambdaRuntime
+from burstmap.local.services.s3 import LocalS3
+from burstmap.serve import DEFAULT_HOST, DEFAULT_PORT
 from burstmap.serve.backend import NotSupportedLocally, StateMachineSpec
 from burstmap.serve.cloudformation import CloudFormationApi
 from burstmap.serve.http_server import EndpointServer
@@ -27,9 +31,6 @@ from burstmap.serve.store import SERVER_STOPPED_CAUSE, SERVER_STOPPED_ERROR, Exe
 from burstmap.serve.thread_backend import ThreadBackend
 
 log = logging.getLogger(__name__)
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8083
 
 
 class LocalEndpoint:
@@ -67,8 +68,6 @@ class LocalEndpoint:
     @classmethod
     def from_app_dir(cls, app_dir: Path | str, **options: Any) -> LocalEndpoint:
         """The app in ``app_dir``, synthesized (or its cdk.out reused) as ``burstmap run`` does."""
-        from burstmap.client.local_job import prepare_app
-
         app = prepare_app(Path(app_dir))
         machines, stacks = load_served_app(app)
         return cls(machines, stacks, app.function_specs(), buckets=[b.name for b in app.buckets], **options)
@@ -80,9 +79,6 @@ class LocalEndpoint:
         return self._server.url
 
     def start(self) -> LocalEndpoint:
-        from burstmap.local.services.lambda_runtime import LambdaRuntime
-        from burstmap.local.services.s3 import LocalS3
-
         try:
             self.s3 = LocalS3(buckets=self.buckets).start()
             if self.state_dir is not None:
@@ -135,7 +131,8 @@ class LocalEndpoint:
     def stop(self) -> None:
         """Stop serving; running executions end ABORTED; the state is saved when a directory is set."""
         if self._server is not None:
-            self._server.shutdown() if self._thread is not None else None
+            if self._thread is not None:  # serve_forever runs: shutdown() waits for it to return
+                self._server.shutdown()
             self._server.server_close()
         if self.store is not None:
             now = datetime.now(UTC)

@@ -120,8 +120,7 @@ class StepFunctionsApi:
         }
 
     def describe_state_machine_for_execution(self, request: dict[str, Any]) -> dict[str, Any]:
-        record = self._execution(request["executionArn"])
-        machine = self.machines[record.state_machine_arn]
+        machine = self._machine_of(self._execution(request["executionArn"]))
         return {
             "stateMachineArn": machine.arn,
             "name": machine.name,
@@ -367,7 +366,7 @@ class StepFunctionsApi:
         status, reason = self._redrive_status(current)
         if status != "REDRIVABLE":
             raise ApiError("ExecutionNotRedrivable", reason or "Execution cannot be redriven")
-        machine = self.machines[current["state_machine_arn"]]
+        machine = self._machine_of(record)
         when = datetime.now(UTC)
         previous = ExecutionOutcome(
             status=current["status"],
@@ -430,6 +429,18 @@ class StepFunctionsApi:
         machine = self.machines.get(arn)
         if machine is None:
             raise ApiError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
+        return machine
+
+    def _machine_of(self, record: ExecutionRecord) -> StateMachineSpec:
+        """The machine an execution ran; a state directory may hold executions of a machine the app
+        no longer has."""
+        machine = self.machines.get(record.state_machine_arn)
+        if machine is None:
+            raise ApiError(
+                "StateMachineDoesNotExist",
+                f"State Machine Does Not Exist: '{record.state_machine_arn}' (the served app no longer "
+                "has it)",
+            )
         return machine
 
     def _execution(self, arn: str) -> ExecutionRecord:
