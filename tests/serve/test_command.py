@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from served_app import client
+from typer.testing import CliRunner
+
+from burstmap.serve.command import serve as serve_command
 
 pytestmark = pytest.mark.slow
 
@@ -127,3 +131,16 @@ def test_a_bad_app_dir_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.startswith(f"burstmap: no CDK app in {tmp_path}")
+
+
+def test_the_command_registers_on_a_typer_app_as_cli_py_will() -> None:
+    """cli.py adds it with `app.command(name="serve")(serve)`; its options and help come along."""
+    app = typer.Typer()
+    app.command(name="serve")(serve_command)
+    app.command(name="other")(lambda: None)
+    result = CliRunner().invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0
+    for option in ("--app-dir", "--port", "--host", "--state-dir"):
+        assert option in result.stdout
+    refused = CliRunner().invoke(app, ["serve", "--port", "70000"])
+    assert refused.exit_code == 2 and "--port must be 0 to 65535, got 70000" in refused.output
