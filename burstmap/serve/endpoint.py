@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,7 @@ class LocalEndpoint:
                 try:
                     self.backend.check_runnable(machine)
                 except NotSupportedLocally as exc:
-                    machine = StateMachineSpec(**{**vars(machine), "unsupported": str(exc)})
+                    machine = replace(machine, unsupported=str(exc))
             checked.append(machine)
         return checked
 

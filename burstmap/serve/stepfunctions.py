@@ -79,8 +79,13 @@ class StepFunctionsApi:
         """One request (an error is a response too). Executions it starts begin in ``Reply.then``."""
         self._local.then = then = []
         try:
-            name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
-            op = operation(self.model, name)
+            if not target.startswith(TARGET_PREFIX):
+                raise ApiError(
+                    "UnknownOperationException",
+                    f"not supported locally: burstmap serve answers Step Functions ({TARGET_PREFIX}*), S3 "
+                    f"and CloudFormation DescribeStacks, not {target}",
+                )
+            op = operation(self.model, target[len(TARGET_PREFIX) :])
             handler = self._operations.get(op.name)
             if handler is None:
                 raise ApiError(

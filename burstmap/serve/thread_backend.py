@@ -113,8 +113,7 @@ class _StoppableClock(RealClock):
 
 
 class _ThreadHandle:
-    def __init__(self, thread: threading.Thread, stopped: threading.Event, done: threading.Event) -> None:
-        self._thread = thread
+    def __init__(self, stopped: threading.Event, done: threading.Event) -> None:
         self._stopped = stopped
         self._done = done
 
@@ -159,7 +158,7 @@ class ThreadBackend:
             name=f"execution-{request.name}"[:60],
             daemon=True,
         )
-        handle = _ThreadHandle(thread, stopped, done)
+        handle = _ThreadHandle(stopped, done)
         with self._lock:
             self._handles[request.execution_arn] = handle
         thread.start()
