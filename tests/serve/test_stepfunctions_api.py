@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -466,3 +470,25 @@ def test_clients_find_the_endpoint_through_aws_endpoint_url(
     monkeypatch.setenv("AWS_ENDPOINT_URL_SFN", endpoint.url)
     specific = boto3.session.Session().client("stepfunctions", region_name="us-east-1")
     assert specific.describe_state_machine(stateMachineArn=DOUBLE.arn)["name"] == "Double"
+
+
+def test_the_aws_cli_starts_a_sync_execution_without_the_sync_host_prefix(endpoint: LocalEndpoint) -> None:
+    """What `burstmap serve` tells AWS CLI users of EXPRESS machines to set."""
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_DISABLE_HOST_PREFIX_INJECTION": "true"}
+    command = [
+        str(Path(sys.executable).with_name("aws")),
+        "stepfunctions",
+        "start-sync-execution",
+        "--state-machine-arn",
+        EXPRESS.arn,
+        "--input",
+        '{"value": 50}',
+        "--endpoint-url",
+        endpoint.url,
+        "--output",
+        "json",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    answered = json.loads(result.stdout)
+    assert (answered["status"], json.loads(answered["output"])) == ("SUCCEEDED", {"value": 100})
