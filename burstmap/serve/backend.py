@@ -48,6 +48,21 @@ class ExecutionRequest:
     input: Any
     start_date: datetime
     redrive_count: int = 0
+    next_event_id: int = 2
+    """The first history event id the backend may use: ExecutionStarted is 1; a redrive continues
+    after the ExecutionRedriven event (ids then match the ``entered at the event id #N`` of causes)."""
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One GetExecutionHistory event as the backend numbered it."""
+
+    id: int
+    type: str  # TaskStateEntered, MapRunStarted, LambdaFunctionSucceeded, ...
+    timestamp: datetime
+    previous_event_id: int = 0
+    details: dict[str, Any] | None = None
+    """The event's ``*EventDetails`` member, e.g. ``{"stateEnteredEventDetails": {"name": "Start"}}``."""
 
 
 @dataclass
@@ -84,9 +99,9 @@ class ExecutionOutcome:
 class ExecutionListener(Protocol):
     """Where a backend reports a running execution; called from the backend's threads."""
 
-    def history_event(self, event_type: str, details: dict[str, Any] | None, timestamp: datetime) -> None:
-        """One GetExecutionHistory event (``TaskStateEntered``, ``MapRunStarted``, ...) with its
-        ``*EventDetails`` member, e.g. ``{"taskStateEnteredEventDetails": {...}}``, or None."""
+    def history_event(self, event: HistoryEvent) -> None:
+        """One history event between ExecutionStarted and the end (which the server records itself);
+        events may arrive out of id order from concurrent branches and children."""
         ...
 
     def map_run_changed(self, run: MapRunSnapshot) -> None:

@@ -381,6 +381,7 @@ class StepFunctionsApi:
             cause=current["cause"],
             map_runs=current["map_runs"],
         )
+        record.redriven(when)
         run = ExecutionRequest(
             record.execution_arn,
             record.name,
@@ -388,8 +389,8 @@ class StepFunctionsApi:
             json.loads(current["input_text"]),
             current["start_date"],
             redrive_count=current["redrive_count"] + 1,
+            next_event_id=record.next_event_id,
         )
-        record.redriven(when)
         try:
             record.attach(self.backend.redrive(run, previous, record))
         except NotSupportedLocally as exc:  # the capability said yes; keep the record truthful anyway

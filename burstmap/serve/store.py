@@ -23,6 +23,7 @@ from burstmap.serve.backend import (
     TERMINAL_STATUSES,
     ExecutionHandle,
     ExecutionOutcome,
+    HistoryEvent,
     MapRunSnapshot,
 )
 
@@ -79,7 +80,7 @@ class ExecutionRecord:
     # ------------------------------------------------------------------------------ lifecycle
 
     def started(self, role_arn: str) -> None:
-        self.history_event(
+        self._record_event(
             "ExecutionStarted",
             {
                 "executionStartedEventDetails": {
@@ -124,14 +125,38 @@ class ExecutionRecord:
 
     # ------------------------------------------------------------------------------ ExecutionListener
 
-    def history_event(self, event_type: str, details: dict[str, Any] | None, timestamp: datetime) -> None:
+    def history_event(self, event: HistoryEvent) -> None:
         with self._lock:
-            event: dict[str, Any] = {"timestamp": timestamp, "type": event_type, "id": len(self.events) + 1}
+            self._add_event(event.id, event.type, event.timestamp, event.previous_event_id, event.details)
+
+    def _record_event(self, event_type: str, details: dict[str, Any] | None, timestamp: datetime) -> None:
+        """An event of the execution itself (started, redriven, ended), numbered after every other."""
+        with self._lock:
+            last = max((event["id"] for event in self.events), default=0)
             # AWS: ExecutionStarted and ExecutionAborted follow no event (previousEventId 0).
-            unprompted = not self.events or event_type == "ExecutionAborted"
-            event["previousEventId"] = 0 if unprompted else self.events[-1]["id"]
-            event.update(details or {})
-            self.events.append(event)
+            previous = 0 if not self.events or event_type == "ExecutionAborted" else last
+            self._add_event(last + 1, event_type, timestamp, previous, details)
+
+    def _add_event(
+        self,
+        event_id: int,
+        event_type: str,
+        timestamp: datetime,
+        previous: int,
+        details: dict[str, Any] | None,
+    ) -> None:
+        event: dict[str, Any] = {"timestamp": timestamp, "type": event_type, "id": event_id}
+        event["previousEventId"] = previous
+        event.update(details or {})
+        self.events.append(event)
+        if len(self.events) > 1 and self.events[-2]["id"] > event_id:  # arrived out of order
+            self.events.sort(key=lambda known: known["id"])
+
+    @property
+    def next_event_id(self) -> int:
+        """The id the next event of a (re)started attempt gets."""
+        with self._lock:
+            return max((event["id"] for event in self.events), default=0) + 1
 
     def map_run_changed(self, run: MapRunSnapshot) -> None:
         with self._lock:
@@ -164,7 +189,7 @@ class ExecutionRecord:
         else:
             details = {key: value for key, value in (("error", error), ("cause", cause)) if value is not None}
         key = TERMINAL_EVENTS[status][0].lower() + TERMINAL_EVENTS[status][1:] + "EventDetails"
-        self.history_event(TERMINAL_EVENTS[status], {key: details}, when)
+        self._record_event(TERMINAL_EVENTS[status], {key: details}, when)
         self._notify()
 
     def _notify(self) -> None:

@@ -12,6 +12,7 @@ import pytest
 from served_app import DOUBLE, MACHINES, MAPPER, RESULTS_BUCKET, STACK, client, compute
 
 from burstmap.local.services.lambda_runtime import FunctionSpec
+from burstmap.serve.backend import ExecutionOutcome, HistoryEvent
 from burstmap.serve.endpoint import LocalEndpoint
 from burstmap.serve.store import ExecutionRecord, ExecutionStore
 
@@ -94,3 +95,25 @@ def test_executions_of_a_machine_the_app_no_longer_has(tmp_path: Path) -> None:
         assert sfn.describe_execution(executionArn=arn)["status"] == "SUCCEEDED"
         with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):
             sfn.describe_state_machine_for_execution(executionArn=arn)
+
+
+def test_backend_events_are_kept_in_id_order_between_start_and_end(tmp_path: Path) -> None:
+    """What a backend with state history reports (phase 2): numbered by it, possibly out of order."""
+    store = ExecutionStore(tmp_path)
+    arn = DOUBLE.arn.replace(":stateMachine:", ":execution:") + ":numbered"
+    start = datetime.now(UTC)
+    record = store.add(ExecutionRecord(arn, DOUBLE.arn, "numbered", "{}", start))
+    record.started(DOUBLE.role_arn)
+    assert record.next_event_id == 2
+    entered = {"stateEnteredEventDetails": {"name": "Double", "input": "{}"}}
+    record.history_event(HistoryEvent(3, "TaskScheduled", start, 2))
+    record.history_event(HistoryEvent(2, "TaskStateEntered", start, 0, entered))
+    record.finished(ExecutionOutcome("SUCCEEDED", datetime.now(UTC), output={"value": 2}))
+    events = ExecutionStore(tmp_path).get(arn).snapshot()["events"]
+    assert [(e["id"], e["type"], e["previousEventId"]) for e in events] == [
+        (1, "ExecutionStarted", 0),
+        (2, "TaskStateEntered", 0),
+        (3, "TaskScheduled", 2),
+        (4, "ExecutionSucceeded", 3),
+    ]
+    assert events[1]["stateEnteredEventDetails"] == entered["stateEnteredEventDetails"]
