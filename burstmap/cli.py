@@ -34,6 +34,7 @@ from burstmap.client.job import Backend, Job, JobFailed, NoResults
 from burstmap.client.job_input import JobInput, JobInputError, parse_parameters, read_items_file
 from burstmap.client.progress import progress_display
 from burstmap.runtime.results import ResultReadError
+from burstmap.serve.command import serve as serve_command
 
 app = typer.Typer(
     name="burstmap",
@@ -481,6 +482,9 @@ def plan(
         _print_json(result.to_json())
     else:
         typer.echo(planning.render(result))
+
+
+app.command(name="serve")(serve_command)
 
 
 def main() -> None:

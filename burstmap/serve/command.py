@@ -47,7 +47,7 @@ def serve(
 ) -> None:
     """Serve the app's state machines behind the Step Functions, S3 and CloudFormation APIs."""
     # Imported here: the engine and botocore's models load only when serving, not for `burstmap --help`.
-    from burstmap.local.app.assembly import AssemblyError
+    from burstmap.local.app.errors import AssemblyError
     from burstmap.local.services.s3 import LocalS3Error
     from burstmap.serve.endpoint import LocalEndpoint
 

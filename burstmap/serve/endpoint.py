@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from burstmap.client.local_job import prepare_app
+from burstmap.client.local_app import function_specs, prepare_app
 from burstmap.local.services.lambda_runtime import LambdaRuntime
 from burstmap.local.services.s3 import LocalS3
 from burstmap.serve import DEFAULT_HOST, DEFAULT_PORT
@@ -71,7 +71,7 @@ class LocalEndpoint:
         """The app in ``app_dir``, synthesized (or its cdk.out reused) as ``burstmap run`` does."""
         app = prepare_app(Path(app_dir))
         machines, stacks = load_served_app(app)
-        return cls(machines, stacks, app.function_specs(), buckets=[b.name for b in app.buckets], **options)
+        return cls(machines, stacks, function_specs(app), buckets=[b.name for b in app.buckets], **options)
 
     @property
     def url(self) -> str:

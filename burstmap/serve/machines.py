@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from burstmap.local.app.assembly import AssemblyError, LocalApp
+from burstmap.local.app.assembly import LocalApp
+from burstmap.local.app.errors import AssemblyError
 from burstmap.local.core.limits import LOCAL_ACCOUNT, LOCAL_REGION
 from burstmap.serve.backend import StateMachineSpec
 

@@ -8,7 +8,7 @@ import botocore.exceptions
 import pytest
 from served_app import DOUBLE, RESULTS_BUCKET, STACK, client
 
-from burstmap.client import remote
+from burstmap import remote
 from burstmap.serve.endpoint import LocalEndpoint
 
 

@@ -18,7 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from burstmap.cli import app as cli_app
-from burstmap.client.local_job import prepare_app, run_local
+from burstmap.client.local_app import prepare_app
+from burstmap.client.local_job import run_local
 from burstmap.serve.endpoint import LocalEndpoint
 
 pytestmark = pytest.mark.slow
