@@ -20,6 +20,7 @@ def _fake_aws_environment() -> None:
             "AWS_SESSION_TOKEN": "testing",
             "AWS_DEFAULT_REGION": "us-east-1",
             "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         }
     )
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):

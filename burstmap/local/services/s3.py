@@ -113,9 +113,9 @@ class LocalS3:
             process.wait()
             raise LocalS3Error(
                 f"moto's S3 server did not start (exit code {process.returncode}, output {line!r}); "
-                "check that moto[server] is installed in this Python environment "
-                f"({sys.executable} -m pip install 'moto[server]'), or pass endpoint_url= to use "
-                "an S3-compatible server you run"
+                "check that burstmap's dependencies are installed in this Python environment "
+                f"({sys.executable} -m pip install 'moto[s3]' flask flask-cors), "
+                "or pass endpoint_url= to use an S3-compatible server you run"
             )
         self._process = process
         return f"http://{self.host}:{int(line)}"
