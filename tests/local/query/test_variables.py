@@ -197,3 +197,148 @@ def test_scope_lookup_shadowing_and_context_variable() -> None:
     with using_scope(inner):
         assert current_scope() is inner
     assert current_scope() is not inner
+
+
+VARIABLES_PAGE = "https://docs.aws.amazon.com/step-functions/latest/dg/workflow-variables.html"
+
+
+def test_variables_in_intrinsic_function_arguments() -> None:
+    """Guide, "Using variables in JSONPath states" (workflow-variables.html): "In JSONPath fields that
+    accept intrinsic functions, variables can be used in the arguments, for example
+    States.Format('The order number is {}', $order.number)" -- in Parameters, ResultSelector, Assign
+    and ItemSelector alike, nested calls included."""
+    task = {
+        "Type": "Task",
+        "Resource": ARN,
+        "Parameters": {"n.$": "States.MathAdd($order.number, 1)"},
+        "ResultSelector": {"both.$": "States.Array($.n, $order.number)"},
+        "Assign": {"message.$": "States.Format('Hello {}', $customer.name)"},
+    }
+    definition = chain(
+        (
+            "Init",
+            {"Type": "Pass", "Assign": {"order": {"number": 7}, "customer": {"name": "Ana"}, "xs": [3, 4]}},
+        ),
+        (
+            "Format",
+            {
+                "Type": "Pass",
+                "Parameters": {"m.$": "States.Format('The order number is {}', $order.number)"},
+                "ResultPath": "$.format",
+            },
+        ),
+        ("T", dict(task, ResultPath="$.task")),
+        (
+            "Map",
+            {
+                "Type": "Map",
+                "ItemsPath": "$xs",
+                "ItemSelector": {
+                    "sum.$": "States.MathAdd(States.MathAdd($$.Map.Item.Value, $order.number), 0)"
+                },
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "ResultPath": "$.map",
+            },
+        ),
+        (
+            "Show",
+            {
+                "Type": "Pass",
+                "Parameters": {
+                    "f.$": "$.format.m",
+                    "t.$": "$.task",
+                    "m.$": "$.map",
+                    "msg.$": "$message",
+                    "len.$": "States.ArrayLength($xs)",
+                },
+            },
+        ),
+    )
+    result = run(definition)
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {
+        "f": "The order number is 7",
+        "t": {"both": [8, 7]},
+        "m": [{"sum": 10}, {"sum": 11}],
+        "msg": "Hello Ana",
+        "len": 2,
+    }
+
+
+def test_an_undefined_variable_in_an_intrinsic_fails_naming_the_variable() -> None:
+    """workflow-variables.html: a reference to a variable that was never assigned fails at run time."""
+    definition = chain(("S", {"Type": "Pass", "Parameters": {"m.$": "States.Format('{}', $never.x)"}}))
+    result = run(definition)
+    assert result.error == "States.Runtime"
+    assert "States.Format('{}', $never.x)" in result.cause and "'$never' is not defined" in result.cause
+
+
+def test_variables_in_choice_variable_and_path_operands() -> None:
+    """workflow-variables.html: "You can reference a variable in any field that accepts a JSONpath
+    expression ... with the exception of ResultPath" -- a Choice rule's Variable and its ...Path
+    operand included (the guess/answer loop below ends once $guess was reassigned)."""
+    definition = {
+        "StartAt": "Setup",
+        "States": {
+            "Setup": {
+                "Type": "Pass",
+                "Assign": {"guess": "the_guess", "answer": "the_answer"},
+                "Next": "Check",
+            },
+            "Check": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$guess", "StringEqualsPath": "$answer", "Next": "Correct"},
+                    {"Variable": "$missing", "IsPresent": True, "Next": "Correct"},
+                ],
+                "Default": "Wrong",
+            },
+            "Correct": {"Type": "Pass", "Parameters": {"state": "CORRECT", "guess.$": "$guess"}, "End": True},
+            "Wrong": {"Type": "Pass", "Assign": {"guess.$": "$answer"}, "Next": "Check"},
+        },
+    }
+    result = run(definition)
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {"state": "CORRECT", "guess": "the_answer"}
+
+
+def test_variables_in_every_other_jsonpath_field() -> None:
+    """workflow-variables.html: InputPath, OutputPath, ItemsPath, MaxConcurrencyPath, SecondsPath,
+    TimestampPath, ErrorPath and CausePath all read `$name` paths."""
+    definition = chain(
+        (
+            "Init",
+            {
+                "Type": "Pass",
+                "Assign": {
+                    "doc": {"xs": [1, 2]},
+                    "limit": 1,
+                    "wait": 0,
+                    "at": "2024-11-06T09:42:03Z",
+                    "err": "Boom",
+                    "why": "because",
+                },
+            },
+        ),
+        ("In", {"Type": "Pass", "InputPath": "$doc", "OutputPath": "$doc.xs"}),
+        (
+            "Map",
+            {
+                "Type": "Map",
+                "ItemsPath": "$doc.xs",
+                "MaxConcurrencyPath": "$limit",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+            },
+        ),
+        ("W1", {"Type": "Wait", "SecondsPath": "$wait"}),
+        ("W2", {"Type": "Wait", "TimestampPath": "$at"}),
+        ("F", {"Type": "Fail", "ErrorPath": "$err", "CausePath": "States.Format('{} {}', $why, $doc.xs[0])"}),
+    )
+    result = run(definition)
+    assert (result.error, result.cause) == ("Boom", "because 1")
+
+
+def test_variables_cannot_be_used_in_result_path() -> None:
+    """workflow-variables.html: "Variables cannot be used in ResultPath" -- refused at load time."""
+    with pytest.raises(DefinitionError, match="cannot be used in ResultPath"):
+        load_definition(chain(("S", {"Type": "Pass", "Assign": {"a": 1}, "ResultPath": "$a"})))
