@@ -204,3 +204,28 @@ def test_query_language_on_single_states_of_a_jsonpath_machine() -> None:
         language="JSONPath",
     )
     assert run(definition, {"v": 4}).output == 8
+
+
+def test_map_item_source_in_inline_and_distributed_maps_and_both_query_languages() -> None:
+    """Guide, "Context object data for Map states"
+    (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html): the
+    example's ItemSelector reads `$$.Map.Item.Source` (JSONPath) and
+    `$states.context.Map.Item.Source` (JSONata), "STATE_DATA" for items from the state input."""
+    processor = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    distributed = {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, **processor}
+    jsonpath_selector = {"i.$": "$$.Map.Item.Index", "s.$": "$$.Map.Item.Source"}
+    jsonata_selector = {
+        "i": "{% $states.context.Map.Item.Index %}",
+        "s": "{% $states.context.Map.Item.Source %}",
+    }
+    expected = [{"i": 0, "s": "STATE_DATA"}, {"i": 1, "s": "STATE_DATA"}]
+    for item_processor in (processor, distributed):
+        jsonpath = {"Type": "Map", "ItemSelector": jsonpath_selector, "ItemProcessor": item_processor}
+        jsonata = {
+            "Type": "Map",
+            "Items": ["a", "b"],
+            "ItemSelector": jsonata_selector,
+            "ItemProcessor": item_processor,
+        }
+        assert run(machine(("M", jsonpath), language="JSONPath"), ["a", "b"]).output == expected
+        assert run(machine(("M", jsonata))).output == expected
