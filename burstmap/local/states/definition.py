@@ -35,6 +35,7 @@ _NESTED = ("ItemProcessor", "Iterator", "Branches")
 def validate_definition(definition: Any) -> None:
     """Check a whole definition (see the module docstring)."""
     _validate_machine(definition, "the state machine", top=True)
+    _check_variable_scopes(definition, "the state machine", {})
 
 
 def _validate_machine(
@@ -163,3 +164,44 @@ def _check_catch(check: StateCheck) -> None:
         check.next_exists(catcher.next, "Catch.Next")
         if not check.jsonata:
             validate_reference_path(catcher.result_path, "Catch.ResultPath", name)
+
+
+def _check_variable_scopes(machine: dict[str, Any], where: str, outer: dict[str, str]) -> None:
+    """Refuse a variable assigned both in a scope and in one enclosing it.
+
+    AWS developer guide, "Variable scope" (workflow-variables.html): "A variable exists in a scope if
+    any state in the scope assigns a value to it. ... a variable assigned in an inner scope cannot
+    have the same name as one assigned in an outer scope." Each Parallel branch and each Map's item
+    processor is an inner scope; a Map or Parallel state's own Assign, its Catch clauses' and a
+    Choice rule's belong to the scope the state is in. Sibling scopes may share names. `outer`
+    maps each name assigned in the enclosing scopes to a state that assigns it.
+    """
+    own = _assigned_names(machine["States"])
+    for name, state_name in own.items():
+        if name in outer:
+            raise DefinitionError(
+                f"variable '${name}' is assigned in state '{state_name}' of {where} and in state "
+                f"'{outer[name]}' of a scope enclosing it: a variable assigned in an inner scope (a "
+                "Parallel branch or a Map's ItemProcessor) cannot have the same name as one assigned "
+                "in an outer scope; rename one of them"
+            )
+    enclosing = {**outer, **own}
+    for state_name, state in machine["States"].items():
+        for index, branch in enumerate(state.get("Branches") or []):
+            _check_variable_scopes(branch, f"branch {index} of state '{state_name}'", enclosing)
+        processor = state.get("ItemProcessor", state.get("Iterator"))
+        if processor is not None:
+            _check_variable_scopes(processor, f"the ItemProcessor of state '{state_name}'", enclosing)
+
+
+def _assigned_names(states: dict[str, Any]) -> dict[str, str]:
+    """{variable name: the first state that assigns it} over the states of one scope: their Assign,
+    their Choice rules' and their Catch clauses' (a JSONPath key's ".$" is not part of the name)."""
+    names: dict[str, str] = {}
+    for state_name, state in states.items():
+        holders = [state, *(state.get("Choices") or []), *(state.get("Catch") or [])]
+        for holder in holders:
+            assign = holder.get("Assign") if isinstance(holder, dict) else None
+            for key in assign or {}:
+                names.setdefault(key[:-2] if key.endswith(".$") else key, state_name)
+    return names

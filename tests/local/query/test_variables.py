@@ -84,11 +84,13 @@ def test_catch_and_choice_rule_assign_in_jsonpath() -> None:
 
 
 def test_branches_read_outer_variables_but_their_assignments_stay_inside() -> None:
+    """A branch or iteration reads the outer scope's variables; what it assigns stays in its own
+    scope (an inner scope may not reassign an outer name: test_inner_scope_cannot_reassign...)."""
     branch = {
         "StartAt": "B1",
         "States": {
-            "B1": {"Type": "Pass", "Assign": {"outer": "changed", "inner": 1}, "Next": "B2"},
-            "B2": {"Type": "Pass", "Parameters": {"outer.$": "$outer", "inner.$": "$inner"}, "End": True},
+            "B1": {"Type": "Pass", "Assign": {"inner": 1, "copy.$": "$outer"}, "Next": "B2"},
+            "B2": {"Type": "Pass", "Parameters": {"outer.$": "$copy", "inner.$": "$inner"}, "End": True},
         },
     }
     definition = chain(
@@ -103,11 +105,12 @@ def test_branches_read_outer_variables_but_their_assignments_stay_inside() -> No
     output = run(definition, {"xs": [0, 1]}).output
     assert output == {
         "outer": "kept",
-        "b": [{"outer": "changed", "inner": 1}],
-        "m": [{"outer": "changed", "inner": 1}] * 2,
+        "b": [{"outer": "kept", "inner": 1}],
+        "m": [{"outer": "kept", "inner": 1}] * 2,
     }
     # a later state of the outer scope cannot read what a branch assigned
     leak = chain(
+        ("Init", {"Type": "Pass", "Assign": {"outer": "kept"}}),
         ("Par", {"Type": "Parallel", "Branches": [branch]}),
         ("Read", {"Type": "Pass", "Parameters": {"inner.$": "$inner"}}),
     )
@@ -342,3 +345,60 @@ def test_variables_cannot_be_used_in_result_path() -> None:
     """workflow-variables.html: "Variables cannot be used in ResultPath" -- refused at load time."""
     with pytest.raises(DefinitionError, match="cannot be used in ResultPath"):
         load_definition(chain(("S", {"Type": "Pass", "Assign": {"a": 1}, "ResultPath": "$a"})))
+
+
+@pytest.mark.parametrize("kind", ["Parallel", "Map", "DistributedMap", "Nested"])
+def test_inner_scope_cannot_reassign_a_variable_of_an_outer_scope(kind: str) -> None:
+    """Guide, "Variable scope" (workflow-variables.html): "a variable assigned in an inner scope
+    cannot have the same name as one assigned in an outer scope. For example, if the top-level scope
+    assigns a value to a variable called myVariable, then no other scope (inside a Map, Parallel)
+    can assign to myVariable as well." Refused when the definition is loaded, whichever of the two
+    comes first, and whatever assigns it inside (a state, a Choice rule, a Catch clause)."""
+    inner = {
+        "StartAt": "C",
+        "States": {
+            "C": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.go", "IsPresent": True, "Assign": {"shared.$": "$"}, "Next": "E"}
+                ],
+                "Default": "E",
+            },
+            "E": {"Type": "Succeed"},
+        },
+    }
+    nested: dict[str, Any] = {
+        "Parallel": {"Type": "Parallel", "Branches": [inner]},
+        "Map": {"Type": "Map", "ItemProcessor": inner},
+        "DistributedMap": {
+            "Type": "Map",
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, **inner},
+        },
+        "Nested": {
+            "Type": "Parallel",
+            "Branches": [
+                {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemProcessor": inner, "End": True}}}
+            ],
+        },
+    }[kind]
+    definition = chain(("Outer", nested), ("Later", {"Type": "Pass", "Assign": {"shared": 1}}))
+    with pytest.raises(
+        DefinitionError, match=r"variable '\$shared' is assigned in state 'C' .* state 'Later'"
+    ):
+        load_definition(definition)
+
+
+def test_sibling_scopes_and_a_catch_of_the_outer_state_may_share_names() -> None:
+    """workflow-variables.html: branches do not see each other ("they do not have access to variable
+    values from other concurrent branches"), so two branches may assign the same name; a Catch on a
+    Parallel "can assign values to variables in the outer scope, that is, the scope in which the
+    Parallel/Map state exists"."""
+    branch = {"StartAt": "B", "States": {"B": {"Type": "Pass", "Assign": {"mine.$": "$"}, "End": True}}}
+    parallel = {
+        "Type": "Parallel",
+        "Branches": [branch, branch],
+        "Assign": {"done": True},
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Assign": {"done": False}, "Next": "Show"}],
+    }
+    definition = chain(("P", parallel), ("Show", {"Type": "Pass", "Parameters": {"done.$": "$done"}}))
+    assert run(definition, {"x": 1}).output == {"done": True}
