@@ -402,3 +402,19 @@ def test_sibling_scopes_and_a_catch_of_the_outer_state_may_share_names() -> None
     }
     definition = chain(("P", parallel), ("Show", {"Type": "Pass", "Parameters": {"done.$": "$done"}}))
     assert run(definition, {"x": 1}).output == {"done": True}
+
+
+def test_variable_names_are_unicode_identifiers_of_at_most_80_characters() -> None:
+    """Guide, "Variable name syntax" (workflow-variables.html): names follow Unicode identifier rules
+    (ID_Start, then ID_Continue) and "The maximum length of a variable name is 80"; "you cannot
+    assign a value to a part of a variable" ("x.y")."""
+    longest = "v" * 80
+    definition = chain(
+        ("A", {"Type": "Pass", "Assign": {"café": 1, "名前": "n", longest: True}}),
+        ("B", {"Type": "Pass", "Parameters": {"c.$": "$café", "n.$": "$名前", "l.$": "$" + longest}}),
+        ("C", {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% [$states.input, $café + 1] %}"}),
+    )
+    assert run(definition).output == [{"c": 1, "n": "n", "l": True}, 2]
+    for bad in ("v" * 81, "x.y", "9lives", "with space"):
+        with pytest.raises(DefinitionError, match="not a valid variable name"):
+            load_definition(chain(("S", {"Type": "Pass", "Assign": {bad: 1}})))
