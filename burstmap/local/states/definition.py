@@ -8,12 +8,13 @@ checked here; each state type's own fields by its module (kinds.py).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from burstmap.local.core.errors import DefinitionError, unsupported
 from burstmap.local.dmap.settings import is_distributed
 from burstmap.local.flow.retry_catch import parse_catchers, parse_retriers
-from burstmap.local.query.jsonata import JSONATA, JSONPATH, check_syntax, expressions
+from burstmap.local.query.jsonata import JSONATA, JSONPATH, check_syntax, expressions, states_fields_used
 from burstmap.local.query.jsonpath import validate_reference_path
 from burstmap.local.query.variables import validate_assign
 from burstmap.local.states.checks import (
@@ -122,9 +123,32 @@ def _validate_state(
         checked = {key: value for key, value in state.items() if key not in _NESTED}
         for field, value in expressions(checked, ""):
             check_syntax(value, field.lstrip("/"), name)
+            _check_states_access(kind, field.lstrip("/"), value, name)
     validator = getattr(STATE_TYPES[kind], "validate", None)
     if validator is not None:
         validator(check)
+
+
+_WORK_STATES = ("Task", "Parallel", "Map")
+_RESULT_FIELDS = re.compile(r"^(Output|Assign)(?=$|[/\[])")
+_ERROR_OUTPUT_FIELDS = re.compile(r"^Catch\[\d+\]/(Output|Assign)(?=$|[/\[])")
+
+
+def _check_states_access(kind: str, field: str, expression: str, state_name: str) -> None:
+    """AWS developer guide, "Reserved variable: $states" (transforming-data.html): `$states.result`
+    exists in the Output and Assign of a Task, Parallel or Map state, `$states.errorOutput` in the
+    Output and Assign of their Catch clauses; "Attempting to access $states.result or
+    $states.errorOutput in fields and states where they are not accessible will be caught at
+    creation" of the state machine."""
+    for used in sorted(states_fields_used(expression)):
+        fields = _RESULT_FIELDS if used == "result" else _ERROR_OUTPUT_FIELDS
+        if kind not in _WORK_STATES or not fields.match(field):
+            where = "Output and Assign" if used == "result" else "Catch clauses' Output and Assign"
+            raise DefinitionError(
+                f"the JSONata expression '{expression[2:-2].strip()}' in field '{field}' of state "
+                f"'{state_name}' uses $states.{used}, which exists only in the {where} of a Task, "
+                "Parallel or Map state"
+            )
 
 
 def _check_fields(check: StateCheck, kind: str) -> None:
