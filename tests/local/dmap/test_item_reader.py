@@ -204,3 +204,19 @@ def test_map_item_source_is_state_data_for_items_from_the_input():
         ItemsPath="$.xs", ItemSelector={"s.$": "$$.Map.Item.Source", "v.$": "$$.Map.Item.Value"}
     )
     assert run(state, {"xs": ["a", "b"]}) == [{"s": "STATE_DATA", "v": "a"}, {"s": "STATE_DATA", "v": "b"}]
+
+
+def test_zstd_compressed_objects_are_refused_not_read_as_text(s3):
+    """Guide, "ItemReader (Map)"
+    (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html): "Input files
+    support the following external compression types: GZIP, ZSTD" (myObject.csv.zstd). The engine
+    reads .gz; a ZSTD object is refused, when the definition is loaded or when a path names it."""
+    from burstmap.local.core.errors import UnsupportedFeature
+
+    with pytest.raises(UnsupportedFeature, match="not supported locally: ZSTD-compressed"):
+        run(distributed(ItemReader=reader("items.jsonl.zstd", "JSONL")), {"Bucket": BUCKET})
+    s3.put_object(Bucket=BUCKET, Key="items.jsonl.zst", Body=b"\x28\xb5\x2f\xfd")
+    by_path = reader("unused", "JSONL")
+    by_path["Parameters"] = {"Bucket.$": "$.Bucket", "Key.$": "$.Key"}
+    with pytest.raises(UnsupportedFeature, match="'items.jsonl.zst' in state 'MapState'"):
+        run(distributed(ItemReader=by_path), {"Bucket": BUCKET, "Key": "items.jsonl.zst"}, svc=services(s3))
