@@ -150,11 +150,24 @@ def read_items(
     return _items_from_s3(state_name, reader, effective_input, context, s3, unparsed_integers)
 
 
+def refuse_object_items(items: Any, state_name: str) -> None:
+    """Guide, "ItemReader (Map)" (updated 2025): a Distributed Map's input "can be a JSON array, a
+    JSON object, ...; Step Functions will iterate directly over the elements of an array, or the
+    key-value pairs of a JSON object". The shape each pair takes is not documented, and the runs
+    recorded on AWS before the change failed, so the engine refuses an object instead of guessing."""
+    if isinstance(items, dict):
+        raise UnsupportedFeature(
+            f"not supported locally: a distributed Map over the key-value pairs of a JSON object "
+            f"(state '{state_name}'); give the Map an array to run it locally"
+        )
+
+
 def _items_from_input(
     state_name: str, state: dict[str, Any], effective_input: Any, context: dict[str, Any]
 ) -> list[Any]:
     items_path = state.get("ItemsPath", "$")
     items = read_path(items_path, effective_input, context)
+    refuse_object_items(items, state_name)
     if not isinstance(items, list):
         raise StateRuntimeError(
             f"Map state input must be an array, but the ItemsPath {items_path} selected: "
