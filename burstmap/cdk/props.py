@@ -333,6 +333,14 @@ class BurstComputeProps:
             errors.append(
                 "start_on_upload needs input_prefix: set input_prefix to the prefix uploads land under"
             )
+        if self.start_on_upload and self.bucket is not None and not isinstance(self.bucket, s3.Bucket):
+            errors.append(
+                "start_on_upload needs EventBridge notifications on the bucket, which BurstCompute can turn "
+                "on only for an s3.Bucket defined in this app, not for an imported one: define the bucket "
+                "here (s3.Bucket), or turn its EventBridge notifications on where it is managed and start "
+                "jobs with your own EventBridge rule (Object Created under input_prefix, targeting "
+                "job.state_machine)"
+            )
         if self.input_prefix is not None and self.start is not None:
             errors.append(
                 "Provide either start or input_prefix, but not both: input_prefix jobs have no start step"
