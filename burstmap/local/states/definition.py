@@ -160,6 +160,13 @@ def _check_fields(check: StateCheck, kind: str) -> None:
     for key in state:
         if key in allowed or key == "QueryLanguage":
             continue
+        if key == "Assign" and kind in ("Succeed", "Fail"):
+            # Guide, "Passing data between states with variables": "The Assign field in ASL is
+            # available at the top level of each state (except Succeed and Fail)".
+            raise DefinitionError(
+                f"state '{name}': a {kind} state cannot have Assign (it ends the execution or its "
+                "branch, so nothing could read the values); assign them in an earlier state"
+            )
         if check.jsonata:
             raise jsonpath_only(key, name) if key in JSONPATH_ONLY_FIELDS else unsupported(key, name)
         if key in JSONATA_ONLY_FIELDS:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from burstmap.local import DefinitionError, load_definition
+from burstmap.local import DefinitionError, UnsupportedFeature, load_definition
 from burstmap.local.query.variables import UndefinedVariable, VariableScope, current_scope, using_scope
 from tests.local.engine_support import ARN, chain, run
 
@@ -418,3 +418,18 @@ def test_variable_names_are_unicode_identifiers_of_at_most_80_characters() -> No
     for bad in ("v" * 81, "x.y", "9lives", "with space"):
         with pytest.raises(DefinitionError, match="not a valid variable name"):
             load_definition(chain(("S", {"Type": "Pass", "Assign": {bad: 1}})))
+
+
+@pytest.mark.parametrize("kind", ["Succeed", "Fail"])
+@pytest.mark.parametrize("language", ["JSONPath", "JSONata"])
+def test_succeed_and_fail_states_cannot_assign(kind: str, language: str) -> None:
+    """workflow-variables.html: "The Assign field in ASL is available at the top level of each state
+    (except Succeed and Fail)" -- a definition AWS rejects, not a local limitation."""
+    definition = {
+        "QueryLanguage": language,
+        "StartAt": "S",
+        "States": {"S": {"Type": kind, "Assign": {"a": 1}}},
+    }
+    with pytest.raises(DefinitionError, match=f"a {kind} state cannot have Assign") as refused:
+        load_definition(definition)
+    assert not isinstance(refused.value, UnsupportedFeature)
