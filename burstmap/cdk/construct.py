@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from typing import Any
 
+import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -23,14 +24,24 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from burstmap.cdk.definition import RESULT_WRITER_V2_FLAG, JobFunctions, build_definition
-from burstmap.cdk.grants import grant_job_data_access, grant_watch_map_runs
+from burstmap.cdk.grants import grant_job_data_access, grant_objects, grant_watch_map_runs
 from burstmap.cdk.layer import BurstmapLayer
 from burstmap.cdk.nag import acknowledge_nag_findings
 from burstmap.cdk.props import BurstComputeProps, BurstComputeValidationError, prop_names
-from burstmap.cdk.resources import default_combine_function, default_start_function, job_bucket, upload_rule
+from burstmap.cdk.resources import (
+    default_combine_function,
+    default_start_function,
+    job_bucket,
+    send_events_to_event_bridge,
+    state_machine_log_group,
+    upload_rule,
+)
 from burstmap.runtime.contracts import ENV_BUCKET, ENV_ITEMS_PREFIX, ENV_RESULT_PREFIX
 
-__all__ = ["BurstCompute", "BurstComputeValidationError"]
+__all__ = ["BurstCompute", "BurstComputeValidationError", "RESERVED_CONCURRENCY_WARNING"]
+
+RESERVED_CONCURRENCY_WARNING = "burstmap:computeReservedConcurrencyBelowMaxConcurrency"
+"""The id of the synth warning about compute throttling (acknowledge it to silence it)."""
 
 
 class BurstCompute(Construct):
@@ -73,11 +84,10 @@ class BurstCompute(Construct):
             cfn_function = props.compute.node.default_child  # a Function: checked by validate()
             assert isinstance(cfn_function, lambda_.CfnFunction)
             cfn_function.reserved_concurrent_executions = props.compute_reserved_concurrency
+            self._warn_of_throttling(props)
 
         functions = JobFunctions(self.start_function, self.compute_function, self.combine_function)
-        self.log_group: logs.ILogGroup = props.log_group or logs.LogGroup(
-            self, "StateMachineLogs", retention=props.log_retention
-        )
+        self.log_group: logs.ILogGroup = props.log_group or state_machine_log_group(self, props)
         definition = build_definition(self, props, self.bucket, functions)
         self.state_machine = sfn.StateMachine(
             self,
@@ -94,6 +104,9 @@ class BurstCompute(Construct):
         self.upload_rule: events.Rule | None = None
         if props.start_on_upload:
             assert props.input_prefix is not None  # checked by validate()
+            if props.bucket is not None:
+                assert isinstance(props.bucket, s3.Bucket)  # an imported bucket: refused by validate()
+                send_events_to_event_bridge(props.bucket)
             self.upload_rule = upload_rule(self, props.input_prefix, self.bucket, self.state_machine)
         acknowledge_nag_findings(self, props, self.bucket, self.state_machine, functions)
 
@@ -107,16 +120,45 @@ class BurstCompute(Construct):
         """Let ``grantee`` read the manifests and result files under the result prefix."""
         return self.bucket.grant_read(grantee, f"{self.result_prefix}/*")
 
+    def grant_stage_items(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Let ``grantee`` upload item lists under the items prefix (``s3:PutObject``, and the bucket
+        key's use): what ``burstmap run`` does with a list too large for the execution input."""
+        return grant_objects(grantee, self.bucket, self.items_prefix, ["s3:PutObject"])
+
     def grant_run(self, grantee: iam.IGrantable) -> list[iam.Grant]:
-        """What ``burstmap run --stack`` needs: start, watch (executions, map runs), stop, redrive, read."""
+        """What ``burstmap run --stack`` needs: start, stage large item lists (not with input_prefix),
+        watch (executions, map runs), stop, redrive, read the results."""
+        staging = [self.grant_stage_items(grantee)] if self.start_function is not None else []
         return [
             self.grant_start_execution(grantee),
+            *staging,
             self.state_machine.grant_read(grantee),
             *grant_watch_map_runs(grantee, self.state_machine),
             self.state_machine.grant_redrive_execution(grantee),
             self.state_machine.grant_execution(grantee, "states:StopExecution"),
             self.grant_read_results(grantee),
         ]
+
+    def _warn_of_throttling(self, props: BurstComputeProps) -> None:
+        """A synth warning when compute's reserved concurrency is below the children run at once.
+
+        A warning, not a refusal: capping compute below max_concurrency is a legitimate way to
+        protect what compute calls or to bound spend, and the throttling retrier keeps the job
+        going; but on AWS it shows only as Lambda.TooManyRequestsException retries (slower jobs,
+        more state transitions), so the synth output says it.
+        """
+        reserved = props.compute_reserved_concurrency
+        assert reserved is not None
+        if reserved < props.max_concurrency:
+            cdk.Annotations.of(self).add_warning_v2(
+                RESERVED_CONCURRENCY_WARNING,
+                f"compute_reserved_concurrency ({reserved}) is below max_concurrency "
+                f"({props.max_concurrency}): at most {reserved} of the {props.max_concurrency} child "
+                "executions that run at once can run compute; the others are throttled "
+                "(Lambda.TooManyRequestsException) and retried (retry_attempts, with backoff), which "
+                f"slows the job and adds state transitions. Set max_concurrency={reserved} to run no "
+                "more children than compute can serve, or raise compute_reserved_concurrency.",
+            )
 
     def _tell_where_the_objects_are(self, function: lambda_.IFunction) -> None:
         """The job's bucket and prefixes in a function's environment (imported functions cannot change)."""

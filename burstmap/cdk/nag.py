@@ -73,6 +73,7 @@ class _Acknowledger:
         self._distributed_map_policy()
         self._compute_role()
         self._own_functions()
+        self._bucket_key_use(policy)
 
     def _text(self, value: Any) -> str:
         return _nag_render(self._stack.resolve(value))
@@ -189,3 +190,24 @@ class _Acknowledger:
                 f"The function reads or writes job objects under {prefix}/ only; their keys are "
                 "generated per job, so the prefix is the narrowest scope.",
             )
+
+    def _bucket_key_use(self, state_machine_policy: IConstruct) -> None:
+        """With a KMS-encrypted bucket: the key's use by those that write job objects (grants.py)."""
+        if self._bucket.encryption_key is None:
+            return
+        props, functions = self._props, self._functions
+        writers: list[IConstruct] = [state_machine_policy]
+        start = functions.start
+        if isinstance(start, lambda_.Function) and start.node.scope is self._job:
+            writers.append(start)
+        if props.input_prefix is not None and functions.compute.role is not None:
+            writers.append(functions.compute.role)
+        for writer in writers:
+            for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+                _acknowledge(
+                    writer,
+                    f"IAM5[Action::{action}]",
+                    "Key.grant_encrypt_decrypt on the job bucket's KMS key only: writing SSE-KMS objects "
+                    "takes GenerateDataKey (GenerateDataKey* also names GenerateDataKeyWithoutPlaintext) "
+                    "and the grant's ReEncrypt* pair; the resource is that one key.",
+                )

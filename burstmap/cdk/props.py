@@ -109,8 +109,9 @@ class BurstComputeProps:
     )
     bucket: s3.IBucket | None = _prop(
         None,
-        "Where item lists and results live. Default: a new bucket with public access blocked, TLS "
-        "enforced, S3-managed encryption, and job objects expiring after expire_after_days.",
+        "Where item lists and results live; a bucket with a customer-managed KMS key (its encryption_key) "
+        "has that key granted to every reader and writer. Default: a new bucket with public access "
+        "blocked, TLS enforced, S3-managed encryption, and job objects expiring after expire_after_days.",
     )
     result_prefix: str = _prop(
         DEFAULT_RESULT_PREFIX, 'ResultWriter prefix (manifest and result files). Default: "results".'
@@ -152,7 +153,9 @@ class BurstComputeProps:
         "State machine log level (ALL logs several events per child execution). Default: LogLevel.ERROR.",
     )
     log_group: logs.ILogGroup | None = _prop(
-        None, "State machine log destination. Default: a new log group kept for log_retention."
+        None,
+        "State machine log destination. Default: a new log group kept for log_retention, named "
+        "/aws/vendedlogs/states/<state machine name or construct path>-Logs.",
     )
     log_retention: logs.RetentionDays = _prop(
         logs.RetentionDays.ONE_MONTH,
@@ -181,13 +184,14 @@ class BurstComputeProps:
     )
     start_on_upload: bool = _prop(
         False,
-        "With input_prefix, an EventBridge rule starts a job whenever an object is created under it (the "
-        "created bucket gets EventBridge notifications on; a given bucket must have them on). "
-        "Default: False.",
+        "With input_prefix, an EventBridge rule starts a job whenever an object is created under it; the "
+        "bucket's EventBridge notifications are turned on (the created bucket, or a given s3.Bucket of "
+        "this app; an imported bucket is refused). Default: False.",
     )
     compute_reserved_concurrency: int | None = _prop(
         None,
-        "Reserved concurrency set on compute; needs a Function defined in this app. Default: none (the "
+        "Reserved concurrency set on compute; needs a Function defined in this app. Below max_concurrency "
+        "it is a synth warning: the children beyond it are throttled and retried. Default: none (the "
         "account's unreserved pool).",
     )
 
@@ -332,6 +336,14 @@ class BurstComputeProps:
         if self.start_on_upload and self.input_prefix is None:
             errors.append(
                 "start_on_upload needs input_prefix: set input_prefix to the prefix uploads land under"
+            )
+        if self.start_on_upload and self.bucket is not None and not isinstance(self.bucket, s3.Bucket):
+            errors.append(
+                "start_on_upload needs EventBridge notifications on the bucket, which BurstCompute can turn "
+                "on only for an s3.Bucket defined in this app, not for an imported one: define the bucket "
+                "here (s3.Bucket), or turn its EventBridge notifications on where it is managed and start "
+                "jobs with your own EventBridge rule (Object Created under input_prefix, targeting "
+                "job.state_machine)"
             )
         if self.input_prefix is not None and self.start is not None:
             errors.append(

@@ -36,16 +36,52 @@ def job_bucket(scope: Construct, props: BurstComputeProps) -> s3.Bucket:
         ],
     )
     if props.start_on_upload:
-        # The CloudFormation property, not s3.Bucket(event_bridge_enabled=True): that one adds a
-        # custom-resource Lambda to set the notification.
-        cfn_bucket = bucket.node.default_child
-        assert isinstance(cfn_bucket, s3.CfnBucket)
-        cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
-            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
-                event_bridge_enabled=True
-            )
-        )
+        send_events_to_event_bridge(bucket)
     return bucket
+
+
+def send_events_to_event_bridge(bucket: s3.Bucket) -> None:
+    """Turn on the bucket's EventBridge notifications (start_on_upload's rule listens to them).
+
+    Through the CloudFormation property (merged into any notification configuration already there),
+    not s3.Bucket(event_bridge_enabled=True), which adds a custom-resource Lambda to set it. A bucket
+    whose notifications the L2 already manages (add_event_notification) gets it from that resource,
+    which writes the whole configuration and would otherwise drop the property's setting.
+    """
+    if bucket.node.try_find_child(NOTIFICATIONS_CHILD) is not None:
+        bucket.enable_event_bridge_notification()
+        return
+    cfn_bucket = bucket.node.default_child
+    assert isinstance(cfn_bucket, s3.CfnBucket)
+    cfn_bucket.add_property_override(
+        "NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True
+    )
+
+
+EVENT_BRIDGE_SETTING = "NotificationConfiguration.EventBridgeConfiguration"
+NOTIFICATIONS_CHILD = "Notifications"
+"""The child aws-cdk-lib's Bucket creates for notifications added with add_event_notification."""
+
+
+def state_machine_log_group(scope: Construct, props: BurstComputeProps) -> logs.LogGroup:
+    """The state machine's log group, named under ``/aws/vendedlogs/states/``.
+
+    Step Functions guide, "Avoiding Amazon CloudWatch Logs resource policy size restrictions"
+    (bp-cwl.html): "prefix your CloudWatch Logs log group names with /aws/vendedlogs/", or each
+    logging state machine adds its log group to the account's CloudWatch Logs resource policy,
+    which is limited to 5,120 characters. The name follows the console's ``<state machine name>-Logs``, or the
+    construct's unique path when the state machine name is generated.
+    """
+    name = props.state_machine_name or cdk.Names.unique_resource_name(scope, max_length=200)
+    return logs.LogGroup(
+        scope,
+        "StateMachineLogs",
+        retention=props.log_retention,
+        log_group_name=f"{VENDED_LOGS_PREFIX}{name}-Logs",
+    )
+
+
+VENDED_LOGS_PREFIX = "/aws/vendedlogs/states/"
 
 
 def default_start_function(

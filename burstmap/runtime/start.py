@@ -169,6 +169,10 @@ def count_items(s3: Any, location: S3Location, item_format: ItemsFormat) -> int:
         if code == "NoSuchBucket":
             raise InvalidInput(f"items_s3 bucket {location.bucket!r} does not exist: fix the URI.") from exc
         if code in ("AccessDenied", "403", "Forbidden"):
+            if _listed_as_missing(s3, location):
+                raise InvalidInput(
+                    f"items_s3 object {location.uri} does not exist: upload the list first, or fix the URI."
+                ) from exc
             raise InvalidInput(
                 f"items_s3 object {location.uri} cannot be read by the start function (AccessDenied): "
                 "put the list under the job bucket's items prefix, or add its bucket to BurstCompute's "
@@ -187,6 +191,24 @@ def count_items(s3: Any, location: S3Location, item_format: ItemsFormat) -> int:
             f"items_s3 object {location.uri} is not a valid {item_format} item list: {exc} "
             "Fix the file (JSONL: one JSON value a line; JSON: one array; CSV: a header row, then rows)."
         ) from exc
+
+
+def _listed_as_missing(s3: Any, location: S3Location) -> bool:
+    """Whether a listing with the key as its prefix shows the object is not there.
+
+    S3 answers a GetObject for a missing key with 404 only to a caller allowed s3:ListBucket, else
+    with 403 (S3 API reference, GetObject, "Permissions"). The start role's ListBucket grant is
+    conditioned on ``s3:prefix`` under the items prefix: a ListObjectsV2 with ``Prefix=<key>`` sends
+    that condition key for certain, so a 403 from GetObject is told apart from a missing object
+    whatever S3 puts in the GetObject request's context. False when the listing is refused too.
+    """
+    from botocore.exceptions import ClientError
+
+    try:
+        listing = s3.list_objects_v2(Bucket=location.bucket, Prefix=location.key, MaxKeys=1)
+    except ClientError:
+        return False
+    return not any(entry.get("Key") == location.key for entry in listing.get("Contents", []))
 
 
 def _count_csv_rows(chunks: Iterable[bytes]) -> int:

@@ -285,17 +285,41 @@ def test_items_s3_bucket_missing(s3: Any) -> None:
         run({"items_s3": "s3://no-such-bucket/a.jsonl"}, s3)
 
 
-def test_items_s3_access_denied(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def _denied(operation: str) -> Any:
     from botocore.exceptions import ClientError
 
     def denied(**_: Any) -> Any:
-        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, operation)
 
-    monkeypatch.setattr(s3, "get_object", denied)
+    return denied
+
+
+def test_items_s3_access_denied(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The object is there (a listing shows it) but GetObject is refused: a real AccessDenied."""
+    s3.put_object(Bucket=BUCKET, Key="a.jsonl", Body=b"1\n")
+    monkeypatch.setattr(s3, "get_object", _denied("GetObject"))
     with pytest.raises(
         InvalidInput, match=r"cannot be read by the start function \(AccessDenied\): put the list"
     ):
         run({"items_s3": f"s3://{BUCKET}/a.jsonl"}, s3)
+
+
+def test_items_s3_missing_object_answered_access_denied_is_reported_missing(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 answers GetObject for a missing key with 403 to a caller without s3:ListBucket for it
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, "Permissions"); the start
+    role may list its items prefix (a ListBucket grant conditioned on s3:prefix), so a listing with
+    the key as prefix tells a missing list from a refused one. A refused listing keeps AccessDenied."""
+    monkeypatch.setattr(s3, "get_object", _denied("GetObject"))
+    with pytest.raises(InvalidInput, match=rf"items_s3 object s3://{BUCKET}/items/gone.jsonl does not exist"):
+        run({"items_s3": f"s3://{BUCKET}/items/gone.jsonl"}, s3)
+    s3.put_object(Bucket=BUCKET, Key="items/gone.jsonl.bak", Body=b"1\n")  # a longer key is not the key
+    with pytest.raises(InvalidInput, match="does not exist"):
+        run({"items_s3": f"s3://{BUCKET}/items/gone.jsonl"}, s3)
+    monkeypatch.setattr(s3, "list_objects_v2", _denied("ListObjectsV2"))
+    with pytest.raises(InvalidInput, match=r"cannot be read by the start function \(AccessDenied\)"):
+        run({"items_s3": f"s3://{BUCKET}/items/gone.jsonl"}, s3)
 
 
 @pytest.mark.parametrize(

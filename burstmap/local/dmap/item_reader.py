@@ -5,6 +5,12 @@ million rows is never held whole in memory (a JSON array object has to be parsed
 reads it whole too); JSONL blocks are parsed, or checked as integer text, by item_text.py.
 Behaviour follows the AWS developer guide "ItemReader (Map)" and the AWS-recorded conformance
 cases in shared/conformance/cases/map_item_reader/.
+
+Where the items come from is the context object's `Map.Item.Source` (guide, "Accessing execution
+data from the Context object"): `STATE_DATA` for the state input, the bucket's URI
+(`s3://bucket`) for a listObjectsV2 listing, and the object's URI (`s3://bucket/key`, no line
+number) for every object read. The guide's examples write the scheme `S3://`; runs recorded
+against AWS by a public conformance suite read `s3://`, which is what the engine gives.
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ import gzip
 import io
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from burstmap.local.core.errors import StateRuntimeError, unsupported
+from burstmap.local.core.errors import StateRuntimeError, UnsupportedFeature, unsupported
 from burstmap.local.dmap.fields import check_exclusive, check_int, field_names, invalid
 from burstmap.local.dmap.item_text import (
     UnparsedIntegers,
@@ -47,6 +54,8 @@ _GET_OBJECT_CONFIG = (
     "MaxItems",
     "MaxItemsPath",
 )
+STATE_DATA = "STATE_DATA"
+"""`Map.Item.Source` of items taken from the state input (ItemsPath, or Items in JSONata)."""
 S3_ERRORS = (ClientError, BotoCoreError)
 CHUNK_ITEMS = 4096
 """Items per chunk for the sources that are not block-parsed (JSON arrays, CSV rows, listings)."""
@@ -80,6 +89,8 @@ def validate_item_reader(reader: dict[str, Any], state_name: str) -> None:
         return
     if "Key" not in field_names(parameters):
         raise invalid("ItemReader.Parameters must name the Key of the object to read", state_name)
+    if isinstance(parameters.get("Key"), str):
+        _refuse_zstd(parameters["Key"], state_name)
     input_type = config.get("InputType")
     if input_type is None:
         raise invalid("ItemReader.ReaderConfig.InputType is required with s3:getObject", state_name)
@@ -108,7 +119,17 @@ def _validate_csv_config(config: dict[str, Any], state_name: str) -> None:
         raise invalid(f"CSVDelimiter must be one of {', '.join(CSV_DELIMITERS)}", state_name)
 
 
-def iter_item_chunks(
+@dataclass(frozen=True)
+class Items:
+    """A Map's items, read lazily in chunks, and where they come from."""
+
+    source: str
+    """The context object's `Map.Item.Source`: STATE_DATA, `s3://bucket` or `s3://bucket/key`."""
+    chunks: Iterator[list[Any] | UnparsedIntegers]
+    """The items in order, as non-empty lists."""
+
+
+def read_items(
     state_name: str,
     state: dict[str, Any],
     effective_input: Any,
@@ -116,8 +137,8 @@ def iter_item_chunks(
     s3: Any,
     *,
     unparsed_integers: bool = False,
-) -> Iterator[list[Any] | UnparsedIntegers]:
-    """The Map's items in order, as non-empty lists. With an ItemReader, ItemsPath is ignored (as
+) -> Items:
+    """The Map's items in order and their source. With an ItemReader, ItemsPath is ignored (as
     AWS did when recorded). A source error is raised after the chunk of items read before it.
 
     With `unparsed_integers`, a JSONL block whose every line is a canonical JSON integer comes as
@@ -125,8 +146,20 @@ def iter_item_chunks(
     reader = state.get("ItemReader")
     if reader is None:
         items = _items_from_input(state_name, state, effective_input, context)
-        return iter([items] if items else [])
+        return Items(STATE_DATA, iter([items] if items else []))
     return _items_from_s3(state_name, reader, effective_input, context, s3, unparsed_integers)
+
+
+def refuse_object_items(items: Any, state_name: str) -> None:
+    """Guide, "ItemReader (Map)" (updated 2025): a Distributed Map's input "can be a JSON array, a
+    JSON object, ...; Step Functions will iterate directly over the elements of an array, or the
+    key-value pairs of a JSON object". The shape each pair takes is not documented, and the runs
+    recorded on AWS before the change failed, so the engine refuses an object instead of guessing."""
+    if isinstance(items, dict):
+        raise UnsupportedFeature(
+            f"not supported locally: a distributed Map over the key-value pairs of a JSON object "
+            f"(state '{state_name}'); give the Map an array to run it locally"
+        )
 
 
 def _items_from_input(
@@ -134,6 +167,7 @@ def _items_from_input(
 ) -> list[Any]:
     items_path = state.get("ItemsPath", "$")
     items = read_path(items_path, effective_input, context)
+    refuse_object_items(items, state_name)
     if not isinstance(items, list):
         raise StateRuntimeError(
             f"Map state input must be an array, but the ItemsPath {items_path} selected: "
@@ -161,7 +195,7 @@ def _items_from_s3(
     context: dict[str, Any],
     s3: Any,
     unparsed_integers: bool = False,
-) -> Iterator[list[Any] | UnparsedIntegers]:
+) -> Items:
     if s3 is None:
         raise item_reader_failed(
             f"state '{state_name}' reads its items from S3 but the engine has no S3 client; "
@@ -172,10 +206,27 @@ def _items_from_s3(
     parameters = resolve_template(reader.get("Parameters", {}), data, context)
     resource = reader["Resource"]
     if resource == LIST_OBJECTS_V2:
+        source = f"s3://{parameters['Bucket']}"
         chunks = _chunked(_list_objects(s3, parameters))
     else:
+        source = f"s3://{parameters['Bucket']}/{parameters['Key']}"
+        _refuse_zstd(str(parameters["Key"]), state_name)
         chunks = _read_object(s3, parameters, config, unparsed_integers)
-    return chunks if limit is None else _limited(chunks, limit)
+    return Items(source, chunks if limit is None else _limited(chunks, limit))
+
+
+ZSTD_SUFFIXES = (".zst", ".zstd")
+
+
+def _refuse_zstd(key: str, state_name: str) -> None:
+    """The guide: "Input files support the following external compression types: GZIP, ZSTD"
+    (e.g. `myObject.csv.zstd`). GZIP (`.gz`) is read here; ZSTD needs a decoder this engine does
+    not ship, so such an object is refused rather than parsed as plain text."""
+    if key.endswith(ZSTD_SUFFIXES):
+        raise UnsupportedFeature(
+            f"not supported locally: ZSTD-compressed ItemReader object {key!r} in state '{state_name}' "
+            "(store it uncompressed or GZIP-compressed as .gz to run it locally)"
+        )
 
 
 def _chunked(items: Iterable[Any]) -> Iterator[list[Any]]:

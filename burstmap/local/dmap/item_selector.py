@@ -1,7 +1,8 @@
 """ItemSelector: what each item of a distributed Map becomes before batching, and the child inputs.
 
-The selector sees the item as `$$.Map.Item.Value` and its index as `$$.Map.Item.Index`, and `$`
-is the Map state's input (after InputPath). A selector made only of the item, its index and
+The selector sees the item as `$$.Map.Item.Value`, its index as `$$.Map.Item.Index` and where the
+items come from as `$$.Map.Item.Source` (item_reader.py), and `$` is the Map state's input (after
+InputPath). A selector made only of the item, its index and
 values that are the same for every item is filled column-wise after the first item, which keeps
 a million-item map fast; any other selector is evaluated per item.
 """
@@ -15,7 +16,7 @@ from typing import Any
 
 from burstmap.local.dmap.child import Batch
 from burstmap.local.dmap.item_batcher import BatcherSettings, batched
-from burstmap.local.dmap.item_text import UnparsedIntegers
+from burstmap.local.dmap.item_reader import STATE_DATA, Items
 from burstmap.local.query.payload_template import resolve_template
 
 SelectItem = Callable[[Any, dict[str, Any]], Any]
@@ -25,18 +26,18 @@ SelectItem = Callable[[Any, dict[str, Any]], Any]
 def child_inputs(
     state_name: str,
     state: dict[str, Any],
-    chunks: Iterator[list[Any] | UnparsedIntegers],
+    items: Items,
     data: Any,
     context: dict[str, Any],
     batcher: BatcherSettings | None,
     select_item: SelectItem | None = None,
 ) -> Iterator[Batch]:
-    """ItemSelector on each item (with $$.Map.Item.Index/Value), then batches when ItemBatcher is set.
+    """ItemSelector on each item (with $$.Map.Item.Index/Value/Source), then batches when
+    ItemBatcher is set.
 
     `select_item(value, item_context)`, when given, replaces the JSONPath ItemSelector."""
-    selected = selected_chunks(
-        state.get("ItemSelector", state.get("Parameters")), chunks, data, context, select_item
-    )
+    selector = state.get("ItemSelector", state.get("Parameters"))
+    selected = selected_chunks(selector, items.chunks, data, context, select_item, source=items.source)
     if batcher is not None:
         yield from batched(state_name, selected, batcher)
         return
@@ -48,9 +49,10 @@ def child_inputs(
 
 
 # A selector field whose value does not depend on the item: a plain definite path into the state's
-# input, or into the parts of the context object that are the same for every item.
+# input, or into the parts of the context object that are the same for every item (the items'
+# source included).
 _ITEM_INDEPENDENT_PATH = re.compile(
-    r"\$(?:\$\.(?:Execution|StateMachine|State|Task))?(?:\.[A-Za-z_][A-Za-z0-9_-]*)*"
+    r"\$\$\.Map\.Item\.Source|\$(?:\$\.(?:Execution|StateMachine|State|Task))?(?:\.[A-Za-z_][A-Za-z0-9_-]*)*"
 )
 _ITEM_VALUE, _ITEM_INDEX, _CONSTANT = "$$.Map.Item.Value", "$$.Map.Item.Index", None
 
@@ -85,8 +87,11 @@ def selected_chunks(
     data: Any,
     context: dict[str, Any],
     select_item: SelectItem | None = None,
+    *,
+    source: str = STATE_DATA,
 ) -> Iterator[list[Any]]:
-    """The selector applied to every item, chunk by chunk, in order.
+    """The selector applied to every item, chunk by chunk, in order (`source` is the items'
+    `$$.Map.Item.Source`).
 
     The first item always goes through the general evaluation (so a missing path fails exactly as
     before); after it, a selector made of item values, indexes and item-independent fields is
@@ -110,7 +115,10 @@ def selected_chunks(
         rest = chunk
         if fields is None or index == 0:
             for value in chunk if fields is None else chunk[:1]:
-                item_context = {**context, "Map": {"Item": {"Index": index, "Value": value}}}
+                item_context = {
+                    **context,
+                    "Map": {"Item": {"Index": index, "Value": value, "Source": source}},
+                }
                 try:
                     selected.append(select_item(value, item_context))
                 except Exception:

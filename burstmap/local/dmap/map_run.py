@@ -29,7 +29,7 @@ from burstmap.local.core.protocols import RunChild
 from burstmap.local.dmap.child import Batch, ChildOutcome, MapRunIdentity, map_run_identity
 from burstmap.local.dmap.direct_task import DirectLambdaTask
 from burstmap.local.dmap.dispatch import Children, pool_size, start_children, tolerance_exceeded
-from burstmap.local.dmap.item_reader import iter_item_chunks
+from burstmap.local.dmap.item_reader import read_items
 from burstmap.local.dmap.item_selector import SelectItem, child_inputs
 from burstmap.local.dmap.result_writer import RESULT_FILE_MAX_BYTES, MapResults
 from burstmap.local.dmap.settings import MapSettings
@@ -223,10 +223,8 @@ def _batches(
         and state.get("ItemSelector", state.get("Parameters")) is None
         and select_item is None
     )
-    chunks = iter_item_chunks(
-        state_name, state, data, context, services.s3, unparsed_integers=unparsed_integers
-    )
-    return child_inputs(state_name, state, chunks, data, context, settings.batcher, select_item)
+    items = read_items(state_name, state, data, context, services.s3, unparsed_integers=unparsed_integers)
+    return child_inputs(state_name, state, items, data, context, settings.batcher, select_item)
 
 
 class _MapRunLoop:

@@ -98,6 +98,29 @@ def _number(spec: dict[str, Any], name: str, default: float | None, state_name: 
     return value
 
 
+MAX_INTERVAL_SECONDS = 99_999_999
+"""Guide, "Retrying after an error": "IntervalSeconds has a maximum value of 99999999"."""
+MAX_MAX_ATTEMPTS = 99_999_999
+"""Guide: "MaxAttempts has a maximum value of 99999999"."""
+MAX_MAX_DELAY_SECONDS = 31_622_400
+"""Guide: MaxDelaySeconds must be "greater than 0 and less than 31622401"."""
+
+
+def _integer(
+    spec: dict[str, Any], name: str, default: int | None, state_name: str, low: int, high: int
+) -> Any:
+    """A retrier field the guide defines as an integer in [low, high] (IntervalSeconds, MaxAttempts,
+    MaxDelaySeconds: "a positive integer"); None when absent without a default."""
+    value = spec.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise DefinitionError(
+            f"Retry in state '{state_name}': {name} must be an integer from {low} to {high}, got {value!r}"
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class Retrier:
     """One entry of a state's Retry list, with the specification's defaults."""
@@ -132,17 +155,14 @@ class Retrier:
             raise DefinitionError(
                 f"Retry in state '{state_name}': JitterStrategy must be FULL or NONE, got {jitter!r}"
             )
-        max_attempts = _number(spec, "MaxAttempts", DEFAULT_MAX_ATTEMPTS, state_name, 0)
-        if not isinstance(max_attempts, int):
-            raise DefinitionError(
-                f"Retry in state '{state_name}': MaxAttempts must be an integer, got {max_attempts!r}"
-            )
         return cls(
             error_equals=tuple(_check_error_equals(spec.get("ErrorEquals"), "Retry", state_name)),
-            interval_seconds=_number(spec, "IntervalSeconds", DEFAULT_INTERVAL_SECONDS, state_name, 1),
-            max_attempts=max_attempts,
+            interval_seconds=_integer(
+                spec, "IntervalSeconds", DEFAULT_INTERVAL_SECONDS, state_name, 1, MAX_INTERVAL_SECONDS
+            ),
+            max_attempts=_integer(spec, "MaxAttempts", DEFAULT_MAX_ATTEMPTS, state_name, 0, MAX_MAX_ATTEMPTS),
             backoff_rate=_number(spec, "BackoffRate", DEFAULT_BACKOFF_RATE, state_name, 1.0),
-            max_delay_seconds=_number(spec, "MaxDelaySeconds", None, state_name, 1),
+            max_delay_seconds=_integer(spec, "MaxDelaySeconds", None, state_name, 1, MAX_MAX_DELAY_SECONDS),
             jitter_strategy=jitter,
         )
 

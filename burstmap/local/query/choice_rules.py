@@ -21,6 +21,7 @@ from typing import Any
 
 from burstmap.local.core.errors import DefinitionError, StateRuntimeError
 from burstmap.local.query.jsonpath import PathNotFound, read_argument_path
+from burstmap.local.query.variables import is_variable_path
 
 __all__ = ["InvalidChoiceRule", "evaluate_choice_rule", "parse_timestamp", "validate_choice_rule"]
 
@@ -194,7 +195,12 @@ def _operator_of(rule: dict[str, Any]) -> str:
 
 
 def _is_reference_path(value: Any) -> bool:
-    return isinstance(value, str) and (value == "$" or value.startswith(("$.", "$[", "$$")))
+    """`$`, `$.a`, `$[0]`, `$$...` or a workflow variable `$name...` (the guide: "You can reference a
+    variable in any field that accepts a JSONPath expression", Variable and the ...Path operands
+    included)."""
+    return isinstance(value, str) and (
+        value == "$" or value.startswith(("$.", "$[", "$$")) or is_variable_path(value)
+    )
 
 
 def validate_choice_rule(rule: Any, state_name: str, *, top_level: bool = True) -> None:
@@ -228,8 +234,8 @@ def validate_choice_rule(rule: Any, state_name: str, *, top_level: bool = True) 
         variable = rule.get("Variable")
         if not _is_reference_path(variable):
             raise InvalidChoiceRule(
-                f"a Choice rule needs 'Variable' set to a reference path ('$...' or '$$...') {where}: "
-                f"{rule!r}"
+                "a Choice rule needs 'Variable' set to a reference path ('$...', '$$...' or a variable "
+                f"'$name') {where}: {rule!r}"
             )
         operator = _operator_of_for_validation(rule, where)
         _validate_operand(operator, rule[operator], where)
@@ -256,7 +262,7 @@ def _validate_operand(operator: str, operand: Any, where: str) -> None:
             problem = "must be true or false"
     elif operator in _PATH_OPERATORS:
         if not _is_reference_path(operand):
-            problem = "must be a reference path ('$...' or '$$...')"
+            problem = "must be a reference path ('$...', '$$...' or a variable '$name')"
     else:
         kind, _ = _VALUE_OPERATORS[operator]
         if kind == "Boolean" and not isinstance(operand, bool):

@@ -33,6 +33,7 @@ from burstmap.local.query.intrinsic_syntax import (
     parse_intrinsic,
 )
 from burstmap.local.query.jsonpath import PathNotFound, read_argument_path
+from burstmap.local.query.variables import is_variable_path
 
 __all__ = ["HASH_ALGORITHMS", "IntrinsicSyntaxError", "evaluate_intrinsic", "is_intrinsic", "parse_intrinsic"]
 
@@ -74,7 +75,10 @@ def evaluate_intrinsic(expression: str, data: Any, context: Any) -> Any:
         # AWS names a $$ argument as if it were a $ path, and quotes the state input.
         field = "$" + missing.path[2:] if missing.path.startswith("$$") else missing.path
         detail = (
-            f"The JsonPath argument for the field '{field}' could not be found in the input '{to_json(data)}'"
+            missing.message
+            if is_variable_path(missing.path)
+            else f"The JsonPath argument for the field '{field}' could not be found in the input "
+            f"'{to_json(data)}'"
         )
     except _InvalidArguments as invalid:
         detail = f"Invalid arguments in {invalid}"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -184,6 +185,14 @@ def check_syntax(value: str, field: str, state_name: str) -> None:
             f"the JSONata expression '{text}' in field '{field}' of state '{state_name}' "
             f"does not parse: {exc}"
         ) from None
+
+
+_STATES_FIELD = re.compile(r"\$states\s*\.\s*(result|errorOutput)\b")
+
+
+def states_fields_used(value: str) -> set[str]:
+    """Which of `$states.result` and `$states.errorOutput` an expression refers to."""
+    return set(_STATES_FIELD.findall(expression_text(value)))
 
 
 @dataclass

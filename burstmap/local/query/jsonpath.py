@@ -183,11 +183,18 @@ _INDEFINITE = re.compile(r"\*|\.\.|\?\(|\[[^\]'\"]*[:,][^\]'\"]*\]")
 def read_argument_path(path: str, data: Any, context: Any) -> Any:
     """Value of a reference path as AWS resolves an intrinsic argument or a Choice ``Variable``.
 
-    A definite path that matches nothing (including an index past the end) raises
-    ``PathNotFound``; an indefinite one (wildcard, filter, slice, union, ``..``) yields the list of
-    matches, possibly empty.
+    The path may start with a workflow variable (``$order.number``): the guide allows variables in
+    every JSONPath field but ResultPath, intrinsic arguments included. A definite path that
+    matches nothing (including an index past the end) raises ``PathNotFound``; an indefinite one
+    (wildcard, filter, slice, union, ``..``) yields the list of matches, possibly empty.
     """
-    target, own = (context, path[1:]) if path.startswith("$$") else (data, path)
+    if is_variable_path(path):
+        try:
+            target, own = read_variable_path(path)  # `$name.a`: the path `$.a` into the variable
+        except UndefinedVariable as exc:
+            raise PathNotFound(path, exc.message) from None
+    else:
+        target, own = (context, path[1:]) if path.startswith("$$") else (data, path)
     if own == "$":
         return target
     matches = _matches(own, target)
@@ -323,12 +330,18 @@ def _write_at(target: Any, steps: tuple[str | int, ...], result: Any) -> bool:
 
 
 def validate_reference_path(path: Any, field: str, state_name: str) -> None:
-    """A ResultPath must be a definite path at load time (AWS rejects the definition otherwise)."""
+    """A ResultPath must be a definite path into the input, not a variable, at load time (AWS rejects
+    the definition otherwise)."""
     if path is None:
         return
     if not isinstance(path, str) or not path.startswith("$") or path.startswith("$$"):
         raise DefinitionError(
             f"{field} in state '{state_name}' must be null or a reference path starting with '$'"
+        )
+    if is_variable_path(path):
+        raise DefinitionError(
+            f"{field} in state '{state_name}' is {path!r}, a workflow variable: variables cannot be used in "
+            "ResultPath (it places the result in the state's input; assign a variable with Assign instead)"
         )
     if _definite_steps(path) is None:
         raise DefinitionError(

@@ -30,11 +30,17 @@ from typing import Any
 from burstmap.local.core.errors import DefinitionError
 
 RESERVED_NAMES = frozenset({"states"})
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-"""What this engine accepts as a variable name: a letter or underscore, then letters, digits or
-underscores (a name a `$name` reference can spell in both query languages)."""
-VARIABLE_PATH = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)(.*)$", re.DOTALL)
+MAX_NAME_LENGTH = 80
+"""Guide, "Variable name syntax": "The maximum length of a variable name is 80"."""
+VARIABLE_PATH = re.compile(r"^\$([^\W\d]\w*)(.*)$", re.DOTALL)
 """A JSONPath reference to a variable: `$name`, then an optional path into its value."""
+
+
+def is_variable_name(name: str) -> bool:
+    """Guide, "Variable name syntax": a Unicode identifier (an ID_Start character, then ID_Continue
+    characters; Python's identifiers, which also allow a leading underscore as JavaScript does) of
+    at most 80 characters."""
+    return name.isidentifier() and len(name) <= MAX_NAME_LENGTH
 
 
 class UndefinedVariable(LookupError):
@@ -111,10 +117,11 @@ def validate_assign(assign: Any, field: str, state_name: str, *, jsonpath: bool)
         )
     for key in assign:
         name = key[:-2] if jsonpath and key.endswith(".$") else key
-        if not VARIABLE_NAME.match(name):
+        if not is_variable_name(name):
             raise DefinitionError(
-                f"{field} in state '{state_name}': {name!r} is not a valid variable name "
-                "(use letters, digits and underscores, starting with a letter or underscore)"
+                f"{field} in state '{state_name}': {name!r} is not a valid variable name (a Unicode "
+                f"identifier of at most {MAX_NAME_LENGTH} characters: letters, digits and underscores, "
+                "not starting with a digit; a part of a variable such as 'x.y' cannot be assigned)"
             )
         if name in RESERVED_NAMES:
             raise DefinitionError(f"{field} in state '{state_name}': '${name}' is reserved by Step Functions")

@@ -8,12 +8,13 @@ checked here; each state type's own fields by its module (kinds.py).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from burstmap.local.core.errors import DefinitionError, unsupported
 from burstmap.local.dmap.settings import is_distributed
 from burstmap.local.flow.retry_catch import parse_catchers, parse_retriers
-from burstmap.local.query.jsonata import JSONATA, JSONPATH, check_syntax, expressions
+from burstmap.local.query.jsonata import JSONATA, JSONPATH, check_syntax, expressions, states_fields_used
 from burstmap.local.query.jsonpath import validate_reference_path
 from burstmap.local.query.variables import validate_assign
 from burstmap.local.states.checks import (
@@ -35,6 +36,7 @@ _NESTED = ("ItemProcessor", "Iterator", "Branches")
 def validate_definition(definition: Any) -> None:
     """Check a whole definition (see the module docstring)."""
     _validate_machine(definition, "the state machine", top=True)
+    _check_variable_scopes(definition, "the state machine", {})
 
 
 def _validate_machine(
@@ -121,9 +123,32 @@ def _validate_state(
         checked = {key: value for key, value in state.items() if key not in _NESTED}
         for field, value in expressions(checked, ""):
             check_syntax(value, field.lstrip("/"), name)
+            _check_states_access(kind, field.lstrip("/"), value, name)
     validator = getattr(STATE_TYPES[kind], "validate", None)
     if validator is not None:
         validator(check)
+
+
+_WORK_STATES = ("Task", "Parallel", "Map")
+_RESULT_FIELDS = re.compile(r"^(Output|Assign)(?=$|[/\[])")
+_ERROR_OUTPUT_FIELDS = re.compile(r"^Catch\[\d+\]/(Output|Assign)(?=$|[/\[])")
+
+
+def _check_states_access(kind: str, field: str, expression: str, state_name: str) -> None:
+    """AWS developer guide, "Reserved variable: $states" (transforming-data.html): `$states.result`
+    exists in the Output and Assign of a Task, Parallel or Map state, `$states.errorOutput` in the
+    Output and Assign of their Catch clauses; "Attempting to access $states.result or
+    $states.errorOutput in fields and states where they are not accessible will be caught at
+    creation" of the state machine."""
+    for used in sorted(states_fields_used(expression)):
+        fields = _RESULT_FIELDS if used == "result" else _ERROR_OUTPUT_FIELDS
+        if kind not in _WORK_STATES or not fields.match(field):
+            where = "Output and Assign" if used == "result" else "Catch clauses' Output and Assign"
+            raise DefinitionError(
+                f"the JSONata expression '{expression[2:-2].strip()}' in field '{field}' of state "
+                f"'{state_name}' uses $states.{used}, which exists only in the {where} of a Task, "
+                "Parallel or Map state"
+            )
 
 
 def _check_fields(check: StateCheck, kind: str) -> None:
@@ -135,6 +160,13 @@ def _check_fields(check: StateCheck, kind: str) -> None:
     for key in state:
         if key in allowed or key == "QueryLanguage":
             continue
+        if key == "Assign" and kind in ("Succeed", "Fail"):
+            # Guide, "Passing data between states with variables": "The Assign field in ASL is
+            # available at the top level of each state (except Succeed and Fail)".
+            raise DefinitionError(
+                f"state '{name}': a {kind} state cannot have Assign (it ends the execution or its "
+                "branch, so nothing could read the values); assign them in an earlier state"
+            )
         if check.jsonata:
             raise jsonpath_only(key, name) if key in JSONPATH_ONLY_FIELDS else unsupported(key, name)
         if key in JSONATA_ONLY_FIELDS:
@@ -163,3 +195,44 @@ def _check_catch(check: StateCheck) -> None:
         check.next_exists(catcher.next, "Catch.Next")
         if not check.jsonata:
             validate_reference_path(catcher.result_path, "Catch.ResultPath", name)
+
+
+def _check_variable_scopes(machine: dict[str, Any], where: str, outer: dict[str, str]) -> None:
+    """Refuse a variable assigned both in a scope and in one enclosing it.
+
+    AWS developer guide, "Variable scope" (workflow-variables.html): "A variable exists in a scope if
+    any state in the scope assigns a value to it. ... a variable assigned in an inner scope cannot
+    have the same name as one assigned in an outer scope." Each Parallel branch and each Map's item
+    processor is an inner scope; a Map or Parallel state's own Assign, its Catch clauses' and a
+    Choice rule's belong to the scope the state is in. Sibling scopes may share names. `outer`
+    maps each name assigned in the enclosing scopes to a state that assigns it.
+    """
+    own = _assigned_names(machine["States"])
+    for name, state_name in own.items():
+        if name in outer:
+            raise DefinitionError(
+                f"variable '${name}' is assigned in state '{state_name}' of {where} and in state "
+                f"'{outer[name]}' of a scope enclosing it: a variable assigned in an inner scope (a "
+                "Parallel branch or a Map's ItemProcessor) cannot have the same name as one assigned "
+                "in an outer scope; rename one of them"
+            )
+    enclosing = {**outer, **own}
+    for state_name, state in machine["States"].items():
+        for index, branch in enumerate(state.get("Branches") or []):
+            _check_variable_scopes(branch, f"branch {index} of state '{state_name}'", enclosing)
+        processor = state.get("ItemProcessor", state.get("Iterator"))
+        if processor is not None:
+            _check_variable_scopes(processor, f"the ItemProcessor of state '{state_name}'", enclosing)
+
+
+def _assigned_names(states: dict[str, Any]) -> dict[str, str]:
+    """{variable name: the first state that assigns it} over the states of one scope: their Assign,
+    their Choice rules' and their Catch clauses' (a JSONPath key's ".$" is not part of the name)."""
+    names: dict[str, str] = {}
+    for state_name, state in states.items():
+        holders = [state, *(state.get("Choices") or []), *(state.get("Catch") or [])]
+        for holder in holders:
+            assign = holder.get("Assign") if isinstance(holder, dict) else None
+            for key in assign or {}:
+                names.setdefault(key[:-2] if key.endswith(".$") else key, state_name)
+    return names

@@ -13,7 +13,7 @@ from typing import Any
 from burstmap.local.core.context import EventCounter
 from burstmap.local.core.errors import DefinitionError, InvalidDefinition, QueryEvaluationError, unsupported
 from burstmap.local.core.json_text import to_json
-from burstmap.local.dmap.item_reader import GET_OBJECT, LIST_OBJECTS_V2
+from burstmap.local.dmap.item_reader import GET_OBJECT, LIST_OBJECTS_V2, refuse_object_items
 from burstmap.local.dmap.item_selector import SelectItem
 from burstmap.local.dmap.map_run import run_distributed_map
 from burstmap.local.dmap.settings import validate_distributed_map
@@ -107,7 +107,7 @@ def _jsonata_attempt(step: Step, data: Any, context: dict[str, Any]) -> Any:
         validate_distributed_map(step.name, shaped)
     except InvalidDefinition as exc:
         raise QueryEvaluationError(str(exc)) from None
-    items_input = data if "ItemReader" in state else jsonata_items(state, data, env)
+    items_input = data if "ItemReader" in state else jsonata_items(state, data, env, distributed=step.name)
     select_item = None
     if "ItemSelector" in state:
 
@@ -119,9 +119,12 @@ def _jsonata_attempt(step: Step, data: Any, context: dict[str, Any]) -> Any:
     return _run_map(step, shaped, items_input, context, select_item)
 
 
-def jsonata_items(state: dict[str, Any], data: Any, env: Env) -> list[Any]:
-    """A JSONata Map's items: Items (a literal or an expression), else the state's input."""
+def jsonata_items(state: dict[str, Any], data: Any, env: Env, *, distributed: str | None = None) -> list[Any]:
+    """A JSONata Map's items: Items (a literal or an expression), else the state's input.
+    `distributed` names a distributed Map state, whose items may not be an object."""
     items = resolve(state["Items"], "Items", env) if "Items" in state else data
+    if distributed is not None:
+        refuse_object_items(items, distributed)
     if not isinstance(items, list):
         raise QueryEvaluationError(f"Map state input must be an array but was: {to_json(items)}")
     return items

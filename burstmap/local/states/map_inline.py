@@ -4,7 +4,8 @@ Distributed (ProcessorConfig.Mode DISTRIBUTED): child executions, in map_distrib
 
 JSONPath takes the items from ItemsPath and shapes each with ItemSelector (or the legacy
 Parameters); JSONata from Items (or the input) and an ItemSelector expression. Either sees the
-item as `$$.Map.Item.Value` / `$states.context.Map.Item.Value` and its index as `...Index`.
+item as `$$.Map.Item.Value` / `$states.context.Map.Item.Value`, its index as `...Index` and
+`...Source` STATE_DATA.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from burstmap.local.core.errors import DefinitionError, StateRuntimeError, unsupported
 from burstmap.local.core.json_text import value_text
+from burstmap.local.dmap.item_reader import STATE_DATA
 from burstmap.local.dmap.settings import is_distributed
 from burstmap.local.query.jsonata import JSONATA, JSONPATH, integer_value, is_expression, resolve, state_env
 from burstmap.local.query.jsonpath import field_or_path, read_path
@@ -127,7 +129,9 @@ def run(step: Step) -> tuple[str | None, Any]:
 
 
 def _item_context(context: dict[str, Any], index: int, value: Any) -> dict[str, Any]:
-    return {**context, "Map": {"Item": {"Index": index, "Value": value}}}
+    """The context object an iteration's ItemSelector sees: an inline Map's items always come from
+    the state input, so `Map.Item.Source` is STATE_DATA."""
+    return {**context, "Map": {"Item": {"Index": index, "Value": value, "Source": STATE_DATA}}}
 
 
 def _jsonpath_plan(step: Step, effective: Any, context: dict[str, Any]) -> tuple[list[Any], int, SelectItem]:

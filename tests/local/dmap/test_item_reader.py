@@ -150,3 +150,73 @@ def test_a_compact_json_array_of_integers_is_checked_not_parsed():
         read(b"[01,2]")
     with pytest.raises(Exception, match="non-iterable"):
         read(b"{}")
+
+
+CONTEXT_PAGE = "https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html"
+
+
+@pytest.mark.parametrize(
+    ("key", "input_type", "body"),
+    [
+        ("in/items.json", "JSON", "[1, 2, 3]"),
+        ("in/items.jsonl", "JSONL", "1\n2\n3\n"),
+        ("in/items.csv", "CSV", "v\n1\n2\n3\n"),
+    ],
+)
+def test_map_item_source_is_the_object_uri_for_every_object_read(s3, key, input_type, body):
+    """Guide, "Context object data for Map states" (input-output-contextobject.html): "For all the
+    other input types, the value will be the Amazon S3 URI" of the object, the same for every item
+    (no line number); `$$.Map.Item.Source` in an ItemSelector reads it, also through the
+    column-wise fast path and with MaxItems."""
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    config = {"CSVHeaderLocation": "FIRST_ROW"} if input_type == "CSV" else {}
+    state = distributed(
+        ItemReader=reader(key, input_type, MaxItems=2, **config),
+        ItemSelector={"source.$": "$$.Map.Item.Source", "index.$": "$$.Map.Item.Index"},
+    )
+    assert run(state, {"Bucket": BUCKET}, svc=services(s3)) == [
+        {"source": f"s3://{BUCKET}/{key}", "index": 0},
+        {"source": f"s3://{BUCKET}/{key}", "index": 1},
+    ]
+
+
+def test_map_item_source_is_the_bucket_uri_for_a_listing(s3):
+    """input-output-contextobject.html: "For Amazon S3 LIST_OBJECTS_V2 with Transformation=NONE, the
+    value will show the S3 URI for the bucket"."""
+    for key in ("p/a.txt", "p/b.txt"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body="x")
+    state = distributed(
+        ItemReader={
+            "Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket.$": "$.Bucket", "Prefix": "p/"},
+        },
+        ItemSelector={"source.$": "$$.Map.Item.Source", "key.$": "$$.Map.Item.Value.Key"},
+    )
+    assert run(state, {"Bucket": BUCKET}, svc=services(s3)) == [
+        {"source": f"s3://{BUCKET}", "key": "p/a.txt"},
+        {"source": f"s3://{BUCKET}", "key": "p/b.txt"},
+    ]
+
+
+def test_map_item_source_is_state_data_for_items_from_the_input():
+    """input-output-contextobject.html: "For state input, the value will be : STATE_DATA"."""
+    state = distributed(
+        ItemsPath="$.xs", ItemSelector={"s.$": "$$.Map.Item.Source", "v.$": "$$.Map.Item.Value"}
+    )
+    assert run(state, {"xs": ["a", "b"]}) == [{"s": "STATE_DATA", "v": "a"}, {"s": "STATE_DATA", "v": "b"}]
+
+
+def test_zstd_compressed_objects_are_refused_not_read_as_text(s3):
+    """Guide, "ItemReader (Map)"
+    (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html): "Input files
+    support the following external compression types: GZIP, ZSTD" (myObject.csv.zstd). The engine
+    reads .gz; a ZSTD object is refused, when the definition is loaded or when a path names it."""
+    from burstmap.local.core.errors import UnsupportedFeature
+
+    with pytest.raises(UnsupportedFeature, match="not supported locally: ZSTD-compressed"):
+        run(distributed(ItemReader=reader("items.jsonl.zstd", "JSONL")), {"Bucket": BUCKET})
+    s3.put_object(Bucket=BUCKET, Key="items.jsonl.zst", Body=b"\x28\xb5\x2f\xfd")
+    by_path = reader("unused", "JSONL")
+    by_path["Parameters"] = {"Bucket.$": "$.Bucket", "Key.$": "$.Key"}
+    with pytest.raises(UnsupportedFeature, match="'items.jsonl.zst' in state 'MapState'"):
+        run(distributed(ItemReader=by_path), {"Bucket": BUCKET, "Key": "items.jsonl.zst"}, svc=services(s3))

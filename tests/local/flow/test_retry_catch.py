@@ -223,3 +223,23 @@ def test_runtime_errors_are_never_caught() -> None:
         "An error occurred while executing the state 'Work' (entered at the event id #2). "
         "Invalid path '$.missing' : No results for path: $['missing']"
     )
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "good"),
+    [
+        ("IntervalSeconds", [0, 1.5, 100_000_000, "1"], [1, 99_999_999]),
+        ("MaxAttempts", [-1, 2.5, 100_000_000], [0, 99_999_999]),
+        ("MaxDelaySeconds", [0, 0.5, 31_622_401], [1, 31_622_400]),
+    ],
+)
+def test_retrier_integer_fields_take_the_guides_ranges(field: str, bad: list[Any], good: list[Any]) -> None:
+    """Guide, "Retrying after an error"
+    (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html):
+    IntervalSeconds is "a positive integer" of at most 99999999, MaxAttempts an integer of at most
+    99999999 (0: never retry), MaxDelaySeconds "greater than 0 and less than 31622401"."""
+    for value in bad:
+        with pytest.raises(DefinitionError, match=f"{field} must be an integer from"):
+            Retrier.from_spec({"ErrorEquals": ["X"], field: value}, "S")
+    for value in good:
+        assert Retrier.from_spec({"ErrorEquals": ["X"], field: value}, "S")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from burstmap.local import DefinitionError, load_definition
+from burstmap.local import DefinitionError, UnsupportedFeature, load_definition
 from burstmap.local.query.variables import UndefinedVariable, VariableScope, current_scope, using_scope
 from tests.local.engine_support import ARN, chain, run
 
@@ -84,11 +84,13 @@ def test_catch_and_choice_rule_assign_in_jsonpath() -> None:
 
 
 def test_branches_read_outer_variables_but_their_assignments_stay_inside() -> None:
+    """A branch or iteration reads the outer scope's variables; what it assigns stays in its own
+    scope (an inner scope may not reassign an outer name: test_inner_scope_cannot_reassign...)."""
     branch = {
         "StartAt": "B1",
         "States": {
-            "B1": {"Type": "Pass", "Assign": {"outer": "changed", "inner": 1}, "Next": "B2"},
-            "B2": {"Type": "Pass", "Parameters": {"outer.$": "$outer", "inner.$": "$inner"}, "End": True},
+            "B1": {"Type": "Pass", "Assign": {"inner": 1, "copy.$": "$outer"}, "Next": "B2"},
+            "B2": {"Type": "Pass", "Parameters": {"outer.$": "$copy", "inner.$": "$inner"}, "End": True},
         },
     }
     definition = chain(
@@ -103,11 +105,12 @@ def test_branches_read_outer_variables_but_their_assignments_stay_inside() -> No
     output = run(definition, {"xs": [0, 1]}).output
     assert output == {
         "outer": "kept",
-        "b": [{"outer": "changed", "inner": 1}],
-        "m": [{"outer": "changed", "inner": 1}] * 2,
+        "b": [{"outer": "kept", "inner": 1}],
+        "m": [{"outer": "kept", "inner": 1}] * 2,
     }
     # a later state of the outer scope cannot read what a branch assigned
     leak = chain(
+        ("Init", {"Type": "Pass", "Assign": {"outer": "kept"}}),
         ("Par", {"Type": "Parallel", "Branches": [branch]}),
         ("Read", {"Type": "Pass", "Parameters": {"inner.$": "$inner"}}),
     )
@@ -197,3 +200,236 @@ def test_scope_lookup_shadowing_and_context_variable() -> None:
     with using_scope(inner):
         assert current_scope() is inner
     assert current_scope() is not inner
+
+
+VARIABLES_PAGE = "https://docs.aws.amazon.com/step-functions/latest/dg/workflow-variables.html"
+
+
+def test_variables_in_intrinsic_function_arguments() -> None:
+    """Guide, "Using variables in JSONPath states" (workflow-variables.html): "In JSONPath fields that
+    accept intrinsic functions, variables can be used in the arguments, for example
+    States.Format('The order number is {}', $order.number)" -- in Parameters, ResultSelector, Assign
+    and ItemSelector alike, nested calls included."""
+    task = {
+        "Type": "Task",
+        "Resource": ARN,
+        "Parameters": {"n.$": "States.MathAdd($order.number, 1)"},
+        "ResultSelector": {"both.$": "States.Array($.n, $order.number)"},
+        "Assign": {"message.$": "States.Format('Hello {}', $customer.name)"},
+    }
+    definition = chain(
+        (
+            "Init",
+            {"Type": "Pass", "Assign": {"order": {"number": 7}, "customer": {"name": "Ana"}, "xs": [3, 4]}},
+        ),
+        (
+            "Format",
+            {
+                "Type": "Pass",
+                "Parameters": {"m.$": "States.Format('The order number is {}', $order.number)"},
+                "ResultPath": "$.format",
+            },
+        ),
+        ("T", dict(task, ResultPath="$.task")),
+        (
+            "Map",
+            {
+                "Type": "Map",
+                "ItemsPath": "$xs",
+                "ItemSelector": {
+                    "sum.$": "States.MathAdd(States.MathAdd($$.Map.Item.Value, $order.number), 0)"
+                },
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "ResultPath": "$.map",
+            },
+        ),
+        (
+            "Show",
+            {
+                "Type": "Pass",
+                "Parameters": {
+                    "f.$": "$.format.m",
+                    "t.$": "$.task",
+                    "m.$": "$.map",
+                    "msg.$": "$message",
+                    "len.$": "States.ArrayLength($xs)",
+                },
+            },
+        ),
+    )
+    result = run(definition)
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {
+        "f": "The order number is 7",
+        "t": {"both": [8, 7]},
+        "m": [{"sum": 10}, {"sum": 11}],
+        "msg": "Hello Ana",
+        "len": 2,
+    }
+
+
+def test_an_undefined_variable_in_an_intrinsic_fails_naming_the_variable() -> None:
+    """workflow-variables.html: a reference to a variable that was never assigned fails at run time."""
+    definition = chain(("S", {"Type": "Pass", "Parameters": {"m.$": "States.Format('{}', $never.x)"}}))
+    result = run(definition)
+    assert result.error == "States.Runtime"
+    assert "States.Format('{}', $never.x)" in result.cause and "'$never' is not defined" in result.cause
+
+
+def test_variables_in_choice_variable_and_path_operands() -> None:
+    """workflow-variables.html: "You can reference a variable in any field that accepts a JSONpath
+    expression ... with the exception of ResultPath" -- a Choice rule's Variable and its ...Path
+    operand included (the guess/answer loop below ends once $guess was reassigned)."""
+    definition = {
+        "StartAt": "Setup",
+        "States": {
+            "Setup": {
+                "Type": "Pass",
+                "Assign": {"guess": "the_guess", "answer": "the_answer"},
+                "Next": "Check",
+            },
+            "Check": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$guess", "StringEqualsPath": "$answer", "Next": "Correct"},
+                    {"Variable": "$missing", "IsPresent": True, "Next": "Correct"},
+                ],
+                "Default": "Wrong",
+            },
+            "Correct": {"Type": "Pass", "Parameters": {"state": "CORRECT", "guess.$": "$guess"}, "End": True},
+            "Wrong": {"Type": "Pass", "Assign": {"guess.$": "$answer"}, "Next": "Check"},
+        },
+    }
+    result = run(definition)
+    assert result.status == "SUCCEEDED", result.cause
+    assert result.output == {"state": "CORRECT", "guess": "the_answer"}
+
+
+def test_variables_in_every_other_jsonpath_field() -> None:
+    """workflow-variables.html: InputPath, OutputPath, ItemsPath, MaxConcurrencyPath, SecondsPath,
+    TimestampPath, ErrorPath and CausePath all read `$name` paths."""
+    definition = chain(
+        (
+            "Init",
+            {
+                "Type": "Pass",
+                "Assign": {
+                    "doc": {"xs": [1, 2]},
+                    "limit": 1,
+                    "wait": 0,
+                    "at": "2024-11-06T09:42:03Z",
+                    "err": "Boom",
+                    "why": "because",
+                },
+            },
+        ),
+        ("In", {"Type": "Pass", "InputPath": "$doc", "OutputPath": "$doc.xs"}),
+        (
+            "Map",
+            {
+                "Type": "Map",
+                "ItemsPath": "$doc.xs",
+                "MaxConcurrencyPath": "$limit",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+            },
+        ),
+        ("W1", {"Type": "Wait", "SecondsPath": "$wait"}),
+        ("W2", {"Type": "Wait", "TimestampPath": "$at"}),
+        ("F", {"Type": "Fail", "ErrorPath": "$err", "CausePath": "States.Format('{} {}', $why, $doc.xs[0])"}),
+    )
+    result = run(definition)
+    assert (result.error, result.cause) == ("Boom", "because 1")
+
+
+def test_variables_cannot_be_used_in_result_path() -> None:
+    """workflow-variables.html: "Variables cannot be used in ResultPath" -- refused at load time."""
+    with pytest.raises(DefinitionError, match="cannot be used in ResultPath"):
+        load_definition(chain(("S", {"Type": "Pass", "Assign": {"a": 1}, "ResultPath": "$a"})))
+
+
+@pytest.mark.parametrize("kind", ["Parallel", "Map", "DistributedMap", "Nested"])
+def test_inner_scope_cannot_reassign_a_variable_of_an_outer_scope(kind: str) -> None:
+    """Guide, "Variable scope" (workflow-variables.html): "a variable assigned in an inner scope
+    cannot have the same name as one assigned in an outer scope. For example, if the top-level scope
+    assigns a value to a variable called myVariable, then no other scope (inside a Map, Parallel)
+    can assign to myVariable as well." Refused when the definition is loaded, whichever of the two
+    comes first, and whatever assigns it inside (a state, a Choice rule, a Catch clause)."""
+    inner = {
+        "StartAt": "C",
+        "States": {
+            "C": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.go", "IsPresent": True, "Assign": {"shared.$": "$"}, "Next": "E"}
+                ],
+                "Default": "E",
+            },
+            "E": {"Type": "Succeed"},
+        },
+    }
+    nested: dict[str, Any] = {
+        "Parallel": {"Type": "Parallel", "Branches": [inner]},
+        "Map": {"Type": "Map", "ItemProcessor": inner},
+        "DistributedMap": {
+            "Type": "Map",
+            "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, **inner},
+        },
+        "Nested": {
+            "Type": "Parallel",
+            "Branches": [
+                {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemProcessor": inner, "End": True}}}
+            ],
+        },
+    }[kind]
+    definition = chain(("Outer", nested), ("Later", {"Type": "Pass", "Assign": {"shared": 1}}))
+    with pytest.raises(
+        DefinitionError, match=r"variable '\$shared' is assigned in state 'C' .* state 'Later'"
+    ):
+        load_definition(definition)
+
+
+def test_sibling_scopes_and_a_catch_of_the_outer_state_may_share_names() -> None:
+    """workflow-variables.html: branches do not see each other ("they do not have access to variable
+    values from other concurrent branches"), so two branches may assign the same name; a Catch on a
+    Parallel "can assign values to variables in the outer scope, that is, the scope in which the
+    Parallel/Map state exists"."""
+    branch = {"StartAt": "B", "States": {"B": {"Type": "Pass", "Assign": {"mine.$": "$"}, "End": True}}}
+    parallel = {
+        "Type": "Parallel",
+        "Branches": [branch, branch],
+        "Assign": {"done": True},
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Assign": {"done": False}, "Next": "Show"}],
+    }
+    definition = chain(("P", parallel), ("Show", {"Type": "Pass", "Parameters": {"done.$": "$done"}}))
+    assert run(definition, {"x": 1}).output == {"done": True}
+
+
+def test_variable_names_are_unicode_identifiers_of_at_most_80_characters() -> None:
+    """Guide, "Variable name syntax" (workflow-variables.html): names follow Unicode identifier rules
+    (ID_Start, then ID_Continue) and "The maximum length of a variable name is 80"; "you cannot
+    assign a value to a part of a variable" ("x.y")."""
+    longest = "v" * 80
+    definition = chain(
+        ("A", {"Type": "Pass", "Assign": {"café": 1, "名前": "n", longest: True}}),
+        ("B", {"Type": "Pass", "Parameters": {"c.$": "$café", "n.$": "$名前", "l.$": "$" + longest}}),
+        ("C", {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% [$states.input, $café + 1] %}"}),
+    )
+    assert run(definition).output == [{"c": 1, "n": "n", "l": True}, 2]
+    for bad in ("v" * 81, "x.y", "9lives", "with space"):
+        with pytest.raises(DefinitionError, match="not a valid variable name"):
+            load_definition(chain(("S", {"Type": "Pass", "Assign": {bad: 1}})))
+
+
+@pytest.mark.parametrize("kind", ["Succeed", "Fail"])
+@pytest.mark.parametrize("language", ["JSONPath", "JSONata"])
+def test_succeed_and_fail_states_cannot_assign(kind: str, language: str) -> None:
+    """workflow-variables.html: "The Assign field in ASL is available at the top level of each state
+    (except Succeed and Fail)" -- a definition AWS rejects, not a local limitation."""
+    definition = {
+        "QueryLanguage": language,
+        "StartAt": "S",
+        "States": {"S": {"Type": kind, "Assign": {"a": 1}}},
+    }
+    with pytest.raises(DefinitionError, match=f"a {kind} state cannot have Assign") as refused:
+        load_definition(definition)
+    assert not isinstance(refused.value, UnsupportedFeature)

@@ -113,3 +113,49 @@ def test_fields_the_engine_does_not_run_are_refused_by_name() -> None:
     choice = {"Type": "Choice", "Choices": [{"Condition": "{% true %}", "Next": "E", "Extra": 1}]}
     with pytest.raises(UnsupportedFeature, match="'Choices.Extra' in state 'C'"):
         load_definition(machine(("C", choice), ("E", {"Type": "Succeed"})))
+
+
+TRANSFORMING_DATA_PAGE = "https://docs.aws.amazon.com/step-functions/latest/dg/transforming-data.html"
+CATCH_ALL = {"ErrorEquals": ["States.ALL"], "Next": "Done"}
+
+
+@pytest.mark.parametrize(
+    ("state", "field"),
+    [
+        ({"Type": "Pass", "Output": "{% $states.result %}"}, "Output"),
+        ({"Type": "Task", "Resource": ARN, "Arguments": {"x": "{% $states.result.x %}"}}, "Arguments/x"),
+        ({"Type": "Task", "Resource": ARN, "Output": "{% $states.errorOutput %}"}, "Output"),
+        (
+            {"Type": "Task", "Resource": ARN, "Catch": [{**CATCH_ALL, "Output": "{% $states.result %}"}]},
+            "Catch[0]/Output",
+        ),
+        (
+            {"Type": "Map", "Items": [1], "ItemSelector": {"r": "{% $states.result %}"}, "ItemProcessor": {}},
+            "ItemSelector/r",
+        ),
+    ],
+)
+def test_states_result_and_error_output_only_where_they_exist(state: dict[str, Any], field: str) -> None:
+    """Guide, "Reserved variable: $states" (transforming-data.html): `$states.result` in the Output
+    and Assign of Task, Parallel and Map states, `$states.errorOutput` in a Catch's Assign or
+    Output; "Attempting to access $states.result or $states.errorOutput in fields and states where
+    they are not accessible will be caught at creation" of the state machine."""
+    if state["Type"] == "Map":
+        state["ItemProcessor"] = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    definition = machine(("S", {**state, "Next": "Done"}), ("Done", {"Type": "Succeed"}))
+    with pytest.raises(DefinitionError, match=re.escape(f"in field '{field}' of state 'S' uses $states.")):
+        load_definition(definition)
+
+
+def test_states_result_and_error_output_where_they_exist_load() -> None:
+    """transforming-data.html: the fields where `$states.result` / `$states.errorOutput` exist."""
+    task = {
+        "Type": "Task",
+        "Resource": ARN,
+        "Output": {"r": "{% $states.result %}"},
+        "Assign": {"r": "{% $states.result %}"},
+        "Catch": [
+            {**CATCH_ALL, "Output": "{% $states.errorOutput %}", "Assign": {"e": "{% $states.errorOutput %}"}}
+        ],
+    }
+    load_definition(machine(("S", task), ("Done", {"Type": "Succeed"})))

@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from burstmap.local import FakeClock
+import pytest
+
+from burstmap.local import FakeClock, UnsupportedFeature
 from tests.local.engine_support import ARN, chain, run
 
 
@@ -204,3 +206,57 @@ def test_query_language_on_single_states_of_a_jsonpath_machine() -> None:
         language="JSONPath",
     )
     assert run(definition, {"v": 4}).output == 8
+
+
+def test_map_item_source_in_inline_and_distributed_maps_and_both_query_languages() -> None:
+    """Guide, "Context object data for Map states"
+    (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html): the
+    example's ItemSelector reads `$$.Map.Item.Source` (JSONPath) and
+    `$states.context.Map.Item.Source` (JSONata), "STATE_DATA" for items from the state input."""
+    processor = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    distributed = {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, **processor}
+    jsonpath_selector = {"i.$": "$$.Map.Item.Index", "s.$": "$$.Map.Item.Source"}
+    jsonata_selector = {
+        "i": "{% $states.context.Map.Item.Index %}",
+        "s": "{% $states.context.Map.Item.Source %}",
+    }
+    expected = [{"i": 0, "s": "STATE_DATA"}, {"i": 1, "s": "STATE_DATA"}]
+    for item_processor in (processor, distributed):
+        jsonpath = {"Type": "Map", "ItemSelector": jsonpath_selector, "ItemProcessor": item_processor}
+        jsonata = {
+            "Type": "Map",
+            "Items": ["a", "b"],
+            "ItemSelector": jsonata_selector,
+            "ItemProcessor": item_processor,
+        }
+        assert run(machine(("M", jsonpath), language="JSONPath"), ["a", "b"]).output == expected
+        assert run(machine(("M", jsonata))).output == expected
+
+
+def test_a_distributed_map_over_a_json_object_is_refused_as_not_supported_locally() -> None:
+    """Guide, "ItemReader (Map)"
+    (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html): a
+    Distributed Map's input may now be a JSON object, iterated as key-value pairs. The pairs' shape
+    is not documented and earlier recorded runs failed, so the engine refuses rather than guesses;
+    an inline Map keeps the recorded failure (conformance case jsonata/map_input_must_be_array)."""
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "End": True}},
+    }
+    for definition in (
+        machine(("M", {"Type": "Map", "Items": "{% $states.input %}", "ItemProcessor": processor})),
+        machine(("M", {"Type": "Map", "ItemsPath": "$.o", "ItemProcessor": processor}), language="JSONPath"),
+    ):
+        with pytest.raises(UnsupportedFeature, match="key-value pairs of a JSON object .state 'M'."):
+            run(definition, {"o": {"a": 1}})
+    inline = machine(
+        (
+            "M",
+            {
+                "Type": "Map",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+            },
+        )
+    )
+    assert run(inline, {"a": 1}).error == "States.QueryEvaluationError"
