@@ -259,7 +259,7 @@ def _load_state_machine(
     return LocalStateMachine(
         logical_id=logical_id,
         stack=resolver.stack,
-        name=resolver.physical_name(logical_id),
+        name=resolver.state_machine_name(logical_id),
         arn=resolver.get_att(logical_id, "Arn", logical_id, "Arn"),
         definition=definition,
     )

@@ -52,6 +52,10 @@ class TemplateResolver:
             return str(self.resolve(explicit, logical_id, "FunctionName"))
         return self.physical_name(logical_id)
 
+    def state_machine_name(self, logical_id: str) -> str:
+        """Its ``StateMachineName``, else the name CloudFormation would generate."""
+        return self._named(logical_id, "StateMachineName")
+
     def _named(self, logical_id: str, prop: str) -> str:
         explicit = self.resources[logical_id].get("Properties", {}).get(prop)
         if explicit is not None:

@@ -276,6 +276,8 @@ def test_definition_substitutions_and_machine_choice(tmp_path: Path) -> None:
         app.state_machine()
     assert app.state_machine("M").definition["States"]["P"]["Result"] == app.functions[0].arn
     assert app.state_machine("Other").arn.endswith(":stateMachine:other")
+    assert app.state_machine("other") is app.state_machine("Other")  # its StateMachineName is its name
+    assert app.state_machine("M").name == "S-M"  # none: the name CloudFormation would generate
     with pytest.raises(AssemblyError, match="no state machine 'Nope'"):
         app.state_machine("Nope")
 
