@@ -120,6 +120,15 @@ def prepare_launch(
             "the function reads Lambda's own values"
         )
     interpreter, why = interpreter_for_runtime(spec.runtime)
+    oldest = runtime_minimum_python()
+    if oldest is not None and interpreter.version < oldest:
+        host = host_interpreter()
+        why = (
+            f"it declares {spec.runtime}, but the boto3 of this environment (the Lambda runtime's packages "
+            f"here) needs Python >= {oldest[0]}.{oldest[1]}, so it runs on this Python {host.version_text} "
+            f"({host.path})"
+        )
+        interpreter = host
     if why is not None:
         notice(f"function {spec.name}: {why}")
     task_root = Path(spec.code_paths[0])
@@ -223,6 +232,24 @@ def _runtime_sources() -> tuple[tuple[str, str], ...]:
             for info in site_dir.glob(f"{distribution}-*.dist-info"):
                 found.append((info.name, str(info)))
     return tuple(sorted(set(found)))
+
+
+@functools.cache
+def runtime_minimum_python() -> tuple[int, int] | None:
+    """The oldest Python the runtime packages of this environment support (their ``Requires-Python``)."""
+    oldest: tuple[int, int] | None = None
+    for name, path in _runtime_sources():
+        if not name.endswith(".dist-info"):
+            continue
+        try:
+            metadata = (Path(path) / "METADATA").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        found = re.search(r"^Requires-Python:.*?>=\s*(\d+)\.(\d+)", metadata, re.MULTILINE)
+        if found is not None:
+            version = (int(found.group(1)), int(found.group(2)))
+            oldest = version if oldest is None else max(oldest, version)
+    return oldest
 
 
 def runtime_dir(notice: Notice) -> Path:

@@ -117,6 +117,11 @@ class LambdaRuntime:
         except BaseException:
             self.close()
             raise
+        if self._pools and not self._memory.enabled:
+            self._notice(
+                "MemorySize is not enforced on this system (it has no /proc with process children): "
+                "a function that outgrows its memory here fails with Runtime.OutOfMemory on AWS"
+            )
 
     # -------------------------------------------------------------------------------- configuration
 

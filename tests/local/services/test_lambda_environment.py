@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from burstmap.local.services import lambda_environment
 from burstmap.local.services.lambda_environment import RESERVED_VARIABLES
 from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaConfigurationError, LambdaRuntime
 from burstmap.local.services.python_interpreters import (
@@ -330,6 +331,32 @@ def test_without_the_declared_python_the_host_runs_it_with_one_warning(
     (warning,) = notices
     assert warning.startswith("function f: it declares python3.99, but no Python 3.99 was found")
     assert f"this Python {host.version_text}" in warning
+
+
+def test_a_python_older_than_this_environments_boto3_supports_runs_on_the_host(
+    code: Path, runtime_for: Any, notices: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runtime's packages are this environment's boto3: an interpreter it does not support cannot
+    import it, so the function runs on the host's Python instead, and says why."""
+    other = next(
+        (
+            found
+            for minor in (10, 12, 13)
+            if (found := find_interpreter((3, minor))) is not None
+            and found.version != host_interpreter().version
+        ),
+        None,
+    )
+    if other is None:
+        pytest.skip("no Python other than the host's is installed")
+    monkeypatch.setattr(
+        lambda_environment, "runtime_minimum_python", lambda: (other.version[0], other.version[1] + 1)
+    )
+    runtime = runtime_for(FunctionSpec("f", "handlers.version", [code], runtime=other.runtime))
+
+    assert tuple(call(runtime, "f")["version"]) == host_interpreter().version
+    (warning,) = notices
+    assert warning.startswith(f"function f: it declares {other.runtime}, but the boto3 of this environment")
 
 
 @pytest.mark.parametrize("native", [True, False])
