@@ -8,7 +8,7 @@ packages (boto3, botocore and their dependencies in ``/var/lang/lib/python3.X/si
 standard library; the code and layer folders are site directories (their ``.pth`` files are read). A
 worker gets exactly that, with the local folders in those places: it runs isolated (``-I -S``), so
 nothing of the development environment is importable, and the runtime's packages are a cached folder of
-links to this environment's boto3 and its dependencies (``runtime_dir``).
+links to this environment's boto3 and its dependencies (``runtime_dir``, also ``LAMBDA_RUNTIME_DIR``).
 
 Its environment is the function's ``Environment.Variables`` plus Lambda's defined variables and the
 local plumbing (``extra_env``: the S3 endpoint and credentials), nothing else of this process's
@@ -145,7 +145,7 @@ def prepare_launch(
         *([dependencies] if dependencies is not None else []),
         *spec.code_paths[1:],
         *layer_paths,
-        runtime / "site-packages",
+        runtime,
     ]
     _check_architecture(spec, interpreter, [task_root, *filter(None, [dependencies]), *layers], notice)
     return WorkerLaunch(
@@ -253,27 +253,26 @@ def runtime_minimum_python() -> tuple[int, int] | None:
 
 
 def runtime_dir(notice: Notice) -> Path:
-    """A folder standing for the runtime's ``/var/runtime`` whose ``site-packages`` holds links to this
-    environment's boto3, botocore and their dependencies (built once, then reused)."""
+    """The folder of the runtime's packages: links to this environment's boto3, botocore and their
+    dependencies (built once, then reused). It is ``LAMBDA_RUNTIME_DIR`` and ``PYTHONPATH`` too, so a
+    Python the handler starts imports boto3, as on Lambda."""
     sources = _runtime_sources()
     missing = sorted(set(RUNTIME_MODULES) - {Path(path).stem for _, path in sources})
     if missing:
         _warn_missing_once(tuple(missing), notice)
-    key = hashlib.sha256(repr(sources).encode()).hexdigest()[:24]
+    key = hashlib.sha256(repr(("links at the root", sources)).encode()).hexdigest()[:24]
     root = cache_root() / "lambda-runtime" / key
-    if (root / "site-packages").is_dir():
+    if root.is_dir():
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=root.parent))
-    (staging / "site-packages").mkdir()
     for name, path in sources:
-        os.symlink(path, staging / "site-packages" / name)
+        os.symlink(path, staging / name)
     try:
         os.rename(staging, root)
     except OSError:  # another process built it first
         for name, _ in sources:
-            (staging / "site-packages" / name).unlink()
-        (staging / "site-packages").rmdir()
+            (staging / name).unlink()
         staging.rmdir()
     return root
 

@@ -38,6 +38,12 @@ def version(event, context):
     return {"version": list(sys.version_info[:2]), "executable": sys.executable}
 
 
+def child_python(event, context):
+    import subprocess
+    command = [sys.executable, "-c", "import boto3, sys; print(boto3.__file__)"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
 def imports(event, context):
     found = {}
     for name in event["modules"]:
@@ -116,7 +122,7 @@ def test_the_import_path_is_the_code_then_the_layers_then_the_runtime_packages_t
         str(first / "python"),
         str(runtime_packages),
     ]
-    assert runtime_packages.name == "site-packages"
+    assert runtime_packages.parent.name == "lambda-runtime"
     links = [entry.name for entry in runtime_packages.iterdir() if entry.is_symlink()]
     assert sorted(name for name in links if not name.endswith(".dist-info")) == [
         "boto3",
@@ -153,6 +159,13 @@ def test_a_handler_imports_the_runtime_packages_and_the_layers_but_nothing_else_
     assert found["pytest"] == "ImportError: No module named 'pytest'"  # installed here, not on Lambda
     assert found["moto"] == "ImportError: No module named 'moto'"
     assert found["burstmap"] == "ImportError: No module named 'burstmap'"  # only through the BurstmapLayer
+
+
+def test_a_python_the_handler_starts_imports_the_runtime_packages_too(code: Path, runtime_for: Any) -> None:
+    """As on Lambda, where PYTHONPATH is the runtime's folder: a subprocess of the handler finds boto3."""
+    runtime = runtime_for(FunctionSpec("f", "handlers.child_python", [code]))
+
+    assert "lambda-runtime" in call(runtime, "f")
 
 
 def test_an_unbundled_import_fails_like_lambda_with_one_hint_per_function(
