@@ -54,14 +54,20 @@ def prepare_app(
 
 
 def function_spec(function: LocalFunction) -> FunctionSpec:
-    """The local Lambda service's view of one of the app's functions."""
+    """The local Lambda service's view of one of the app's functions: its code, layers, runtime and
+    architecture, and the entry folder whose packages its bundling would install (PythonFunction,
+    BurstmapFunction)."""
     return FunctionSpec(
         name=function.name,
         handler=function.handler,
-        code_paths=list(function.code_paths),
+        code_paths=[function.code_dir],
         environment=dict(function.environment),
         timeout_seconds=float(function.timeout_seconds),
         memory_mb=int(function.memory_mb),
+        runtime=function.runtime,
+        architecture=function.architecture,
+        layers=list(function.layers),
+        bundled_requirements=function.code_dir if function.bundling is not None else None,
     )
 
 

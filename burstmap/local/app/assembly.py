@@ -3,6 +3,11 @@
 The engine reads what CDK synthesized, not the construct, so a job that runs locally runs the very
 definition that would be deployed. ``load_assembly`` reads ``manifest.json`` and the stack templates and
 resolves their CloudFormation tokens (tokens.py); synthesis and its reuse are in synth.py.
+
+Of each Python function it keeps what its workers need to see what they would on Lambda: the runtime and
+architecture, the code folder, each layer's content, and whether its construct bundles third-party packages
+from its entry folder (a PythonFunction, known from the construct tree; a BurstmapFunction, known from its
+``burstmap:dependencies`` metadata), which a local run then installs (services/lambda_dependencies.py).
 """
 
 from __future__ import annotations
@@ -14,12 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from burstmap.local.app.construct_tree import PYTHON_FUNCTION, construct_types, resource_construct
 from burstmap.local.app.errors import AssemblyError, read_json
-from burstmap.local.app.tokens import TemplateResolver
+from burstmap.local.app.tokens import TemplateResolver, bundled, bundling_skipped
 
 # CloudFormation's defaults for AWS::Lambda::Function.
 DEFAULT_TIMEOUT_SECONDS = 3
 DEFAULT_MEMORY_MB = 128
+DEFAULT_ARCHITECTURE = "x86_64"
+BURSTMAP_FUNCTION_METADATA = "burstmap:dependencies"
+"""The CloudFormation metadata key of a BurstmapFunction (its entry folder's packages are bundled)."""
 
 
 @dataclass(frozen=True)
@@ -32,10 +41,27 @@ class LocalFunction:
     arn: str
     handler: str
     runtime: str
-    code_paths: list[Path]
+    code_dir: Path
     environment: dict[str, str]
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     memory_mb: int = DEFAULT_MEMORY_MB
+    architecture: str = DEFAULT_ARCHITECTURE
+    layers: list[Path] = field(default_factory=list)
+    """Each layer's content (what Lambda extracts to ``/opt``), in the function's order."""
+    bundling: str | None = None
+    """``PythonFunction`` or ``BurstmapFunction`` when the construct installs the packages its entry folder's
+    dependency file names and the code folder is that entry (a local synth skips the bundling); else None."""
+
+    @property
+    def code_paths(self) -> list[Path]:
+        """The code folder, then the layers' import folders as Lambda orders them (a later layer first,
+        ``python/lib/<runtime>/site-packages`` before ``python/``)."""
+        layers = list(reversed(self.layers))
+        return [
+            self.code_dir,
+            *(layer / "python" / "lib" / self.runtime / "site-packages" for layer in layers),
+            *(layer / "python" for layer in layers),
+        ]
 
 
 @dataclass(frozen=True)
@@ -101,8 +127,9 @@ def load_assembly(out_dir: Path) -> LocalApp:
         raise AssemblyError(
             f"no CloudFormation stack in the cloud assembly {out_dir}: synthesize the app first"
         )
+    constructs = construct_types(out_dir)
     for stack_name, template_path in stacks:
-        _load_stack(app, stack_name, template_path)
+        _load_stack(app, stack_name, template_path, constructs)
     return app
 
 
@@ -120,7 +147,7 @@ def _stack_templates(assembly_dir: Path) -> Iterator[tuple[str, Path]]:
             yield from _stack_templates(assembly_dir / props["directoryName"])
 
 
-def _load_stack(app: LocalApp, stack: str, template_path: Path) -> None:
+def _load_stack(app: LocalApp, stack: str, template_path: Path, constructs: dict[str, str]) -> None:
     template = read_json(template_path)
     resolver = TemplateResolver(stack, template, template_path.parent)
     resources: dict[str, Any] = template.get("Resources", {})
@@ -129,7 +156,7 @@ def _load_stack(app: LocalApp, stack: str, template_path: Path) -> None:
         if kind == "AWS::S3::Bucket":
             app.buckets.append(LocalBucket(logical_id, stack, resolver.ref(logical_id, logical_id, "Ref")))
         elif kind == "AWS::Lambda::Function":
-            _load_function(app, resolver, logical_id, resource)
+            _load_function(app, resolver, logical_id, resource, constructs)
         elif kind == "AWS::StepFunctions::StateMachine":
             app.state_machines.append(_load_state_machine(resolver, logical_id, resource))
     for name, output in template.get("Outputs", {}).items():
@@ -137,7 +164,11 @@ def _load_stack(app: LocalApp, stack: str, template_path: Path) -> None:
 
 
 def _load_function(
-    app: LocalApp, resolver: TemplateResolver, logical_id: str, resource: dict[str, Any]
+    app: LocalApp,
+    resolver: TemplateResolver,
+    logical_id: str,
+    resource: dict[str, Any],
+    constructs: dict[str, str],
 ) -> None:
     props = resource.get("Properties", {})
     name = resolver.ref(logical_id, logical_id, "Ref")
@@ -149,10 +180,22 @@ def _load_function(
             "the local runtime runs Python functions only"
         )
         return
+    bundling = _bundling(resource, constructs)
+    if bundling is None and bundling_skipped(resource):
+        app.skipped_functions[arn] = (
+            "its code is built by CDK bundling, which a local synth skips, so what it would deploy is not "
+            "known here (not supported locally): use a PythonFunction or a BurstmapFunction (their "
+            "requirements are installed locally), or Code.from_asset on a folder"
+        )
+        return
+    if bundling is not None and bundled(resource):
+        bundling = None  # a synth that ran the bundling: the packages are in the asset already
     code_dir = resolver.code_directory(logical_id, resource)
-    layer_paths: list[Path] = []
-    for index, layer in enumerate(props.get("Layers", [])):
-        layer_paths += resolver.layer_python_paths(layer, logical_id, f"Layers[{index}]", runtime)
+    layers = [
+        resolver.layer_content(layer, logical_id, f"Layers[{index}]")
+        for index, layer in enumerate(props.get("Layers", []))
+    ]
+    architectures = props.get("Architectures") or [DEFAULT_ARCHITECTURE]
     environment = resolver.resolve(
         props.get("Environment", {}).get("Variables", {}), logical_id, "Environment.Variables"
     )
@@ -164,12 +207,25 @@ def _load_function(
             arn=arn,
             handler=str(resolver.resolve(props.get("Handler"), logical_id, "Handler")),
             runtime=runtime,
-            code_paths=[code_dir, *layer_paths],
+            code_dir=code_dir,
             environment={key: _env_string(value) for key, value in environment.items()},
             timeout_seconds=float(props.get("Timeout", DEFAULT_TIMEOUT_SECONDS)),
             memory_mb=int(props.get("MemorySize", DEFAULT_MEMORY_MB)),
+            architecture=str(architectures[0]),
+            layers=layers,
+            bundling=bundling,
         )
     )
+
+
+def _bundling(resource: dict[str, Any], constructs: dict[str, str]) -> str | None:
+    """The construct that bundles this function's packages from its entry folder, if any."""
+    if BURSTMAP_FUNCTION_METADATA in (resource.get("Metadata") or {}):
+        return "BurstmapFunction"
+    path = resource_construct(resource)
+    if path is not None and constructs.get(path) == PYTHON_FUNCTION:
+        return "PythonFunction"
+    return None
 
 
 def _env_string(value: Any) -> str:
@@ -203,7 +259,7 @@ def _load_state_machine(
     return LocalStateMachine(
         logical_id=logical_id,
         stack=resolver.stack,
-        name=resolver.physical_name(logical_id),
+        name=resolver.state_machine_name(logical_id),
         arn=resolver.get_att(logical_id, "Arn", logical_id, "Arn"),
         definition=definition,
     )

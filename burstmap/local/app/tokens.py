@@ -3,7 +3,9 @@
 ``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``, ``Fn::Select``, ``Fn::Split``, ``Fn::FindInMap`` and
 ``Fn::Base64`` resolve to deterministic local values: function ARNs in the local account and region,
 lowercase bucket names, pseudo parameters. A function's code and its layers resolve to their asset
-directories. A token without a local value is an ``UnresolvableToken`` naming the resource and property.
+directories (the BurstmapLayer's, when its bundling was skipped, to the layout it has on AWS:
+runtime_layer.py). A token without a local value is an ``UnresolvableToken`` naming the resource and
+property.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from burstmap.local.app.errors import AssemblyError, UnresolvableToken, read_json
+from burstmap.local.app.runtime_layer import is_unbundled_runtime_layer, runtime_layer_content
 from burstmap.local.core.limits import LOCAL_ACCOUNT, LOCAL_PARTITION, LOCAL_REGION, LOCAL_URL_SUFFIX
 
 
@@ -48,6 +51,10 @@ class TemplateResolver:
         if explicit is not None:
             return str(self.resolve(explicit, logical_id, "FunctionName"))
         return self.physical_name(logical_id)
+
+    def state_machine_name(self, logical_id: str) -> str:
+        """Its ``StateMachineName``, else the name CloudFormation would generate."""
+        return self._named(logical_id, "StateMachineName")
 
     def _named(self, logical_id: str, prop: str) -> str:
         explicit = self.resources[logical_id].get("Properties", {}).get(prop)
@@ -220,8 +227,8 @@ class TemplateResolver:
             return directory
         return self._asset_directory(logical_id, resource, "Code")
 
-    def layer_python_paths(self, layer: Any, function_id: str, prop: str, runtime: str) -> list[Path]:
-        """A layer's ``python/`` (and ``python/lib/<runtime>/site-packages``), as Lambda puts on sys.path."""
+    def layer_content(self, layer: Any, function_id: str, prop: str) -> Path:
+        """A layer's content, as Lambda extracts it to ``/opt`` (its ``python/`` folder is imported from)."""
         target = layer.get("Ref") if isinstance(layer, dict) else None
         resource = self.resources.get(target) if isinstance(target, str) else None
         if resource is None or resource.get("Type") != "AWS::Lambda::LayerVersion":
@@ -233,11 +240,9 @@ class TemplateResolver:
                 "only layers defined in the same stack from a local asset can run locally",
             )
         root = self._asset_directory(target, resource, "Content")
-        paths = [root / "python"]
-        site_packages = root / "python" / "lib" / runtime / "site-packages"
-        if site_packages.is_dir():
-            paths.append(site_packages)
-        return paths
+        if bundling_skipped(resource) and is_unbundled_runtime_layer(root):
+            return runtime_layer_content(self.assembly_dir)
+        return root
 
     def _asset_directory(self, logical_id: str, resource: dict[str, Any], prop: str) -> Path:
         metadata = resource.get("Metadata", {})
@@ -270,3 +275,18 @@ class TemplateResolver:
             for path in self.assembly_dir.glob("*.assets.json"):
                 self._asset_files.update(read_json(path).get("files", {}))
         return self._asset_files
+
+
+def bundling_skipped(resource: dict[str, Any]) -> bool:
+    """Whether CDK was to bundle this resource's asset and did not (a local synth skips bundling): the
+    asset is then the bundling's input folder, not staged into the assembly (its path is absolute)."""
+    metadata = resource.get("Metadata") or {}
+    path = metadata.get("aws:asset:path")
+    return metadata.get("aws:asset:is-bundled") is True and isinstance(path, str) and Path(path).is_absolute()
+
+
+def bundled(resource: dict[str, Any]) -> bool:
+    """Whether this resource's asset folder is its bundling's output (a synth that ran the bundling)."""
+    return (resource.get("Metadata") or {}).get("aws:asset:is-bundled") is True and not bundling_skipped(
+        resource
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from burstmap.local.core.errors import StatesError
-from burstmap.local.services.lambda_errors import exit_error_payload, invocation_of_answer, timed_out_payload
+from burstmap.local.services.lambda_errors import invocation_of_answer, timed_out_payload
 from burstmap.local.services.lambda_function import FunctionSpec, Invocation
 from burstmap.local.services.lambda_pool import INIT_TIMEOUT_SECONDS, FunctionPool, Worker, encode_request
 
@@ -98,6 +98,8 @@ class InvocationDispatcher:
                 except OSError:  # the worker died: its pipe says how, in turn
                     queued.send_failed = True
             self._sent.setdefault(worker, deque()).append(queued)
+            if self.pool.memory is not None:
+                self.pool.memory.busy()
 
     def wait(self, timeout: float | None = None) -> list[tuple[Any, Invocation | StatesError]]:
         """Finished invocations as (token, Invocation or the service error), waiting up to
@@ -159,6 +161,7 @@ class InvocationDispatcher:
         if not worker.ready:  # the init phase is over: the invocation's own timeout starts now
             worker.ready = True
             self._deadlines[worker] = time.monotonic() + self.timeout
+            self.pool.init_answered(message)
             return
         queued = self._sent[worker].popleft()
         self._deadlines.pop(worker, None)
@@ -179,7 +182,9 @@ class InvocationDispatcher:
         self._requeue(worker)
 
     def _crashed(self, worker: Worker, returncode: int | None) -> None:
-        self._failed_head(worker, lambda request_id: exit_error_payload(request_id, returncode), "crashes")
+        self._failed_head(
+            worker, lambda request_id: worker.failure_payload(request_id, returncode), "crashes"
+        )
 
     def _timed_out(self, worker: Worker) -> None:
         seconds = self.timeout if worker.ready else INIT_TIMEOUT_SECONDS

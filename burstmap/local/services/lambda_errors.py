@@ -10,9 +10,12 @@ What an invocation returns, and why (the names Step Functions then reports are t
 - timeout: the worker is killed and replaced; payload (written by the Lambda platform, not the
   runtime: compact JSON, errorType first) ``{"errorType":"Sandbox.Timedout",
   "errorMessage":"RequestId: <id> Error: Task timed out after 3.00 seconds"}``;
-- a worker that exits or dies mid-invocation (``os._exit``, a signal, the OOM killer):
+- a worker that exits or dies mid-invocation (``os._exit``, a signal):
   ``{"errorType":"Runtime.ExitError","errorMessage":"RequestId: <id> Error: Runtime exited with
   error: exit status 1"}`` (or ``signal: killed``, ``signal: segmentation fault``, ...);
+- a worker whose processes passed the function's MemorySize (killed by lambda_memory.py):
+  ``{"errorType":"Runtime.OutOfMemory","errorMessage":"RequestId: <id> Error: Runtime exited with
+  error: signal: killed"}``;
 - a response over 6,291,556 bytes: ``{"errorMessage":"Response payload size exceeded maximum
   allowed payload size (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}``;
 - service-side failures are raised, not returned: ``LambdaServiceError`` with
@@ -39,6 +42,7 @@ __all__ = [
     "exit_error_payload",
     "invalid_request_content",
     "invocation_of_answer",
+    "out_of_memory_payload",
     "resource_not_found",
     "response_too_large_payload",
     "timed_out_payload",
@@ -85,6 +89,16 @@ def exit_error_payload(request_id: str, returncode: int | None) -> bytes:
         reason = f"Runtime exited with error: signal: {name}"
     return _compact(
         [("errorType", "Runtime.ExitError"), ("errorMessage", f"RequestId: {request_id} Error: {reason}")]
+    )
+
+
+def out_of_memory_payload(request_id: str) -> bytes:
+    """A worker killed for passing its function's MemorySize (what Lambda reports of the kernel's kill)."""
+    return _compact(
+        [
+            ("errorType", "Runtime.OutOfMemory"),
+            ("errorMessage", f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"),
+        ]
     )
 
 

@@ -1,5 +1,6 @@
-"""A Lambda function as the local service knows it: its configuration, what an invocation returns, how a
-name or ARN refers to it, and the environment its execution environments get."""
+"""A Lambda function as the local service knows it: its configuration, what an invocation returns, and how a
+name or ARN refers to it. What its workers see (interpreter, import path, environment) is built from the
+FunctionSpec by lambda_environment.py."""
 
 from __future__ import annotations
 
@@ -19,14 +20,37 @@ PYTHON_RUNTIME = "python3.12"
 
 @dataclass
 class FunctionSpec:
-    """One Lambda function, as the engine runs it."""
+    """One Lambda function, as the engine runs it.
+
+    A ``handler`` string (``module.function``) runs in worker processes that see what the function would
+    see on Lambda (lambda_environment.py); a callable runs in the calling thread, without isolation.
+    """
 
     name: str
     handler: str | Callable[..., Any]
     code_paths: list[Path] = field(default_factory=list)
+    """The code asset first (``LAMBDA_TASK_ROOT``, the workers' working directory), then any further folders
+    to import from, in order. Empty: the handler's module is imported from this Python's own path (a
+    ``module:function`` given to ``execute``, not a deployed function)."""
     environment: dict[str, str] = field(default_factory=dict)
     timeout_seconds: float = 3.0
     memory_mb: int = 128
+    """MemorySize: a worker whose processes' resident memory passes it fails with Runtime.OutOfMemory."""
+    runtime: str | None = None
+    """The Lambda runtime (``python3.13``): the workers run on that Python when this machine has it, else on
+    this one, with a warning. None: this Python, nothing to compare."""
+    architecture: str | None = None
+    """``x86_64`` or ``arm64``; bundled native code for another architecture than this machine's is
+    pointed out once. None: not compared."""
+    layers: list[Path] = field(default_factory=list)
+    """Each layer's content (what Lambda extracts to ``/opt``), in the function's order: its
+    ``python/lib/<runtime>/site-packages`` and ``python/`` are imported from, its ``bin/`` and ``lib/`` are
+    on ``PATH`` and ``LD_LIBRARY_PATH``."""
+    bundled_requirements: Path | None = None
+    """The entry folder whose dependency file (Pipfile.lock, poetry.lock, requirements.txt or uv.lock) the
+    function's bundling installs into its asset (a PythonFunction or a BurstmapFunction): its packages are
+    installed locally (cached) and imported right after the code. None: nothing is installed, as for
+    ``Code.from_asset`` (a requirements.txt there is just a file)."""
 
 
 @dataclass
@@ -74,9 +98,10 @@ def log_stream_name() -> str:
 
 
 def function_environment(spec: FunctionSpec, region: str, extra_env: dict[str, str]) -> dict[str, str]:
-    """A worker's environment: this process's, minus its AWS_* settings (credentials and profiles must not
-    leak into handlers), plus Lambda's reserved variables, the function's variables, and ``extra_env``
-    (the local plumbing: S3 endpoint and fake credentials) last."""
+    """The environment of a worker that imports from this Python's own path (a FunctionSpec without
+    code): this process's, minus its AWS_* settings (credentials and profiles must not leak into
+    handlers), plus Lambda's reserved variables, the function's variables, and ``extra_env`` (the local
+    plumbing: S3 endpoint and fake credentials) last."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
         {

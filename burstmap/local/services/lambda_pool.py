@@ -6,6 +6,11 @@ invocations one at a time, in the order sent. An invocation may wait in a worker
 one it runs (``QUEUE_DEPTH``), so the worker starts the next as soon as it answers the last. A worker that
 crashes or times out is killed and replaced; the invocations queued behind it never started, and go to
 another worker.
+
+Each worker leads a process group of its own (process_groups.py): stopping it (a timeout, a crash, the
+memory limit, the runtime's close) kills the group, so nothing a handler spawned outlives its worker.
+A worker whose processes pass the function's MemorySize is killed by the runtime's MemoryMonitor, and
+its invocation fails with ``Runtime.OutOfMemory``.
 """
 
 from __future__ import annotations
@@ -16,14 +21,21 @@ import select
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
 from burstmap.local.services import lambda_worker
-from burstmap.local.services.lambda_errors import exit_error_payload, invocation_of_answer, timed_out_payload
+from burstmap.local.services.lambda_environment import Notice, WorkerLaunch, missing_module_hint
+from burstmap.local.services.lambda_errors import (
+    exit_error_payload,
+    invocation_of_answer,
+    out_of_memory_payload,
+    timed_out_payload,
+)
 from burstmap.local.services.lambda_function import FunctionSpec, Invocation
+from burstmap.local.services.lambda_memory import MemoryMonitor
+from burstmap.local.services.process_groups import kill_group, lifeline_fd
 
 INIT_TIMEOUT_SECONDS = 10.0
 """Lambda gives the init phase (importing the handler) 10 s, apart from the function timeout."""
@@ -71,9 +83,17 @@ class Worker:
     requests, ``turn`` is the one whose answer is read next)."""
 
     def __init__(
-        self, process: subprocess.Popen[bytes], requests: int, responses: int, lock: threading.Lock
+        self,
+        process: subprocess.Popen[bytes],
+        requests: int,
+        responses: int,
+        lock: threading.Lock,
+        limit_bytes: int,
     ) -> None:
         self.process = process
+        self.pid = process.pid
+        self.limit_bytes = limit_bytes
+        self.out_of_memory = False  # set by the MemoryMonitor before it kills the group
         self.requests = requests  # write end: invocations go out
         self.responses = responses  # read end: ready, results and errors come back
         self.ready = False
@@ -87,6 +107,18 @@ class Worker:
         self._poller = select.poll()
         self._poller.register(responses, select.POLLIN | select.POLLHUP | select.POLLERR)
 
+    def is_busy(self) -> bool:
+        return self.inflight > 0
+
+    def kill_group(self) -> None:
+        kill_group(self.process)
+
+    def failure_payload(self, request_id: str, returncode: int | None) -> bytes:
+        """What an invocation gets when this worker died under it."""
+        if self.out_of_memory:
+            return out_of_memory_payload(request_id)
+        return exit_error_payload(request_id, returncode)
+
     def send(self, data: bytes) -> None:
         lambda_worker.send_message(self.requests, data)
 
@@ -98,9 +130,8 @@ class Worker:
         return lambda_worker.recv_message(self.responses)
 
     def kill(self) -> int | None:
-        """Stop the process for good and return its exit code."""
-        if self.process.poll() is None:
-            self.process.kill()
+        """Stop the process and its group for good and return its exit code."""
+        kill_group(self.process)
         try:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - a kill that does not take
@@ -121,6 +152,7 @@ class Worker:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return self.kill()
+        kill_group(self.process)  # what the handler spawned dies with its worker
         self.close_pipes()
         return code
 
@@ -128,11 +160,22 @@ class Worker:
 class FunctionPool:
     """The warm workers of one function: at most ``limit`` processes, started when first needed."""
 
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], limit: int, count: Count) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        launch: WorkerLaunch,
+        limit: int,
+        count: Count,
+        memory: MemoryMonitor | None = None,
+        notice: Notice | None = None,
+    ) -> None:
         self.spec = spec
-        self.env = env
+        self.launch = launch
         self.limit = limit
         self.count = count
+        self.memory = memory
+        self.notice = notice
+        self.hinted = False  # the one import hint of this function was given
         self.live = 0
         self.closed = False
         self.all: list[Worker] = []
@@ -211,6 +254,8 @@ class FunctionPool:
                     self.live -= 1
             worker.turn_changed.notify_all()
             self.cond.notify_all()
+        if self.memory is not None:
+            self.memory.forget(worker)
         worker.kill()
 
     # ------------------------------------------------------------------------------- invoking
@@ -230,6 +275,8 @@ class FunctionPool:
                     send_failed = False
                 except OSError:  # the worker died: its pipe says how, in turn
                     send_failed = True
+            if self.memory is not None:
+                self.memory.busy()
             try:
                 self.wait_turn(worker, sequence)
             except NotStarted:
@@ -239,7 +286,9 @@ class FunctionPool:
             except Crashed as crash:
                 self.discard(worker)
                 self.count("crashes")
-                return Invocation(exit_error_payload(request_id, crash.returncode), "Unhandled", request_id)
+                return Invocation(
+                    worker.failure_payload(request_id, crash.returncode), "Unhandled", request_id
+                )
             except InitTimedOut:
                 self.discard(worker)
                 self.count("timeouts")
@@ -279,29 +328,49 @@ class FunctionPool:
         except (EOFError, OSError) as error:
             raise Crashed(worker.exit_code_after_eof()) from error
         worker.ready = True
-        # An init failure is remembered by the worker, which answers each invocation with it.
-        del message
+        self.init_answered(message)
+
+    def init_answered(self, message: bytes) -> None:
+        """A new worker finished its init phase. An init failure is remembered by the worker, which answers
+        each invocation with it; a missing package also gets one hint per function on how to bundle it."""
+        if message[:1] != lambda_worker.INIT_FAILED or self.hinted or self.notice is None:
+            return
+        try:
+            document = json.loads(message[1:])
+            hint = missing_module_hint(self.spec, document["errorType"], document["errorMessage"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if hint is not None:
+            self.hinted = True
+            self.notice(hint)
 
     # ------------------------------------------------------------------------------- processes
 
     def _start(self) -> Worker:
         request_read, request_write = os.pipe()
         response_read, response_write = os.pipe()
-        config = {"handler": self.spec.handler, "code_paths": [str(p) for p in self.spec.code_paths]}
+        lifeline = lifeline_fd()
+        config = {
+            "handler": self.spec.handler,
+            "import_path": self.launch.import_path,
+            "site_dirs": self.launch.site_dirs,
+            "lifeline": lifeline,
+            "environment": sorted(self.launch.env) if self.launch.isolated else None,
+        }
         try:
             process = subprocess.Popen(
                 [
-                    sys.executable,
-                    str(WORKER_SCRIPT),
+                    *self.launch.command(WORKER_SCRIPT),
                     str(request_read),
                     str(response_write),
                     json.dumps(config),
                 ],
-                pass_fds=(request_read, response_write),
-                env=self.env,
-                cwd=str(self.spec.code_paths[0]) if self.spec.code_paths else None,
+                pass_fds=(request_read, response_write, lifeline),
+                env=self.launch.env,
+                cwd=self.launch.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=sys.__stderr__.fileno() if sys.__stderr__ else None,  # function logs: stderr
+                start_new_session=True,  # its own process group, out of the terminal's reach
             )
         except BaseException:
             for fd in (request_read, request_write, response_read, response_write):
@@ -309,16 +378,21 @@ class FunctionPool:
             raise
         os.close(request_read)
         os.close(response_write)
-        worker = Worker(process, request_write, response_read, self.lock)
+        worker = Worker(
+            process, request_write, response_read, self.lock, int(self.spec.memory_mb) * 1024 * 1024
+        )
         worker.inflight = 1
         with self.cond:
             self.all.append(worker)
+        if self.memory is not None:
+            self.memory.watch(worker)
         self.count("workers_started")
         return worker
 
     def close(self) -> None:
-        """Idle workers get EOF and exit; busy ones are killed (the invoking thread sees a crash and
-        closes their pipes itself, so no descriptor is closed under a thread still polling it)."""
+        """Every worker's process group is killed, with whatever its handler left running. A busy worker's
+        invoking thread then sees a crash and closes its pipes itself (no descriptor is closed under a
+        thread still polling it)."""
         with self.cond:
             self.closed = True
             idle = [worker for worker in self.all if worker.inflight == 0]
@@ -327,15 +401,12 @@ class FunctionPool:
             self.cond.notify_all()
         for worker in busy:
             with suppress(OSError):
-                worker.process.kill()
+                worker.kill_group()
         for worker in idle:
-            worker.close_pipes()  # EOF: the worker's loop ends
-        deadline = time.monotonic() + 2
-        for worker in idle:
-            try:
-                worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            worker.kill()
+        if self.memory is not None:
+            for worker in (*idle, *busy):
+                self.memory.forget(worker)
 
 
 def _inflight(worker: Worker) -> int:

@@ -2,23 +2,33 @@
 
 Handlers given as strings (``module.function``) run in child processes (lambda_pool.py): each one
 imports the handler once, like an execution environment, and serves invocations one at a time; a
-function has up to ``workers`` of them, started on demand. Handlers given as Python callables run **in
-the calling thread, without isolation**: same process, same environment variables (the FunctionSpec's
-``environment`` is not applied), no crash containment, and the timeout can only be reported after
-the handler returns (its result is then discarded and ``Sandbox.Timedout`` returned). ``memory_mb``
-is passed to the context but not enforced. What each failure returns is in lambda_errors.py.
+function has up to ``workers`` of them, started on demand. They see what the function would see on
+Lambda (lambda_environment.py: its Python version when installed, its code, layers and bundled packages,
+the runtime's boto3 and nothing else, Lambda's environment variables), their memory is held to
+``memory_mb`` (lambda_memory.py), and nothing they start outlives them (process_groups.py). Handlers
+given as Python callables run **in the calling thread, without isolation**: same process, same
+environment variables (the FunctionSpec's ``environment`` is not applied), no crash containment, no
+memory limit, and the timeout can only be reported after the handler returns (its result is then
+discarded and ``Sandbox.Timedout`` returned). What each failure returns is in lambda_errors.py.
+
+Warnings about a function (another Python version, native code for another architecture, a package it
+imports but does not bundle) are given once per function to ``on_notice``, by default the
+``burstmap.local.lambda`` logger (shown on stderr when logging is not configured).
 
 For the conformance harness, an exception may carry ``stack_trace`` (a list of strings) to stand in
 for the formatted trace in the error document.
 
 Modules: lambda_function (FunctionSpec, Invocation, names and ARNs, the environment), lambda_errors
 (error payloads, response limit, service errors), lambda_pool (worker processes and their pool),
-lambda_dispatcher (many invocations from one thread), lambda_worker (the worker process itself).
+lambda_dispatcher (many invocations from one thread), lambda_worker (the worker process itself),
+lambda_environment / lambda_dependencies / python_interpreters (what a worker sees), lambda_memory
+(MemorySize), process_groups (process groups and the lifeline pipe).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import threading
@@ -30,6 +40,7 @@ from burstmap.local.core.limits import LOCAL_ACCOUNT as DEFAULT_ACCOUNT
 from burstmap.local.core.limits import LOCAL_REGION as DEFAULT_REGION
 from burstmap.local.services import lambda_worker
 from burstmap.local.services.lambda_dispatcher import InvocationDispatcher
+from burstmap.local.services.lambda_environment import Notice, prepare_launch
 from burstmap.local.services.lambda_errors import (
     LambdaConfigurationError,
     LambdaServiceError,
@@ -44,10 +55,10 @@ from burstmap.local.services.lambda_function import (
     FunctionSpec,
     Invocation,
     RuntimeCounters,
-    function_environment,
     log_stream_name,
     parse_function_reference,
 )
+from burstmap.local.services.lambda_memory import MemoryMonitor
 from burstmap.local.services.lambda_pool import FunctionPool, encode_request
 
 __all__ = [
@@ -61,6 +72,7 @@ __all__ = [
 ]
 
 _THIS_FILE = __file__
+LOGGER = logging.getLogger("burstmap.local.lambda")
 
 
 class LambdaRuntime:
@@ -80,6 +92,7 @@ class LambdaRuntime:
         extra_env: dict[str, str] | None = None,
         region: str = DEFAULT_REGION,
         account: str = DEFAULT_ACCOUNT,
+        on_notice: Notice | None = None,
     ) -> None:
         if workers is not None and workers < 1:
             raise LambdaConfigurationError(f"workers must be at least 1, got {workers}")
@@ -96,8 +109,19 @@ class LambdaRuntime:
         self._specs: dict[str, FunctionSpec] = {}
         self._pools: dict[str, FunctionPool] = {}
         self._closed = False
-        for spec in functions:
-            self._add(spec)
+        self._notice: Notice = on_notice or LOGGER.warning
+        self._memory = MemoryMonitor()
+        try:
+            for spec in functions:
+                self._add(spec)
+        except BaseException:
+            self.close()
+            raise
+        if self._pools and not self._memory.enabled:
+            self._notice(
+                "MemorySize is not enforced on this system (it has no /proc with process children): "
+                "a function that outgrows its memory here fails with Runtime.OutOfMemory on AWS"
+            )
 
     # -------------------------------------------------------------------------------- configuration
 
@@ -116,8 +140,10 @@ class LambdaRuntime:
                     f"function {spec.name!r}: handler {spec.handler!r} must be 'module.function' "
                     "(or 'module:function')"
                 )
-            environment = function_environment(spec, self.region, self._extra_env)
-            self._pools[spec.name] = FunctionPool(spec, environment, self.workers, self._count)
+            launch = prepare_launch(spec, self.region, self._extra_env, self._notice)
+            self._pools[spec.name] = FunctionPool(
+                spec, launch, self.workers, self._count, memory=self._memory, notice=self._notice
+            )
         elif not callable(spec.handler):
             raise LambdaConfigurationError(
                 f"function {spec.name!r}: handler must be a 'module.function' string or a callable, "
@@ -262,6 +288,7 @@ class LambdaRuntime:
         self._closed = True
         for pool in self._pools.values():
             pool.close()
+        self._memory.stop()
 
     def __enter__(self) -> LambdaRuntime:
         return self

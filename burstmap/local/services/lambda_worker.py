@@ -25,6 +25,10 @@ queue one invocation behind another;
 response = one status byte + body: ``R`` ready, ``I`` init failed (body = error document),
 ``0`` success (body = response payload), ``1`` function error (body = error document), ``U`` the
 payload is not JSON (body = the parser's message; Lambda refuses such a request before any runtime).
+
+The process leads its own process group (the parent starts it in a new session): Ctrl-C at the terminal
+does not reach it (it ignores SIGINT besides), and when the parent dies, a thread that waits on the
+lifeline pipe (process_groups.py) kills the whole group, the handler's subprocesses with it.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ import decimal
 import importlib
 import json
 import os
+import signal
 import struct
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -197,9 +203,48 @@ class _InitError(Exception):
         self.trace = trace or []
 
 
-def serve(requests: int, responses: int, handler_name: str, code_paths: list[str]) -> None:
+def set_import_path(import_path: list[str], site_dirs: list[str]) -> None:
+    """The handler's ``sys.path``: ``import_path`` first, then what the interpreter had (the standard
+    library, when started with ``-I -S``); the ``.pth`` files of ``site_dirs`` are read, as the runtime's
+    bootstrap reads those of the task root and the layers (``site.addsitedir``)."""
+    sys.path[:0] = [p for p in import_path if p not in sys.path]
+    if not site_dirs:
+        return
+    import site
+
+    for directory in site_dirs:
+        site.addsitedir(directory)
+    if sys.flags.no_site:  # -S: the interpreter skipped site's builtins; the runtime's Python has them
+        for install in ("setquit", "setcopyright", "sethelper"):
+            getattr(site, install, lambda: None)()
+
+
+def watch_lifeline(fd: int) -> None:
+    """Kill this process's group once the parent is gone (the lifeline pipe reads end-of-file)."""
+
+    def wait() -> None:
+        while True:
+            try:
+                if not os.read(fd, 4096):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        end_group()
+
+    threading.Thread(target=wait, name="lifeline", daemon=True).start()
+
+
+def end_group() -> None:
+    """SIGKILL this process and everything it spawned (only when it leads its own group)."""
+    if os.getpgrp() == os.getpid():
+        os.killpg(0, signal.SIGKILL)
+    os._exit(0)
+
+
+def serve(requests: int, responses: int, handler_name: str) -> None:
     """The runtime loop: init once, then answer invocations until the request pipe closes."""
-    sys.path[:0] = [p for p in code_paths if p not in sys.path]
     init_failure: bytes | None = None
     handler: Any = None
     try:
@@ -220,8 +265,8 @@ def serve(requests: int, responses: int, handler_name: str, code_paths: list[str
     while True:
         try:
             message = recv_message(requests)
-        except EOFError:
-            return
+        except EOFError:  # the parent closed the pipe (or died): nothing the handler started outlives it
+            end_group()
         timeout_ms, raw_id, arn_length = HEADER.unpack_from(message)
         deadline_ms = time.time() * 1000 + timeout_ms
         request_id = raw_id.decode("ascii")
@@ -259,15 +304,25 @@ def serve(requests: int, responses: int, handler_name: str, code_paths: list[str
 
 
 def main(argv: list[str]) -> None:
-    """``lambda_worker.py REQUEST_FD RESPONSE_FD CONFIG_JSON`` (started by LambdaRuntime)."""
+    """``lambda_worker.py REQUEST_FD RESPONSE_FD CONFIG_JSON`` (started by LambdaRuntime); the config holds
+    ``handler``, ``import_path``, ``site_dirs``, ``lifeline`` (the lifeline pipe's descriptor) and
+    ``environment`` (the names of the variables it was given: any other, such as the ``LC_CTYPE`` Python
+    sets when it coerces a locale this machine lacks, is removed)."""
     # Started by path, so this file's folder is sys.path[0]: drop it, or burstmap/local's modules
     # (errors.py, paths.py, ...) would shadow the handler's own imports.
     here = os.path.dirname(os.path.abspath(__file__))
     if sys.path and os.path.abspath(sys.path[0] or ".") == here:
         del sys.path[0]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     requests, responses = int(argv[0]), int(argv[1])
     config = json.loads(argv[2])
-    serve(requests, responses, config["handler"], config["code_paths"])
+    if config.get("lifeline") is not None:
+        watch_lifeline(int(config["lifeline"]))
+    if config.get("environment") is not None:  # what the interpreter added (a coerced LC_CTYPE) goes
+        for key in set(os.environ) - set(config["environment"]):
+            del os.environ[key]
+    set_import_path(config.get("import_path", []), config.get("site_dirs", []))
+    serve(requests, responses, config["handler"])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ objects and moto's imports count against the engine's memory (peak RSS 252 MB ag
 its request threads compete with the engine's threads for one GIL. Objects above
 ``key_buffer_bytes`` are spilled by moto to temporary files, so a large result set stays on disk.
 The child reads its stdin and exits when it closes, so it never outlives the engine, even when
-the engine is killed.
+the engine is killed (its stdin is its lifeline); it runs in a session of its own and ignores SIGINT,
+so Ctrl-C reaches the engine only, which stops it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ DEFAULT_KEY_BUFFER_BYTES = 256 * 1024
 STARTUP_TIMEOUT_SECONDS = 60.0
 
 _SERVER_CODE = """
-import logging, os, sys
+import logging, os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the engine's to handle
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from moto.server import ThreadedMotoServer
@@ -49,7 +51,7 @@ MotoRequestHandler.protocol_version = "HTTP/1.1"  # keep-alive: no new connectio
 server = ThreadedMotoServer(ip_address=sys.argv[1], port=0, verbose=False)
 server.start()
 print(server.get_host_and_port()[1], flush=True)
-sys.stdin.read()
+sys.stdin.read()  # end-of-file: the engine closed it, or died
 os._exit(0)  # the data goes with the process; no graceful shutdown needed
 """
 
@@ -104,6 +106,7 @@ class LocalS3:
             stdout=subprocess.PIPE,
             text=True,
             env=env,
+            start_new_session=True,  # out of the terminal's process group
         )
         assert process.stdout is not None
         readable, _, _ = select.select([process.stdout], [], [], STARTUP_TIMEOUT_SECONDS)

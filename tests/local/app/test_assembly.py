@@ -77,9 +77,15 @@ def test_function_extracted_with_code_layer_environment_and_limits(small_app: Pa
     assert fn.handler == "h.handler"
     assert fn.name.startswith("Small-Fn")
     assert fn.arn == f"arn:aws:lambda:us-east-1:{LOCAL_ACCOUNT}:function:{fn.name}"
-    code_dir, layer_python = fn.code_paths
-    assert (code_dir / "h.py").read_text().startswith("def handler")
-    assert layer_python.name == "python" and (layer_python / "shared" / "__init__.py").is_file()
+    (layer,) = fn.layers
+    assert (fn.code_dir / "h.py").read_text().startswith("def handler")
+    assert (layer / "python" / "shared" / "__init__.py").is_file()
+    assert fn.code_paths == [
+        fn.code_dir,
+        layer / "python" / "lib" / "python3.12" / "site-packages",  # Lambda's order: site-packages first
+        layer / "python",
+    ]
+    assert (fn.runtime, fn.architecture, fn.bundling) == ("python3.12", "x86_64", None)
     assert fn.environment == {
         "BUCKET": bucket.name,
         "BUCKET_ARN": f"arn:aws:s3:::{bucket.name}",
@@ -270,6 +276,8 @@ def test_definition_substitutions_and_machine_choice(tmp_path: Path) -> None:
         app.state_machine()
     assert app.state_machine("M").definition["States"]["P"]["Result"] == app.functions[0].arn
     assert app.state_machine("Other").arn.endswith(":stateMachine:other")
+    assert app.state_machine("other") is app.state_machine("Other")  # its StateMachineName is its name
+    assert app.state_machine("M").name == "S-M"  # none: the name CloudFormation would generate
     with pytest.raises(AssemblyError, match="no state machine 'Nope'"):
         app.state_machine("Nope")
 
