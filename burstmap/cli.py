@@ -31,7 +31,13 @@ from burstmap.client import plan as planning
 from burstmap.client.aws import AwsError
 from burstmap.client.aws_job import AwsBackend, AwsJob
 from burstmap.client.job import Backend, Job, JobFailed, NoResults
-from burstmap.client.job_input import JobInput, JobInputError, parse_parameters, read_items_file
+from burstmap.client.job_input import (
+    InvalidArgument,
+    JobInput,
+    JobInputError,
+    parse_parameters,
+    read_items_file,
+)
 from burstmap.client.progress import progress_display
 from burstmap.runtime.results import ResultReadError
 
@@ -183,6 +189,9 @@ def _handles_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except InvalidArgument as exc:
+            _say(exc.for_option(_option_of(exc.argument)))
+            raise typer.Exit(EXIT_USAGE_OR_AWS) from None
         except (AwsError, UsageError, JobInputError, planning.InvalidPlan, NoResults, ResultReadError) as exc:
             _say(str(exc))
             raise typer.Exit(EXIT_USAGE_OR_AWS) from None
@@ -270,7 +279,7 @@ def run(
             "give exactly one of --size N or --items FILE "
             "(or, for an app whose items are S3 objects, --input-dir DIR)"
         )
-    parsed_parameters = parse_parameters(parameters, option="--parameters")
+    parsed_parameters = parse_parameters(parameters)
     local_options = {
         "batch_size": batch_size,
         "max_concurrency": max_concurrency,
@@ -302,6 +311,8 @@ def run(
                 typer.echo(job.id)
                 return
             _wait_and_print(job, output_dir=output_dir, stats=stats, progress=progress)
+    except InvalidArgument:
+        raise  # worded for its option by _handles_errors
     except backend.cannot_start as exc:
         raise UsageError(str(exc)) from exc
 
@@ -332,6 +343,14 @@ def _refuse_local_options(
             f"{', '.join(given)} only apply to local runs; on AWS these are set when the stack is deployed "
             "(BurstCompute arguments)"
         )
+
+
+_OPTIONS_NAMED_OTHERWISE = {"items_file": "--items"}
+
+
+def _option_of(argument: str) -> str:
+    """The option a Python argument comes from: batch_size -> --batch-size, items_file -> --items."""
+    return _OPTIONS_NAMED_OTHERWISE.get(argument) or _flag(argument)
 
 
 def _flag(parameter: str) -> str:
@@ -464,12 +483,13 @@ def plan(
     shape = None
     if definition is not None:
         try:
-            shape = planning.shape_from_definition(json.loads(definition.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as exc:
+            document = json.loads(definition.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
             raise UsageError(f"cannot read the definition {definition}: {exc}") from exc
+        shape = planning.shape_from_definition(document)
     result = planning.plan_job(
         items=count,
-        batch_size=batch_size or 1,
+        batch_size=1 if batch_size is None else batch_size,
         duration_ms=duration_ms,
         memory_mb=memory_mb,
         architecture=architecture,  # type: ignore[arg-type]

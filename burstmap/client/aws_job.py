@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -21,12 +22,29 @@ from typing import Any, ClassVar
 from burstmap.client import aws
 from burstmap.client.aws import AwsError, Clients, call, region_of
 from burstmap.client.job import Job, JobNotFinished, NoResults, OnProgress
-from burstmap.client.job_input import JobInput, needs_staging, stage_items
+from burstmap.client.job_input import (
+    InvalidArgument,
+    InvalidArgumentType,
+    JobInput,
+    needs_staging,
+    stage_items,
+)
 from burstmap.client.results import UNREADABLE as UNREADABLE_RESULTS
 from burstmap.client.results import S3Object, manifest_named_by, manifests_of_map_runs
 from burstmap.local.core.progress import Progress
 
 DEFAULT_POLL_SECONDS = 2.0
+
+
+def checked_poll_seconds(value: Any) -> float:
+    """Seconds between two polls of an execution: a finite number, 0 or more (InvalidArgument otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentType(
+            "poll_seconds", value, f"must be a number of seconds, got {type(value).__name__}"
+        )
+    if not (math.isfinite(value) and value >= 0):
+        raise InvalidArgument("poll_seconds", value, "must be a finite number of seconds, 0 or more")
+    return float(value)
 
 
 class AwsJob(Job):
@@ -43,7 +61,7 @@ class AwsJob(Job):
         poll_seconds: float = DEFAULT_POLL_SECONDS,
     ) -> None:
         self.execution_arn = execution_arn
-        self.poll_seconds = poll_seconds
+        self.poll_seconds = checked_poll_seconds(poll_seconds)
         self._clients = clients
         self._description: dict[str, Any] | None = None
         self._last_progress: Progress | None = None
@@ -251,11 +269,15 @@ class AwsBackend:
 
     cannot_start: ClassVar[tuple[type[BaseException], ...]] = ()  # AwsError says what to do already
 
+    def __post_init__(self) -> None:
+        self.poll_seconds = checked_poll_seconds(self.poll_seconds)
+
     @classmethod
     def for_stack(
         cls, stack: str, *, region: str | None = None, profile: str | None = None, **options: Any
     ) -> AwsBackend:
         """The state machine and bucket of a deployed stack (its outputs StateMachineArn, BucketName)."""
+        checked_poll_seconds(options.get("poll_seconds", DEFAULT_POLL_SECONDS))  # before any AWS call
         clients = aws.aws_clients(region=region, profile=profile)
         resolved = aws.BurstmapStack.from_stack(stack, cloudformation=clients.cloudformation)
         return cls(resolved.state_machine_arn, bucket=resolved.bucket_name, clients=clients, **options)
@@ -264,6 +286,7 @@ class AwsBackend:
     def for_state_machine(
         cls, arn: str, *, region: str | None = None, profile: str | None = None, **options: Any
     ) -> AwsBackend:
+        checked_poll_seconds(options.get("poll_seconds", DEFAULT_POLL_SECONDS))
         arn_region = region_of(arn)  # InvalidArn before any AWS call
         clients = aws.aws_clients(region=region or arn_region, profile=profile)
         return cls(arn, clients=clients, **options)

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from burstmap.local.core.context import Clock, ExecutionResult, FakeClock, RealClock
     from burstmap.local.core.errors import DefinitionError, StatesError, UnsupportedFeature
-    from burstmap.local.execution import InputTooLarge, execute, load_definition
+    from burstmap.local.execution import (
+        ExecuteArgumentError,
+        ExecuteArgumentTypeError,
+        InputTooLarge,
+        execute,
+        load_definition,
+    )
 
 _LAZY = {
     "Clock": "burstmap.local.core.context",
@@ -32,6 +38,8 @@ _LAZY = {
     "DefinitionError": "burstmap.local.core.errors",
     "StatesError": "burstmap.local.core.errors",
     "UnsupportedFeature": "burstmap.local.core.errors",
+    "ExecuteArgumentError": "burstmap.local.execution",
+    "ExecuteArgumentTypeError": "burstmap.local.execution",
     "InputTooLarge": "burstmap.local.execution",
     "execute": "burstmap.local.execution",
     "load_definition": "burstmap.local.execution",
@@ -40,6 +48,8 @@ _LAZY = {
 __all__ = [
     "Clock",
     "DefinitionError",
+    "ExecuteArgumentError",
+    "ExecuteArgumentTypeError",
     "ExecutionResult",
     "FakeClock",
     "InputTooLarge",

@@ -186,7 +186,9 @@ def test_local_job_that_cannot_start_is_one_line_exit_2(runner, local_engine):
     started = local_engine(FakeLocalJob({"total_sum": "0"}))
     result = runner.invoke(app, ["run", "--items", "nope.json"])
     assert result.exit_code == 2
-    assert one_line(result.stderr) == "burstmap: cannot read items file nope.json: No such file or directory"
+    assert (
+        one_line(result.stderr) == "burstmap: --items nope.json: cannot be read (No such file or directory)"
+    )
     assert started == {}  # refused before the engine was asked
 
 
@@ -229,8 +231,8 @@ def test_every_reason_a_local_job_cannot_start_is_one_line_exit_2(runner, local_
         (["run"], "give exactly one of --size N or --items FILE"),
         (["run", "--size", "3", "--items", "x.json"], "give exactly one of --size N or --items FILE"),
         (["run", "--size", "3", "--no-wait"], "--no-wait needs a job on AWS: add --stack NAME"),
-        (["run", "--size", "3", "--parameters", "[1]"], "--parameters must be a JSON object"),
-        (["run", "--size", "3", "--parameters", "{oops"], "--parameters is not JSON"),
+        (["run", "--size", "3", "--parameters", "[1]"], "--parameters '[1]': must be a JSON object"),
+        (["run", "--size", "3", "--parameters", "{oops"], "--parameters '{oops': not JSON"),
         (
             ["run", "--size", "3", "--stack", "s", "--batch-size", "2", "--workers", "2"],
             "--batch-size, --workers only apply to local runs; on AWS these are set when the stack is",

@@ -268,9 +268,9 @@ def test_an_unsupported_field_is_refused_by_name_before_anything_runs(example_ap
 def test_bad_job_descriptions_are_refused_before_anything_runs(tmp_path: Path) -> None:
     with pytest.raises(JobInputError, match="inject_throttle"):
         run_local(size=1, inject_throttle=1.5, app_dir=tmp_path)
-    with pytest.raises(JobInputError, match="batch_size must be 1 or more"):
+    with pytest.raises(JobInputError, match="batch_size=0: must be 1 or more"):
         run_local(size=1, batch_size=0, app_dir=tmp_path)
-    with pytest.raises(JobInputError, match="workers must be 1 or more"):
+    with pytest.raises(JobInputError, match="workers=0: must be 1 or more"):
         run_local(size=1, workers=0, app_dir=tmp_path)
     with pytest.raises(JobInputError, match="exactly one of size, items or items_s3"):
         run_local(size=1, items=[1], app_dir=tmp_path)
