@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -29,7 +30,7 @@ import typer
 from burstmap.client import aws
 from burstmap.client import plan as planning
 from burstmap.client.aws import AwsError
-from burstmap.client.aws_job import AwsBackend, AwsJob
+from burstmap.client.aws_job import AwsBackend, AwsJob, checked_poll_seconds
 from burstmap.client.job import Backend, Job, JobFailed, NoResults
 from burstmap.client.job_input import (
     InvalidArgument,
@@ -38,6 +39,7 @@ from burstmap.client.job_input import (
     parse_parameters,
     read_items_file,
 )
+from burstmap.client.output_dir import OutputDir as OutputDirectory
 from burstmap.client.progress import progress_display
 from burstmap.runtime.results import ResultReadError
 
@@ -198,8 +200,39 @@ def _handles_errors(command: F) -> F:
         except JobFailed as failed:
             _report_failure(failed)
             raise typer.Exit(EXIT_FAILED) from None
+        except KeyboardInterrupt as interrupt:  # before the job ran (synth, start): nothing to say of it
+            _say("interrupted")
+            raise typer.Exit(_interrupted_exit_code(interrupt)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so a job is stopped and
+    everything it started is closed the same way."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal.Signals(signal_number).name)
+        self.signal_number = signal_number
+
+
+def _interrupted_exit_code(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal number, as a shell reports a process a signal stopped: 130 Ctrl-C, 143 SIGTERM."""
+    return 128 + getattr(interrupt, "signal_number", signal.SIGINT)
+
+
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM stop the command once, with one line; a second signal while it closes what it
+    started is ignored (the workers and the S3 server then end with it)."""
+
+    def stop(signal_number: int, frame: object) -> None:
+        for handled in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(handled, signal.SIG_IGN)
+        raise Terminated(signal_number) if signal_number != signal.SIGINT else KeyboardInterrupt
+
+    for handled in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(handled) is not signal.SIG_IGN:  # started with it ignored (nohup &): keep so
+            signal.signal(handled, stop)
 
 
 def _short_cause(cause: str | None) -> str:
@@ -228,6 +261,10 @@ def _report_failure(failed: JobFailed) -> None:
             f"first failing {where}: {first.error}: {_short_cause(first.cause)}"
             + (f" ({others} other item{'s' if others != 1 else ''} failed)" if others > 0 else "")
         )
+
+
+def _count(things: list[Any], noun: str) -> str:
+    return f"{len(things)} {noun}{'' if len(things) == 1 else 's'}"
 
 
 def _json_default(value: Any) -> Any:
@@ -279,7 +316,7 @@ def run(
             "give exactly one of --size N or --items FILE "
             "(or, for an app whose items are S3 objects, --input-dir DIR)"
         )
-    parsed_parameters = parse_parameters(parameters)
+    job_input = JobInput.of(size=size, items_file=items, parameters=parse_parameters(parameters))
     local_options = {
         "batch_size": batch_size,
         "max_concurrency": max_concurrency,
@@ -289,32 +326,44 @@ def run(
         "endpoint_url": endpoint_url,
         "app_dir": app_dir,
     }
-    backend: Backend
+    if no_wait and output_dir is not None:
+        raise UsageError(
+            "--output-dir needs the job's end: drop --no-wait, or fetch them once it ended with "
+            "`burstmap results EXECUTION_ARN --output-dir DIR`"
+        )
+    backend: Backend | None = None
     if is_local:
         if no_wait:
             raise UsageError("--no-wait needs a job on AWS: add --stack NAME or --state-machine-arn ARN")
         backend = _local_backend({**local_options, "input_dir": input_dir})
     else:
         _refuse_local_options(stack, state_machine_arn, input_dir, local_options)
-        aws_options = {"region": region, "profile": profile, "execution_name": name}
-        if stack is not None:
-            backend = AwsBackend.for_stack(stack, poll_seconds=poll_seconds, **aws_options)
-        else:
-            assert state_machine_arn is not None
-            backend = AwsBackend.for_state_machine(
-                state_machine_arn, poll_seconds=poll_seconds, **aws_options
-            )
-    job_input = JobInput.of(size=size, items_file=items, parameters=parsed_parameters)
-    try:
-        with backend.start(job_input) as job:
-            if no_wait:
-                typer.echo(job.id)
-                return
-            _wait_and_print(job, output_dir=output_dir, stats=stats, progress=progress)
-    except InvalidArgument:
-        raise  # worded for its option by _handles_errors
-    except backend.cannot_start as exc:
-        raise UsageError(str(exc)) from exc
+        checked_poll_seconds(poll_seconds)
+    with _claimed(output_dir) as output:  # before synth or any AWS call: a bad folder answers at once
+        if backend is None:
+            aws_options = {"region": region, "profile": profile, "execution_name": name}
+            if stack is not None:
+                backend = AwsBackend.for_stack(stack, poll_seconds=poll_seconds, **aws_options)
+            else:
+                assert state_machine_arn is not None
+                backend = AwsBackend.for_state_machine(
+                    state_machine_arn, poll_seconds=poll_seconds, **aws_options
+                )
+        try:
+            with backend.start(job_input) as job:
+                if no_wait:
+                    typer.echo(job.id)
+                    return
+                _wait_and_print(job, output=output, stats=stats, progress=progress)
+        except InvalidArgument:
+            raise  # worded for its option by _handles_errors
+        except backend.cannot_start as exc:
+            raise UsageError(str(exc)) from exc
+
+
+def _claimed(output_dir: Path | None) -> contextlib.AbstractContextManager[OutputDirectory | None]:
+    """The --output-dir folder, checked and locked for the whole run (nothing without the option)."""
+    return contextlib.nullcontext() if output_dir is None else OutputDirectory.claim(output_dir)
 
 
 def _local_backend(options: dict[str, Any]) -> Backend:
@@ -358,30 +407,40 @@ def _flag(parameter: str) -> str:
     return "--" + parameter.replace("_", "-")
 
 
-def _wait_and_print(job: Job, *, output_dir: Path | None, stats: bool, progress: bool | None) -> None:
-    """Follow a job to its end, then print its output (or its failure), locally and on AWS alike."""
+def _wait_and_print(job: Job, *, output: OutputDirectory | None, stats: bool, progress: bool | None) -> None:
+    """Follow a job to its end, then print its output (or its failure), locally and on AWS alike.
+
+    With --output-dir the results replace the folder's as a whole, also when the job failed (what it got
+    to: the FAILED files say why); the printed output then names the files (``output_dir``): a local
+    run's ``manifest`` is on an S3 server that stops with the run. --stats goes to stderr on failure.
+    """
     display = progress_display(progress)
     try:
         try:
             job.wait(on_progress=display.update)
         finally:
             display.close()
-    except KeyboardInterrupt:
-        _say(job.interrupted())
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as interrupt:
+        _say(f"interrupted: {job.interrupted()}")
+        raise typer.Exit(_interrupted_exit_code(interrupt)) from None
     try:
-        output = job.result()  # raises JobFailed, reported by _handles_errors
-    except JobFailed:
-        if output_dir is not None:
-            with contextlib.suppress(NoResults):  # the results so far, if the map ran at all
-                job.download_results(output_dir)
-        raise
-    if output_dir is not None:
-        downloaded = job.download_results(output_dir)
-        _say(f"results in {downloaded.directory} ({len(downloaded.result_files)} files)")
-    if stats and isinstance(output, dict) and "stats" not in output:
-        output = {**output, "stats": job.stats()}
-    _print_json(output)
+        result = job.result()
+    except JobFailed as failed:
+        _report_failure(failed)
+        if output is not None:
+            written = job.save_results(output)
+            _say(f"results so far in {written.directory} ({_count(written.files, 'file')})")
+        if stats:
+            _say(f"stats {json.dumps(job.stats(), default=_json_default)}")
+        raise typer.Exit(EXIT_FAILED) from None
+    if output is not None:
+        written = job.save_results(output)
+        _say(f"results in {written.directory} ({_count(written.files, 'file')})")
+        if isinstance(result, dict):
+            result = {**result, "output_dir": written.summary()}
+    if stats and isinstance(result, dict) and "stats" not in result:
+        result = {**result, "stats": job.stats()}
+    _print_json(result)
 
 
 def _job(execution_arn: str, region: str | None, profile: str | None, poll_seconds: float = 2.0) -> AwsJob:
@@ -409,7 +468,8 @@ def results(
     """Download the manifest, the result files and failed_items.json (default: ./results/<execution name>)."""
     job = _job(execution_arn, region, profile)
     directory = output_dir or Path("results") / execution_arn.rsplit(":", 1)[-1]
-    _print_json(job.download_results(directory).summary())
+    with OutputDirectory.claim(directory) as output:
+        _print_json(job.download_results(output).summary())
 
 
 @app.command()
@@ -435,12 +495,15 @@ def redrive(
     profile: Profile = None,
 ) -> None:
     """Rerun the failed, aborted or timed-out parts of an execution (RedriveExecution, within 14 days)."""
+    if output_dir is not None and not wait:
+        raise UsageError("--output-dir needs the job's end: add --wait")
     job = _job(execution_arn, region, profile, poll_seconds)
-    redriven = job.redrive()
-    if not wait:
-        _print_json({"executionArn": execution_arn, "redriveDate": redriven})
-        return
-    _wait_and_print(job, output_dir=output_dir, stats=stats, progress=progress)
+    with _claimed(output_dir) as output:
+        redriven = job.redrive()
+        if not wait:
+            _print_json({"executionArn": execution_arn, "redriveDate": redriven})
+            return
+        _wait_and_print(job, output=output, stats=stats, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------- plan
@@ -505,6 +568,7 @@ def plan(
 
 def main() -> None:
     """Console script entry point."""
+    _stop_on_signals()
     app(prog_name="burstmap")
 
 

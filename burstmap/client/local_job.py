@@ -41,6 +41,7 @@ from burstmap.client.local_app import (
     prepare_app,
     upload_inputs,
 )
+from burstmap.client.output_dir import OutputDir
 from burstmap.client.results import (
     DownloadedResults,
     S3Object,
@@ -158,6 +159,8 @@ class LocalJobResult:
     first_failure: ItemResult | None = None
     """Of a failed execution: the first item in its map runs' FAILED files (which item, error, cause)."""
     failed_count: int = 0
+    output_dir: DownloadedResults | None = None
+    """With ``output_dir``: the files written there (``files`` lists them all)."""
 
     @property
     def succeeded(self) -> bool:
@@ -354,15 +357,15 @@ class LocalJob(Job):
         }
 
     def interrupted(self) -> str:
-        return "interrupted: the local job was stopped"
+        return "the local job was stopped"
 
-    def download_results(self, directory: Path | str) -> DownloadedResults:
+    def _write_results(self, directory: Path) -> DownloadedResults:
         """The manifest, result files and failed_items.json; for a job over S3 objects also what its
         compute wrote under the output prefix, at its key's path."""
-        downloaded = super().download_results(directory)
+        downloaded = super()._write_results(directory)
         if self.source is not None and self.source.output_prefix is not None:
             downloaded.output_files = copy_prefix(
-                self.s3.client(), self.source.bucket, self.source.output_prefix, Path(directory)
+                self.s3.client(), self.source.bucket, self.source.output_prefix, directory
             )
         return downloaded
 
@@ -418,7 +421,8 @@ def run_local(
     prefix of the local S3 first (``DIR/a/b.txt`` -> ``input/a/b.txt``), or the objects are already on
     the S3 server ``endpoint_url`` names; the execution input is then ``{"parameters": ...}`` alone. With
     ``output_dir``, the manifest, the result files and failed_items.json are copied there, and what the
-    compute wrote under the output prefix too, at its key's path.
+    compute wrote under the output prefix too, at its key's path; the folder is checked and locked before
+    anything runs and replaced as a whole at the end (:mod:`burstmap.client.output_dir`).
 
     Exceptions are for what stops the job from running at all (``LocalBackend.cannot_start``): bad
     arguments (``JobInputError``), an app that does not synthesize or cannot run locally
@@ -438,21 +442,21 @@ def run_local(
         input_objects=input_objects,
     )
     job_input = JobInput.of(size=size, items=items, items_file=items_file, parameters=parameters)
-    with LocalBackend(options).start(job_input) as job:
-        job.wait(on_progress=on_progress)
-        outcome = LocalJobResult(status="SUCCEEDED")
-        try:
-            outcome.output = job.result()
-        except JobFailed as failed:
-            outcome.status, outcome.error, outcome.cause = failed.status, failed.error, failed.cause
-            outcome.first_failure, outcome.failed_count = failed.first_failure, failed.failed_items
-        if output_dir is not None:
+    with ExitStack() as claimed:
+        output = None if output_dir is None else claimed.enter_context(OutputDir.claim(output_dir))
+        with LocalBackend(options).start(job_input) as job:
+            job.wait(on_progress=on_progress)
+            outcome = LocalJobResult(status="SUCCEEDED")
             try:
-                outcome.files = job.download_results(output_dir).files
-            except NoResults:
-                outcome.files = []
-        if stats:
-            outcome.stats = job.stats()
+                outcome.output = job.result()
+            except JobFailed as failed:
+                outcome.status, outcome.error, outcome.cause = failed.status, failed.error, failed.cause
+                outcome.first_failure, outcome.failed_count = failed.first_failure, failed.failed_items
+            if output is not None:
+                outcome.output_dir = job.save_results(output)
+                outcome.files = outcome.output_dir.files
+            if stats:
+                outcome.stats = job.stats()
     return outcome
 
 

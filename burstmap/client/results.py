@@ -40,7 +40,8 @@ class DownloadedResults:
     folder per map run), the result files beside it, and every failed item in failed_items.json."""
 
     directory: Path
-    manifest: Path
+    manifest: Path | None
+    """None: the run wrote no manifest (it failed before a map run), only failed_items.json."""
     result_files: list[Path] = field(default_factory=list)
     failed_items: Path | None = None
     failed_count: int = 0
@@ -49,14 +50,30 @@ class DownloadedResults:
     """A local job over S3 objects: what its compute wrote under the output prefix, at its key's path."""
 
     def summary(self) -> dict[str, Any]:
-        """What ``burstmap results`` prints."""
+        """What ``burstmap results`` prints (and ``burstmap run --output-dir`` as ``output_dir``)."""
         return {
             "directory": str(self.directory),
-            "manifest": str(self.manifest),
+            "manifest": None if self.manifest is None else str(self.manifest),
             "result_files": [str(path) for path in self.result_files],
-            "failed_items": str(self.failed_items),
+            "failed_items": None if self.failed_items is None else str(self.failed_items),
             "failed_count": self.failed_count,
         }
+
+    def moved(self, old_root: Path, new_root: Path) -> DownloadedResults:
+        """The same files after their folder ``old_root`` was renamed ``new_root``."""
+
+        def move(path: Path) -> Path:
+            return new_root / path.relative_to(old_root) if path.is_relative_to(old_root) else path
+
+        return DownloadedResults(
+            directory=move(self.directory),
+            manifest=None if self.manifest is None else move(self.manifest),
+            result_files=[move(path) for path in self.result_files],
+            failed_items=None if self.failed_items is None else move(self.failed_items),
+            failed_count=self.failed_count,
+            manifests=[move(path) for path in self.manifests],
+            output_files=[move(path) for path in self.output_files],
+        )
 
     @property
     def files(self) -> list[Path]:

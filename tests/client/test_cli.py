@@ -95,11 +95,13 @@ class FakeLocalJob(Job):
         return self.run_stats
 
     def interrupted(self) -> str:
-        return "interrupted: the local job was stopped"
+        return "the local job was stopped"
 
-    def download_results(self, directory) -> DownloadedResults:
-        self.downloaded_to = Path(directory)
-        return DownloadedResults(directory=Path(directory), manifest=Path(directory) / "manifest.json")
+    def _write_results(self, directory: Path) -> DownloadedResults:
+        self.downloaded_to = directory
+        manifest = directory / "manifest.json"
+        manifest.write_text("{}")
+        return DownloadedResults(directory=directory, manifest=manifest, manifests=[manifest])
 
     def _results_s3(self) -> Any:
         return None
@@ -146,8 +148,21 @@ def test_local_run_maps_every_option_and_prints_one_json_object(runner, local_en
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == {"total_sum": "28", "succeeded": 8, "stats": {"wall_seconds": 1.5}}
+    out = tmp_path / "out"
+    assert json.loads(result.stdout) == {
+        "total_sum": "28",
+        "succeeded": 8,
+        "output_dir": {
+            "directory": str(out),
+            "manifest": str(out / "manifest.json"),
+            "result_files": [],
+            "failed_items": None,
+            "failed_count": 0,
+        },
+        "stats": {"wall_seconds": 1.5},
+    }
     assert len(result.stdout.strip().splitlines()) == 1
+    assert result.stderr.splitlines() == [f"burstmap: results in {out} (1 file)"]
     assert started["job_input"] == JobInput({"items": [1, 2], "parameters": {"scale": 2}}, "items_file")
     assert started["options"] == LocalOptions(
         batch_size=4,
@@ -158,7 +173,8 @@ def test_local_run_maps_every_option_and_prints_one_json_object(runner, local_en
         endpoint_url="http://127.0.0.1:9000",
         app_dir=tmp_path,
     )
-    assert job.downloaded_to == tmp_path / "out"
+    assert job.downloaded_to.parent == tmp_path  # written beside the folder, then swapped in
+    assert sorted(path.name for path in out.iterdir()) == [".burstmap-output", "manifest.json"]
     assert job.closed
 
 
@@ -246,13 +262,21 @@ def test_bad_option_combinations_exit_2_with_one_line(runner, args, message):
     assert message in one_line(result.stderr)
 
 
-def test_a_failed_local_job_still_copies_its_results_when_asked(runner, local_engine, tmp_path: Path):
-    job = FakeLocalJob(failure=JobFailed("arn:local", "FAILED", "States.Runtime", "it broke"))
+def test_a_failed_local_job_still_writes_its_results_and_prints_its_stats(runner, local_engine, tmp_path):
+    job = FakeLocalJob(
+        failure=JobFailed("arn:local", "FAILED", "States.Runtime", "it broke"), stats={"wall_seconds": 2.5}
+    )
     local_engine(job)
-    result = runner.invoke(app, ["run", "--size", "3", "--output-dir", str(tmp_path)])
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", "--size", "3", "--output-dir", str(out), "--stats"])
     assert result.exit_code == 1
-    assert result.stderr.splitlines() == ["burstmap: execution FAILED: States.Runtime: it broke"]
-    assert job.downloaded_to == tmp_path and job.closed
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "burstmap: execution FAILED: States.Runtime: it broke",
+        f"burstmap: results so far in {out} (1 file)",
+        'burstmap: stats {"wall_seconds": 2.5}',
+    ]
+    assert (out / "manifest.json").is_file() and job.closed
 
 
 def test_interrupting_a_local_job_stops_it_and_exits_130(runner, local_engine):
@@ -439,7 +463,7 @@ def test_interrupting_a_remote_run_leaves_the_job_running_and_says_how_to_stop_i
     assert result.exit_code == 130
     assert (
         one_line(result.stderr)
-        == f"burstmap: still running on AWS: `burstmap cancel {EXECUTION_ARN}` stops it"
+        == f"burstmap: interrupted: still running on AWS: `burstmap cancel {EXECUTION_ARN}` stops it"
     )
 
 
