@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
+from burstmap import __version__
 from burstmap.client import aws
 from burstmap.client import plan as planning
 from burstmap.client.aws import AwsError
@@ -43,13 +45,65 @@ from burstmap.client.output_dir import OutputDir as OutputDirectory
 from burstmap.client.progress import progress_display
 from burstmap.runtime.results import ResultReadError
 
+# click's exceptions, wherever this typer keeps click (its own copy since typer 0.22, else click itself).
+_click = sys.modules[typer.BadParameter.__module__]
+_NoArgsIsHelp: type[Exception] = getattr(_click, "NoArgsIsHelpError", type("_Never", (Exception,), {}))
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Usage errors (an unknown option, ``--size abc``, a flag given a value) as one line on stderr and
+    exit 2, like every other bad input; click would print a usage block and a boxed message."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except _NoArgsIsHelp as help_wanted:
+            help_wanted.show()  # type: ignore[attr-defined] - `burstmap` alone: the help
+            sys.exit(help_wanted.exit_code)  # type: ignore[attr-defined]
+        except _click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else "burstmap"
+            typer.echo(f"burstmap: {exc.format_message()} (`{command} -h` lists the options)", err=True)
+            sys.exit(exc.exit_code)
+        except _click.ClickException as exc:
+            typer.echo(f"burstmap: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except _click.Abort:
+            typer.echo("burstmap: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="burstmap",
-    help="Run embarrassingly parallel jobs on Step Functions Distributed Map, locally or on AWS.",
+    cls=_OneLineUsageErrors,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: an option with a value shows its label (--size N), a flag none (--stats).
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"burstmap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _burstmap(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print burstmap's version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Run embarrassingly parallel jobs on Step Functions Distributed Map, locally or on AWS."""
+
 
 EXIT_FAILED = 1
 EXIT_USAGE_OR_AWS = 2
@@ -57,19 +111,26 @@ EXIT_INTERRUPTED = 130
 
 # ---------------------------------------------------------------------------------------- options
 # Declared once, shared by the commands that take them.
-Size = Annotated[int | None, typer.Option("--size", help="Run over the items 0..N-1.", show_default=False)]
+Size = Annotated[
+    int | None, typer.Option("--size", metavar="N", help="Run over the items 0..N-1.", show_default=False)
+]
 ItemsFile = Annotated[
     Path | None,
-    typer.Option("--items", help="A file of items: one JSON list, or JSON Lines.", show_default=False),
+    typer.Option(
+        "--items", metavar="FILE", help="A file of items: one JSON list, or JSON Lines.", show_default=False
+    ),
 ]
 Parameters = Annotated[
     str | None,
-    typer.Option("--parameters", help="A JSON object passed to every compute call.", show_default=False),
+    typer.Option(
+        "--parameters", metavar="JSON", help="A JSON object passed to every compute call.", show_default=False
+    ),
 ]
 BatchSize = Annotated[
     int | None,
     typer.Option(
         "--batch-size",
+        metavar="N",
         help="Items per compute invocation. Default: the app's setting (plan: 1).",
         show_default=False,
     ),
@@ -78,6 +139,7 @@ MaxConcurrency = Annotated[
     int | None,
     typer.Option(
         "--max-concurrency",
+        metavar="N",
         help="Child executions at once (local). Default: the app's setting.",
         show_default=False,
     ),
@@ -85,13 +147,17 @@ MaxConcurrency = Annotated[
 Workers = Annotated[
     int | None,
     typer.Option(
-        "--workers", help="Local worker processes per function. Default: the CPU count.", show_default=False
+        "--workers",
+        metavar="N",
+        help="Local worker processes per function. Default: the CPU count.",
+        show_default=False,
     ),
 ]
 OutputDir = Annotated[
     Path | None,
     typer.Option(
         "--output-dir",
+        metavar="DIR",
         help="Copy the manifest, the result files and failed_items.json here.",
         show_default=False,
     ),
@@ -109,13 +175,17 @@ InjectThrottle = Annotated[
 RetryTimeScale = Annotated[
     float | None,
     typer.Option(
-        "--retry-time-scale", metavar="F", help="Local: scale Retry waits (0 for tests).", show_default=False
+        "--retry-time-scale",
+        metavar="FACTOR",
+        help="Local: multiply Retry waits by FACTOR (0 skips them, for tests).",
+        show_default=False,
     ),
 ]
 EndpointUrl = Annotated[
     str | None,
     typer.Option(
         "--endpoint-url",
+        metavar="URL",
         help="Local: an S3-compatible server to use instead of the embedded one.",
         show_default=False,
     ),
@@ -124,6 +194,7 @@ InputDir = Annotated[
     Path | None,
     typer.Option(
         "--input-dir",
+        metavar="DIR",
         help="Local, for an app over S3 objects (BurstCompute input_prefix): upload the files under DIR "
         "as its input objects (DIR/a.txt -> <input_prefix>/a.txt), then run over them (no --size/--items).",
         show_default=False,
@@ -133,6 +204,7 @@ AppDir = Annotated[
     Path | None,
     typer.Option(
         "--app-dir",
+        metavar="DIR",
         help="Local: the CDK app directory (cdk.json). Default: the current directory.",
         show_default=False,
     ),
@@ -141,13 +213,16 @@ Stack = Annotated[
     str | None,
     typer.Option(
         "--stack",
+        metavar="NAME",
         help="Run on AWS: the deployed stack (outputs StateMachineArn, BucketName).",
         show_default=False,
     ),
 ]
 StateMachineArn = Annotated[
     str | None,
-    typer.Option("--state-machine-arn", help="Run on AWS: this state machine.", show_default=False),
+    typer.Option(
+        "--state-machine-arn", metavar="ARN", help="Run on AWS: this state machine.", show_default=False
+    ),
 ]
 NoWait = Annotated[bool, typer.Option("--no-wait", help="AWS: print the execution ARN and return at once.")]
 ShowProgress = Annotated[
@@ -159,17 +234,27 @@ ShowProgress = Annotated[
         show_default=False,
     ),
 ]
-PollSeconds = Annotated[float, typer.Option("--poll-seconds", help="AWS: seconds between progress polls.")]
+PollSeconds = Annotated[
+    float, typer.Option("--poll-seconds", metavar="SECONDS", help="AWS: seconds between progress polls.")
+]
 ExecutionName = Annotated[
-    str | None, typer.Option("--name", help="AWS: the execution name. Default: a UUID.", show_default=False)
+    str | None,
+    typer.Option(
+        "--name", metavar="NAME", help="AWS: the execution name. Default: a UUID.", show_default=False
+    ),
 ]
 Region = Annotated[
     str | None,
     typer.Option(
-        "--region", help="AWS region. Default: the execution ARN's, else the AWS config.", show_default=False
+        "--region",
+        metavar="REGION",
+        help="AWS region. Default: the execution ARN's, else the AWS config.",
+        show_default=False,
     ),
 ]
-Profile = Annotated[str | None, typer.Option("--profile", help="AWS profile.", show_default=False)]
+Profile = Annotated[
+    str | None, typer.Option("--profile", metavar="PROFILE", help="AWS profile.", show_default=False)
+]
 ExecutionArn = Annotated[str, typer.Argument(help="The execution ARN.", metavar="EXECUTION_ARN")]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -514,25 +599,35 @@ def plan(
     items: ItemsFile = None,
     batch_size: BatchSize = None,
     duration_ms: Annotated[
-        float, typer.Option("--duration-ms", help="Compute time of one item, measured or guessed.")
+        float,
+        typer.Option("--duration-ms", metavar="MS", help="Compute time of one item, measured or guessed."),
     ] = 100.0,
-    memory_mb: Annotated[int, typer.Option("--memory-mb", help="The compute function's memory.")] = 1024,
+    memory_mb: Annotated[
+        int, typer.Option("--memory-mb", metavar="MB", help="The compute function's memory.")
+    ] = 1024,
     architecture: Annotated[
-        str, typer.Option("--architecture", help="arm64 or x86_64 (Lambda prices differ).")
+        str, typer.Option("--architecture", metavar="ARCH", help="arm64 or x86_64 (Lambda prices differ).")
     ] = "arm64",
     overhead_ms: Annotated[
-        float, typer.Option("--overhead-ms", help="Assumed duration of the start and of the combine Lambda.")
+        float,
+        typer.Option(
+            "--overhead-ms", metavar="MS", help="Assumed duration of the start and of the combine Lambda."
+        ),
     ] = 1000.0,
     prices: Annotated[
         Path | None,
         typer.Option(
-            "--prices", help=f"JSON file of price overrides (or ${planning.PRICES_ENV}).", show_default=False
+            "--prices",
+            metavar="FILE",
+            help=f"JSON file of price overrides (or ${planning.PRICES_ENV}).",
+            show_default=False,
         ),
     ] = None,
     definition: Annotated[
         Path | None,
         typer.Option(
             "--definition",
+            metavar="FILE",
             help="Count states from this ASL definition (JSON) instead of burstmap's.",
             show_default=False,
         ),

@@ -672,3 +672,59 @@ def test_line_progress_waits_its_interval_between_lines():
         "burstmap: 3/4",
         "burstmap: 4/4",
     ]
+
+
+# ------------------------------------------------------------------------------------------ help and usage
+def _commands() -> list[Any]:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    return [group, *group.commands.values()]  # type: ignore[attr-defined]
+
+
+def test_every_option_with_a_value_has_an_upper_case_label_and_flags_have_none():
+    """--size N, --items FILE, --output-dir DIR, ...; --stats and --progress/--no-progress alone. A new
+    option without a label fails here (typer's default labels, <int> or <path>, are not the CLI's)."""
+    for command in _commands():
+        for param in command.params:
+            if param.param_type_name != "option":
+                continue
+            if param.is_flag:
+                assert param.metavar in (None, ""), (command.name, param.opts)
+            else:
+                assert param.metavar and param.metavar.isupper(), (command.name, param.opts, param.metavar)
+
+
+def test_help_shows_flags_as_flags_and_values_by_their_label(runner):
+    shown = runner.invoke(app, ["run", "-h"])
+    assert shown.exit_code == 0
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines() if line.strip().startswith("-")}
+    assert lines["--stats"].split()[1] == "Add"  # no value label
+    assert lines["--progress"].split()[:3] == ["--progress", "/", "--no-progress"]
+    assert lines["--size"].split()[1] == "N" and lines["--output-dir"].split()[1] == "DIR"
+    assert lines["--retry-time-scale"].split()[1] == "FACTOR"
+    assert not {"<int>", "<path>", "<bool>", "<str>", "<float>"} & set(shown.stdout.split())
+    assert runner.invoke(app, ["run", "--help"]).stdout == shown.stdout
+
+
+def test_version(runner):
+    from burstmap import __version__
+
+    shown = runner.invoke(app, ["--version"])
+    assert (shown.exit_code, shown.stdout) == (0, f"burstmap {__version__}\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["run", "--stats", "true"], "Got unexpected extra argument(s) (true) (`burstmap run -h` lists"),
+        (["run", "--size", "abc"], "Invalid value for '--size': "),
+        (["run", "--bogus"], "No such option: --bogus (`burstmap run -h` lists the options)"),
+        (["status"], "Missing argument 'EXECUTION_ARN'."),
+        (["frobnicate"], "No such command 'frobnicate'."),
+    ],
+)
+def test_a_usage_error_is_one_line_exit_2(runner, args, line):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert one_line(result.stderr).startswith(f"burstmap: {line}")
