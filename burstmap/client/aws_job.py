@@ -131,7 +131,11 @@ class AwsJob(Job):
         started = description.get("startDate")
         stopped = description.get("stopDate") or datetime.now(UTC)
         elapsed = max((stopped - started).total_seconds() if isinstance(started, datetime) else 0.0, 0.0)
-        return Progress.of_map_runs([run.get("itemCounts", {}) for run in runs], elapsed_seconds=elapsed)
+        return Progress.of_map_runs(
+            [run.get("itemCounts", {}) for run in runs],
+            elapsed_seconds=elapsed,
+            execution_counts=[run.get("executionCounts", {}) for run in runs],
+        )
 
     def wait(
         self,

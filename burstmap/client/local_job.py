@@ -338,6 +338,7 @@ class LocalJob(Job):
             [run.item_counts for run in self._result.map_runs],
             elapsed_seconds=self._run_seconds,
             retries=self._result.stats.retries,
+            execution_counts=[run.execution_counts for run in self._result.map_runs],
         )
 
     def result(self) -> Any:

@@ -124,6 +124,7 @@ def _progress_callback(
                 pending=counts.pending,
                 retries=stats.retries,
                 elapsed_seconds=time.monotonic() - started,
+                children_running=run.execution_counts.running,
             )
         )
 

@@ -290,9 +290,9 @@ def test_interrupting_a_local_job_stops_it_and_exits_130(runner, local_engine):
 
 def test_progress_lines_when_stderr_is_not_a_terminal(runner, local_engine):
     updates = [
-        Progress(total=4, succeeded=2, running=2, elapsed_seconds=1.0),
-        Progress(total=4, succeeded=3, running=1, retries=5, elapsed_seconds=1.5),
-        Progress(total=4, succeeded=3, failed=1, retries=5, elapsed_seconds=2.0),
+        Progress(total=4, succeeded=2, running=2, elapsed_seconds=1.0, children_running=2),
+        Progress(total=4, succeeded=3, running=1, retries=5, elapsed_seconds=1.5, children_running=1),
+        Progress(total=4, succeeded=3, failed=1, retries=5, elapsed_seconds=2.0, children_running=0),
     ]
     local_engine(FakeLocalJob({"total_sum": "6"}, updates=updates))
     shown = runner.invoke(app, ["run", "--size", "4"])
