@@ -43,6 +43,8 @@ from burstmap.client.job_input import (
 )
 from burstmap.client.output_dir import OutputDir as OutputDirectory
 from burstmap.client.progress import progress_display
+from burstmap.client.results import error_message
+from burstmap.runtime.contracts import without_item_mark
 from burstmap.runtime.results import ResultReadError
 
 # click's exceptions, wherever this typer keeps click (its own copy since typer 0.22, else click itself).
@@ -321,16 +323,9 @@ def _stop_on_signals() -> None:
 
 
 def _short_cause(cause: str | None) -> str:
-    """A Lambda error's cause is a JSON string; its errorMessage is what a person needs to read."""
-    if not cause:
-        return "no cause given"
-    try:
-        parsed = json.loads(cause)
-    except json.JSONDecodeError:
-        return cause
-    if isinstance(parsed, dict) and "errorMessage" in parsed:
-        return str(parsed["errorMessage"])
-    return cause
+    """A Lambda error's cause is a JSON string; its errorMessage is what a person needs to read (without
+    the ``[item i]`` mark compute_handler adds in a batch: the line names the item already)."""
+    return without_item_mark(error_message(cause)) or "no cause given"
 
 
 def _report_failure(failed: JobFailed) -> None:

@@ -28,7 +28,7 @@ from burstmap.cdk.layer import BurstmapLayer
 from burstmap.cdk.nag import acknowledge_nag_findings
 from burstmap.cdk.props import BurstComputeProps, BurstComputeValidationError, prop_names
 from burstmap.cdk.resources import default_combine_function, default_start_function, job_bucket, upload_rule
-from burstmap.runtime.contracts import ENV_BUCKET, ENV_ITEMS_PREFIX, ENV_RESULT_PREFIX
+from burstmap.runtime.contracts import ENV_BUCKET, ENV_ITEMS_PREFIX, ENV_RESULT_PREFIX, ENV_SUMMED_RESULTS
 
 __all__ = ["BurstCompute", "BurstComputeValidationError"]
 
@@ -69,6 +69,8 @@ class BurstCompute(Construct):
             self, props, self.runtime_layer
         )
         self._tell_where_the_objects_are(self.combine_function)
+        if props.combine is None and isinstance(props.compute, lambda_.Function):  # refuse unsummable results
+            props.compute.add_environment(ENV_SUMMED_RESULTS, "1")
         if props.compute_reserved_concurrency is not None:
             cfn_function = props.compute.node.default_child  # a Function: checked by validate()
             assert isinstance(cfn_function, lambda_.CfnFunction)

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from burstmap.runtime.contracts import InvalidResult, InvalidResultFile
+from burstmap.runtime.contracts import InvalidResult, InvalidResultFile, failed_item_index
 from burstmap.runtime.results import (
     ItemResult,
     ResultReadError,
@@ -162,6 +162,8 @@ def failed_items(s3: Any, manifests: Iterable[S3Object]) -> Iterator[ItemResult]
 def first_failure(s3: Any, manifests: Iterable[S3Object]) -> tuple[ItemResult | None, int]:
     """The failed item of lowest index and how many items failed.
 
+    A failed batch is recorded once for all its items: where its error names the item that raised
+    (compute_handler marks it, ``[item 7] ...``), that item is the one reported, not the batch's first.
     It explains a failure that is reported anyway, so a manifest or file that cannot be read only loses
     its detail: it is skipped.
     """
@@ -178,8 +180,28 @@ def first_failure(s3: Any, manifests: Iterable[S3Object]) -> tuple[ItemResult | 
     return first, count
 
 
-def _item_order(failed: ItemResult) -> tuple[bool, int]:
-    return (failed.index is None, failed.index or 0)
+def _item_order(failed: ItemResult) -> tuple[bool, bool, int]:
+    culprit = failing_index(failed)
+    bystander = culprit is not None and failed.index is not None and culprit != failed.index
+    return (bystander, failed.index is None, failed.index or 0)
+
+
+def failing_index(failed: ItemResult) -> int | None:
+    """The index of the item that raised, when the failed record's error message names it."""
+    return failed_item_index(error_message(failed.cause))
+
+
+def error_message(cause: str | None) -> str:
+    """A Lambda error's cause is its error document as JSON: its errorMessage (else the cause itself)."""
+    if not cause:
+        return ""
+    try:
+        document = json.loads(cause)
+    except json.JSONDecodeError:
+        return cause
+    if isinstance(document, dict) and isinstance(document.get("errorMessage"), str):
+        return document["errorMessage"]
+    return cause
 
 
 def failed_item_record(failed: ItemResult) -> dict[str, Any]:

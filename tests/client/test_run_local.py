@@ -336,3 +336,20 @@ def test_run_local_writes_its_output_dir_whole_too(faulty_app: Path, tmp_path: P
         *result.output_dir.result_files,
         out / "failed_items.json",
     }
+
+
+def test_a_result_the_default_sum_cannot_add_fails_at_its_item_not_at_combine(faulty_app: Path) -> None:
+    """The faulty app's compute returns its item: 0.5 is a float, which the exact sum cannot add. The
+    item fails as it is computed (tolerated here: the job goes on and sums the rest)."""
+    result = run_local(items=[1, 0.5, 2], app_dir=faulty_app, retry_time_scale=0)
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert (result.output["total_sum"], result.output["succeeded"], result.output["failed"]) == ("3", 2, 1)
+    assert result.output["failed_items"] == [{"index": 1, "item": 0.5, "error": "InvalidComputeResult"}]
+
+    all_floats = run_local(items=[0.5] * 6, app_dir=faulty_app, retry_time_scale=0)
+    assert (all_floats.status, all_floats.error) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    assert all_floats.first_failure is not None and all_floats.first_failure.error == "InvalidComputeResult"
+    assert "which burstmap's default combiner (an exact sum) cannot add" in (
+        all_floats.first_failure.cause or ""
+    )
