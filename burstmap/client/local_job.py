@@ -199,7 +199,7 @@ class LocalBackend:
         if options.endpoint_url is not None:
             check_endpoint(options.endpoint_url)  # before synth: an unusable server answers at once
         app = prepare_app(
-            Path(options.app_dir or Path.cwd()),
+            app_folder(options.app_dir),
             batch_size=options.batch_size,
             max_concurrency=options.max_concurrency,
         )
@@ -233,6 +233,21 @@ class LocalBackend:
             resources.close()
             raise
         return LocalJob(app, machine, source, execution_input, options, s3, runtime, resources, started)
+
+
+def app_folder(app_dir: Path | str | None) -> Path:
+    """The folder of the app to run (default: the current directory); an error naming ``app_dir`` (the
+    CLI's --app-dir) when it holds no CDK app, before anything is synthesized."""
+    folder = Path.cwd() if app_dir is None else Path(app_dir)
+    if (folder / "app.py").is_file() or (folder / "cdk.json").is_file():
+        return folder
+    what = "holds no CDK app (neither app.py nor cdk.json)" if folder.is_dir() else "is not a folder"
+    if app_dir is None:
+        raise JobInputError(
+            f"the current directory {folder} {what}: run from the app's folder, or name it "
+            "(burstmap run --app-dir DIR, run_local(app_dir=...))"
+        )
+    raise InvalidArgument("app_dir", app_dir, f"{what}: give the folder of a CDK app (app.py or cdk.json)")
 
 
 def check_endpoint(url: str) -> None:

@@ -139,3 +139,26 @@ def test_run_local_names_the_argument_with_a_typed_error(kwargs, error, message,
     assert isinstance(raised.value, TypeError) == (error is InvalidArgumentType)
     assert str(raised.value).startswith(message)
     assert len(str(raised.value).splitlines()) == 1
+
+
+def test_an_app_dir_without_an_app(tmp_path: Path) -> None:
+    assert refused(["--size", "3"], tmp_path) == (
+        f"burstmap: --app-dir {tmp_path}: holds no CDK app (neither app.py nor cdk.json): give the folder "
+        "of a CDK app (app.py or cdk.json)"
+    )
+    a_file = tmp_path / "app.py"
+    a_file.write_text("")
+    result = CliRunner().invoke(app, ["run", "--size", "3", "--app-dir", str(a_file)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"burstmap: --app-dir {a_file}: is not a folder: give the folder of")
+
+
+def test_no_app_in_the_current_directory_names_both_ways_to_give_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["run", "--size", "3"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"burstmap: the current directory {tmp_path} holds no CDK app")
+    with pytest.raises(JobInputError, match="run_local\\(app_dir=...\\)"):
+        run_local(size=3)
