@@ -32,7 +32,7 @@ from burstmap import __version__
 from burstmap.client import aws
 from burstmap.client import plan as planning
 from burstmap.client.aws import AwsError
-from burstmap.client.aws_job import AwsBackend, AwsJob, checked_poll_seconds
+from burstmap.client.aws_job import DEFAULT_POLL_SECONDS, AwsBackend, AwsJob, checked_poll_seconds
 from burstmap.client.job import Backend, Job, JobFailed, NoResults
 from burstmap.client.job_input import (
     InvalidArgument,
@@ -237,7 +237,13 @@ ShowProgress = Annotated[
     ),
 ]
 PollSeconds = Annotated[
-    float, typer.Option("--poll-seconds", metavar="SECONDS", help="AWS: seconds between progress polls.")
+    float | None,
+    typer.Option(
+        "--poll-seconds",
+        metavar="SECONDS",
+        help="AWS: seconds between progress polls. Default: 2.",
+        show_default=False,
+    ),
 ]
 ExecutionName = Annotated[
     str | None,
@@ -380,7 +386,7 @@ def run(
     state_machine_arn: StateMachineArn = None,
     no_wait: NoWait = False,
     progress: ShowProgress = None,
-    poll_seconds: PollSeconds = 2.0,
+    poll_seconds: PollSeconds = None,
     name: ExecutionName = None,
     region: Region = None,
     profile: Profile = None,
@@ -413,12 +419,16 @@ def run(
         )
     backend: Backend | None = None
     if is_local:
-        if no_wait:
-            raise UsageError("--no-wait needs a job on AWS: add --stack NAME or --state-machine-arn ARN")
+        aws_only = {"no_wait": no_wait or None, "poll_seconds": poll_seconds, "name": name, "region": region}
+        given = [
+            _flag(option) for option, value in {**aws_only, "profile": profile}.items() if value is not None
+        ]
+        if given:
+            raise UsageError(f"{_listed(given)} to jobs on AWS: add --stack NAME or --state-machine-arn ARN")
         backend = _local_backend({**local_options, "input_dir": input_dir})
     else:
         _refuse_local_options(stack, state_machine_arn, input_dir, local_options)
-        checked_poll_seconds(poll_seconds)
+        poll_seconds = checked_poll_seconds(DEFAULT_POLL_SECONDS if poll_seconds is None else poll_seconds)
     with _claimed(output_dir) as output:  # before synth or any AWS call: a bad folder answers at once
         if backend is None:
             aws_options = {"region": region, "profile": profile, "execution_name": name}
@@ -469,7 +479,7 @@ def _refuse_local_options(
     given = [_flag(name) for name, value in local_options.items() if value is not None]
     if given:
         raise UsageError(
-            f"{', '.join(given)} only apply to local runs; on AWS these are set when the stack is deployed "
+            f"{_listed(given)} to local runs; on AWS these are set when the stack is deployed "
             "(BurstCompute arguments)"
         )
 
@@ -480,6 +490,11 @@ _OPTIONS_NAMED_OTHERWISE = {"items_file": "--items"}
 def _option_of(argument: str) -> str:
     """The option a Python argument comes from: batch_size -> --batch-size, items_file -> --items."""
     return _OPTIONS_NAMED_OTHERWISE.get(argument) or _flag(argument)
+
+
+def _listed(options: list[str]) -> str:
+    """``--a applies only`` / ``--a, --b apply only``."""
+    return f"{', '.join(options)} {'applies' if len(options) == 1 else 'apply'} only"
 
 
 def _flag(parameter: str) -> str:
@@ -523,7 +538,9 @@ def _wait_and_print(job: Job, *, output: OutputDirectory | None, stats: bool, pr
     _print_json(result)
 
 
-def _job(execution_arn: str, region: str | None, profile: str | None, poll_seconds: float = 2.0) -> AwsJob:
+def _job(
+    execution_arn: str, region: str | None, profile: str | None, poll_seconds: float = DEFAULT_POLL_SECONDS
+) -> AwsJob:
     region = region or aws.region_of(execution_arn)
     clients = aws.aws_clients(region=region, profile=profile)
     return AwsJob(execution_arn, clients=clients, poll_seconds=poll_seconds)
@@ -570,14 +587,14 @@ def redrive(
     output_dir: OutputDir = None,
     stats: Stats = False,
     progress: ShowProgress = None,
-    poll_seconds: PollSeconds = 2.0,
+    poll_seconds: PollSeconds = None,
     region: Region = None,
     profile: Profile = None,
 ) -> None:
     """Rerun the failed, aborted or timed-out parts of an execution (RedriveExecution, within 14 days)."""
     if output_dir is not None and not wait:
         raise UsageError("--output-dir needs the job's end: add --wait")
-    job = _job(execution_arn, region, profile, poll_seconds)
+    job = _job(execution_arn, region, profile, DEFAULT_POLL_SECONDS if poll_seconds is None else poll_seconds)
     with _claimed(output_dir) as output:
         redriven = job.redrive()
         if not wait:

@@ -246,12 +246,16 @@ def test_every_reason_a_local_job_cannot_start_is_one_line_exit_2(runner, local_
     [
         (["run"], "give exactly one of --size N or --items FILE"),
         (["run", "--size", "3", "--items", "x.json"], "give exactly one of --size N or --items FILE"),
-        (["run", "--size", "3", "--no-wait"], "--no-wait needs a job on AWS: add --stack NAME"),
+        (["run", "--size", "3", "--no-wait"], "--no-wait applies only to jobs on AWS: add --stack NAME"),
+        (
+            ["run", "--size", "3", "--name", "x", "--poll-seconds", "1"],
+            "--poll-seconds, --name apply only to jobs on AWS: add --stack NAME",
+        ),
         (["run", "--size", "3", "--parameters", "[1]"], "--parameters '[1]': must be a JSON object"),
         (["run", "--size", "3", "--parameters", "{oops"], "--parameters '{oops': not JSON"),
         (
             ["run", "--size", "3", "--stack", "s", "--batch-size", "2", "--workers", "2"],
-            "--batch-size, --workers only apply to local runs; on AWS these are set when the stack is",
+            "--batch-size, --workers apply only to local runs; on AWS these are set when the stack is",
         ),
         (["run", "--size", "3", "--stack", "s", "--state-machine-arn", MACHINE_ARN], "not both"),
     ],
