@@ -4,8 +4,9 @@
 ``--stack NAME`` or ``--state-machine-arn ARN``; both print the execution output as one JSON object on
 stdout, progress on stderr, and exit non-zero when the execution fails.
 
-Exit codes: 0 success; 1 the execution failed (its error and cause are on stderr); 2 bad usage or an
-AWS error (one line on stderr, no traceback); 130 interrupted (a remote job keeps running on AWS).
+Exit codes: 0 success; 1 the execution failed (its error and cause are on stderr); 2 bad usage, a bad
+input or an AWS error (one line on stderr, no traceback); 130 / 143 interrupted by SIGINT / SIGTERM (a
+remote job keeps running on AWS). The one-line answers are burstmap.cli_errors'.
 
 Progress: a live bar on stderr when stderr is a terminal; nothing otherwise, unless ``--progress``
 asks for it, in which case plain lines (``burstmap: 512/1024 items (50.0%), ...``) are written every
@@ -16,70 +17,39 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
-import signal
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from burstmap import __version__
+from burstmap.cli_errors import (
+    EXIT_FAILED,
+    OneLineUsageErrors,
+    UsageError,
+    count,
+    flag,
+    handles_errors,
+    interrupted_exit_code,
+    listed,
+    report_failure,
+    say,
+    stop_on_signals,
+)
 from burstmap.client import aws
 from burstmap.client import plan as planning
-from burstmap.client.aws import AwsError
 from burstmap.client.aws_job import DEFAULT_POLL_SECONDS, AwsBackend, AwsJob, checked_poll_seconds
-from burstmap.client.job import Backend, Job, JobFailed, NoResults
-from burstmap.client.job_input import (
-    InvalidArgument,
-    JobInput,
-    JobInputError,
-    parse_parameters,
-    read_items_file,
-)
+from burstmap.client.job import Backend, Job, JobFailed
+from burstmap.client.job_input import InvalidArgument, JobInput, parse_parameters, read_items_file
 from burstmap.client.output_dir import OutputDir as OutputDirectory
 from burstmap.client.progress import progress_display
-from burstmap.client.results import error_message
-from burstmap.runtime.contracts import without_item_mark
-from burstmap.runtime.results import ResultReadError
-
-# click's exceptions, wherever this typer keeps click (its own copy since typer 0.22, else click itself).
-_click = sys.modules[typer.BadParameter.__module__]
-_NoArgsIsHelp: type[Exception] = getattr(_click, "NoArgsIsHelpError", type("_Never", (Exception,), {}))
-
-
-class _OneLineUsageErrors(TyperGroup):
-    """Usage errors (an unknown option, ``--size abc``, a flag given a value) as one line on stderr and
-    exit 2, like every other bad input; click would print a usage block and a boxed message."""
-
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
-        if not standalone_mode:
-            return super().main(*args, standalone_mode=False, **kwargs)
-        try:
-            code = super().main(*args, standalone_mode=False, **kwargs)
-        except _NoArgsIsHelp as help_wanted:
-            help_wanted.show()  # type: ignore[attr-defined] - `burstmap` alone: the help
-            sys.exit(help_wanted.exit_code)  # type: ignore[attr-defined]
-        except _click.UsageError as exc:
-            command = exc.ctx.command_path if exc.ctx is not None else "burstmap"
-            typer.echo(f"burstmap: {exc.format_message()} (`{command} -h` lists the options)", err=True)
-            sys.exit(exc.exit_code)
-        except _click.ClickException as exc:
-            typer.echo(f"burstmap: {exc.format_message()}", err=True)
-            sys.exit(exc.exit_code)
-        except _click.Abort:
-            typer.echo("burstmap: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        sys.exit(code if isinstance(code, int) else 0)
-
 
 app = typer.Typer(
     name="burstmap",
-    cls=_OneLineUsageErrors,
+    cls=OneLineUsageErrors,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -106,10 +76,6 @@ def _burstmap(
 ) -> None:
     """Run embarrassingly parallel jobs on Step Functions Distributed Map, locally or on AWS."""
 
-
-EXIT_FAILED = 1
-EXIT_USAGE_OR_AWS = 2
-EXIT_INTERRUPTED = 130
 
 # ---------------------------------------------------------------------------------------- options
 # Declared once, shared by the commands that take them.
@@ -265,93 +231,6 @@ Profile = Annotated[
 ]
 ExecutionArn = Annotated[str, typer.Argument(help="The execution ARN.", metavar="EXECUTION_ARN")]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-# ---------------------------------------------------------------------------------------- helpers
-class UsageError(Exception):
-    """A bad combination of options: one line on stderr, exit 2."""
-
-
-def _say(message: str) -> None:
-    typer.echo(f"burstmap: {message}", err=True)
-
-
-def _handles_errors(command: F) -> F:
-    """Turn AWS errors and bad input into one line on stderr and an exit code, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except InvalidArgument as exc:
-            _say(exc.for_option(_option_of(exc.argument)))
-            raise typer.Exit(EXIT_USAGE_OR_AWS) from None
-        except (AwsError, UsageError, JobInputError, planning.InvalidPlan, NoResults, ResultReadError) as exc:
-            _say(str(exc))
-            raise typer.Exit(EXIT_USAGE_OR_AWS) from None
-        except JobFailed as failed:
-            _report_failure(failed)
-            raise typer.Exit(EXIT_FAILED) from None
-        except KeyboardInterrupt as interrupt:  # before the job ran (synth, start): nothing to say of it
-            _say("interrupted")
-            raise typer.Exit(_interrupted_exit_code(interrupt)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread as Ctrl-C raises KeyboardInterrupt, so a job is stopped and
-    everything it started is closed the same way."""
-
-    def __init__(self, signal_number: int) -> None:
-        super().__init__(signal.Signals(signal_number).name)
-        self.signal_number = signal_number
-
-
-def _interrupted_exit_code(interrupt: KeyboardInterrupt) -> int:
-    """128 + the signal number, as a shell reports a process a signal stopped: 130 Ctrl-C, 143 SIGTERM."""
-    return 128 + getattr(interrupt, "signal_number", signal.SIGINT)
-
-
-def _stop_on_signals() -> None:
-    """SIGINT and SIGTERM stop the command once, with one line; a second signal while it closes what it
-    started is ignored (the workers and the S3 server then end with it)."""
-
-    def stop(signal_number: int, frame: object) -> None:
-        for handled in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(handled, signal.SIG_IGN)
-        raise Terminated(signal_number) if signal_number != signal.SIGINT else KeyboardInterrupt
-
-    for handled in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(handled) is not signal.SIG_IGN:  # started with it ignored (nohup &): keep so
-            signal.signal(handled, stop)
-
-
-def _short_cause(cause: str | None) -> str:
-    """A Lambda error's cause is a JSON string; its errorMessage is what a person needs to read (without
-    the ``[item i]`` mark compute_handler adds in a batch: the line names the item already)."""
-    return without_item_mark(error_message(cause)) or "no cause given"
-
-
-def _report_failure(failed: JobFailed) -> None:
-    _say(f"execution {failed.status}: {failed.error or 'no error name'}: {_short_cause(failed.cause)}")
-    first = failed.first_failure
-    if first is not None:
-        where = f"item {first.index}" if first.index is not None else f"item {json.dumps(first.item)}"
-        key = first.item.get("key") if isinstance(first.item, dict) else None
-        if first.index is not None and isinstance(key, str):
-            where += f" ({key})"  # a job over S3 objects: the object, which its index alone does not name
-        others = failed.failed_items - 1
-        _say(
-            f"first failing {where}: {first.error}: {_short_cause(first.cause)}"
-            + (f" ({others} other item{'s' if others != 1 else ''} failed)" if others > 0 else "")
-        )
-
-
-def _count(things: list[Any], noun: str) -> str:
-    return f"{len(things)} {noun}{'' if len(things) == 1 else 's'}"
-
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
@@ -367,7 +246,7 @@ def _print_json(value: Any) -> None:
 
 # ---------------------------------------------------------------------------------------- run
 @app.command()
-@_handles_errors
+@handles_errors
 def run(
     size: Size = None,
     items: ItemsFile = None,
@@ -421,10 +300,10 @@ def run(
     if is_local:
         aws_only = {"no_wait": no_wait or None, "poll_seconds": poll_seconds, "name": name, "region": region}
         given = [
-            _flag(option) for option, value in {**aws_only, "profile": profile}.items() if value is not None
+            flag(option) for option, value in {**aws_only, "profile": profile}.items() if value is not None
         ]
         if given:
-            raise UsageError(f"{_listed(given)} to jobs on AWS: add --stack NAME or --state-machine-arn ARN")
+            raise UsageError(f"{listed(given)} to jobs on AWS: add --stack NAME or --state-machine-arn ARN")
         backend = _local_backend({**local_options, "input_dir": input_dir})
     else:
         _refuse_local_options(stack, state_machine_arn, input_dir, local_options)
@@ -446,7 +325,7 @@ def run(
                     return
                 _wait_and_print(job, output=output, stats=stats, progress=progress)
         except InvalidArgument:
-            raise  # worded for its option by _handles_errors
+            raise  # worded for its option by handles_errors
         except backend.cannot_start as exc:
             raise UsageError(str(exc)) from exc
 
@@ -476,30 +355,12 @@ def _refuse_local_options(
             "--input-dir uploads to the local S3 only: for a job on AWS, copy the files under the stack "
             "bucket's input prefix (aws s3 cp DIR s3://BUCKET/INPUT_PREFIX/ --recursive)"
         )
-    given = [_flag(name) for name, value in local_options.items() if value is not None]
+    given = [flag(name) for name, value in local_options.items() if value is not None]
     if given:
         raise UsageError(
-            f"{_listed(given)} to local runs; on AWS these are set when the stack is deployed "
+            f"{listed(given)} to local runs; on AWS these are set when the stack is deployed "
             "(BurstCompute arguments)"
         )
-
-
-_OPTIONS_NAMED_OTHERWISE = {"items_file": "--items"}
-
-
-def _option_of(argument: str) -> str:
-    """The option a Python argument comes from: batch_size -> --batch-size, items_file -> --items."""
-    return _OPTIONS_NAMED_OTHERWISE.get(argument) or _flag(argument)
-
-
-def _listed(options: list[str]) -> str:
-    """``--a applies only`` / ``--a, --b apply only``."""
-    return f"{', '.join(options)} {'applies' if len(options) == 1 else 'apply'} only"
-
-
-def _flag(parameter: str) -> str:
-    """The option of a `run` parameter (every one is named after it: batch_size -> --batch-size)."""
-    return "--" + parameter.replace("_", "-")
 
 
 def _wait_and_print(job: Job, *, output: OutputDirectory | None, stats: bool, progress: bool | None) -> None:
@@ -516,21 +377,21 @@ def _wait_and_print(job: Job, *, output: OutputDirectory | None, stats: bool, pr
         finally:
             display.close()
     except KeyboardInterrupt as interrupt:
-        _say(f"interrupted: {job.interrupted()}")
-        raise typer.Exit(_interrupted_exit_code(interrupt)) from None
+        say(f"interrupted: {job.interrupted()}")
+        raise typer.Exit(interrupted_exit_code(interrupt)) from None
     try:
         result = job.result()
     except JobFailed as failed:
-        _report_failure(failed)
+        report_failure(failed)
         if output is not None:
             written = job.save_results(output)
-            _say(f"results so far in {written.directory} ({_count(written.files, 'file')})")
+            say(f"results so far in {written.directory} ({count(written.files, 'file')})")
         if stats:
-            _say(f"stats {json.dumps(job.stats(), default=_json_default)}")
+            say(f"stats {json.dumps(job.stats(), default=_json_default)}")
         raise typer.Exit(EXIT_FAILED) from None
     if output is not None:
         written = job.save_results(output)
-        _say(f"results in {written.directory} ({_count(written.files, 'file')})")
+        say(f"results in {written.directory} ({count(written.files, 'file')})")
         if isinstance(result, dict):
             result = {**result, "output_dir": written.summary()}
     if stats and isinstance(result, dict) and "stats" not in result:
@@ -548,14 +409,14 @@ def _job(
 
 # ---------------------------------------------------------------------------------------- operating
 @app.command()
-@_handles_errors
+@handles_errors
 def status(execution_arn: ExecutionArn, region: Region = None, profile: Profile = None) -> None:
     """Print an execution's status and its map runs' DescribeMapRun counts as JSON."""
     _print_json(_job(execution_arn, region, profile).status_report())
 
 
 @app.command()
-@_handles_errors
+@handles_errors
 def results(
     execution_arn: ExecutionArn,
     output_dir: OutputDir = None,
@@ -570,7 +431,7 @@ def results(
 
 
 @app.command()
-@_handles_errors
+@handles_errors
 def cancel(execution_arn: ExecutionArn, region: Region = None, profile: Profile = None) -> None:
     """Stop a running execution (StopExecution); its running child executions are aborted."""
     stopped = _job(execution_arn, region, profile).cancel()
@@ -578,7 +439,7 @@ def cancel(execution_arn: ExecutionArn, region: Region = None, profile: Profile 
 
 
 @app.command()
-@_handles_errors
+@handles_errors
 def redrive(
     execution_arn: ExecutionArn,
     wait: Annotated[
@@ -605,7 +466,7 @@ def redrive(
 
 # ---------------------------------------------------------------------------------------- plan
 @app.command()
-@_handles_errors
+@handles_errors
 def plan(
     size: Size = None,
     items: ItemsFile = None,
@@ -675,7 +536,7 @@ def plan(
 
 def main() -> None:
     """Console script entry point."""
-    _stop_on_signals()
+    stop_on_signals()
     app(prog_name="burstmap")
 
 
