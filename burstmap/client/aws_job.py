@@ -26,12 +26,14 @@ from burstmap.client.job_input import (
     InvalidArgument,
     InvalidArgumentType,
     JobInput,
+    json_bytes,
     needs_staging,
     stage_items,
 )
 from burstmap.client.results import UNREADABLE as UNREADABLE_RESULTS
 from burstmap.client.results import S3Object, manifest_named_by, manifests_of_map_runs
 from burstmap.local.core.progress import Progress
+from burstmap.runtime.contracts import STATE_PAYLOAD_LIMIT_BYTES
 
 DEFAULT_POLL_SECONDS = 2.0
 
@@ -86,9 +88,21 @@ class AwsJob(Job):
         clients: Clients | None = None,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
     ) -> AwsJob:
-        """StartExecution with the contract's input; returns the job at once (it runs on AWS)."""
-        clients = clients or aws.aws_clients(region=region_of(state_machine_arn))
-        kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": json.dumps(execution_input)}
+        """StartExecution with the contract's input; returns the job at once (it runs on AWS).
+
+        The arguments are checked before AWS is called: InvalidArgument (a ValueError; the TypeError kind
+        for a wrong type) names the one that cannot start (an input that is not a JSON object, holds
+        what JSON cannot carry, or passes the 256 KiB AWS accepts; a name that is not a string).
+        """
+        checked_poll_seconds(poll_seconds)
+        region = region_of(state_machine_arn)  # InvalidArn for anything else
+        input_text = _checked_input(execution_input)
+        if name is not None and not isinstance(name, str):
+            raise InvalidArgumentType(
+                "name", name, f"must be the execution's name (a str), got {type(name).__name__}"
+            )
+        clients = clients or aws.aws_clients(region=region)
+        kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": input_text}
         if name:
             kwargs["name"] = name
         response = call(f"state machine {state_machine_arn}", clients.sfn.start_execution, **kwargs)
@@ -259,6 +273,28 @@ class AwsJob(Job):
             f"execution {self.execution_arn} has no ResultWriter manifest yet: wait for the Map state to "
             "finish (burstmap status shows it)"
         )
+
+
+def _checked_input(execution_input: Any) -> str:
+    """The execution input as the JSON text StartExecution takes."""
+    if not isinstance(execution_input, dict):
+        raise InvalidArgumentType(
+            "execution_input",
+            execution_input,
+            'must be the execution input, a JSON object such as {"size": 1024}, got '
+            f"{type(execution_input).__name__}",
+        )
+    json_bytes(execution_input, "execution_input")
+    text = json.dumps(execution_input)
+    size = len(text.encode())
+    if size > STATE_PAYLOAD_LIMIT_BYTES:
+        raise InvalidArgument(
+            "execution_input",
+            execution_input,
+            f"takes {size} bytes of JSON, more than the {STATE_PAYLOAD_LIMIT_BYTES} StartExecution accepts: "
+            'pass a large item list as {"items_s3": "s3://bucket/key.jsonl"} (AwsBackend uploads it for you)',
+        )
+    return text
 
 
 @dataclass
