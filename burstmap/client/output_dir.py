@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import os
 import shutil
@@ -180,7 +181,7 @@ def _check_ours(target: Path, given: Path) -> None:
 def _remove_leftovers(target: Path) -> None:
     """Staging and old folders of runs that were killed before they cleaned up (the lock is held)."""
     for role in ("partial-", "old-"):
-        for leftover in target.parent.glob(f"{_sibling(target, role).name}*"):
+        for leftover in target.parent.glob(f"{glob.escape(_sibling(target, role).name)}*"):
             shutil.rmtree(leftover, ignore_errors=True)
 
 

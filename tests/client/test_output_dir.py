@@ -225,3 +225,12 @@ def test_no_wait_has_no_end_to_write_results_at(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert result.stderr.startswith("burstmap: --output-dir needs the job's end: drop --no-wait")
+
+
+def test_a_folder_name_with_glob_characters_is_handled_literally(tmp_path: Path) -> None:
+    out = tmp_path / "run[1]*"
+    (tmp_path / "run1x").mkdir()  # what "run[1]*" would match as a pattern: never touched
+    for _ in range(2):
+        with OutputDir.claim(out) as output:
+            write_run(output, "SUCCEEDED_0.json")
+    assert listing(tmp_path) == ["run1x", "run[1]*"]
