@@ -4,8 +4,9 @@
 ``--stack NAME`` or ``--state-machine-arn ARN``; both print the execution output as one JSON object on
 stdout, progress on stderr, and exit non-zero when the execution fails.
 
-Exit codes: 0 success; 1 the execution failed (its error and cause are on stderr); 2 bad usage or an
-AWS error (one line on stderr, no traceback); 130 interrupted (a remote job keeps running on AWS).
+Exit codes: 0 success; 1 the execution failed (its error and cause are on stderr); 2 bad usage, a bad
+input or an AWS error (one line on stderr, no traceback); 130 / 143 interrupted by SIGINT / SIGTERM (a
+remote job keeps running on AWS). The one-line answers are burstmap.cli_errors'.
 
 Progress: a live bar on stderr when stderr is a terminal; nothing otherwise, unless ``--progress``
 asks for it, in which case plain lines (``burstmap: 512/1024 items (50.0%), ...``) are written every
@@ -16,53 +17,89 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import json
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from burstmap import __version__
+from burstmap.cli_errors import (
+    EXIT_FAILED,
+    OneLineUsageErrors,
+    UsageError,
+    count,
+    flag,
+    handles_errors,
+    interrupted_exit_code,
+    listed,
+    report_failure,
+    say,
+    stop_on_signals,
+)
 from burstmap.client import aws
 from burstmap.client import plan as planning
-from burstmap.client.aws import AwsError
-from burstmap.client.aws_job import AwsBackend, AwsJob
-from burstmap.client.job import Backend, Job, JobFailed, NoResults
-from burstmap.client.job_input import JobInput, JobInputError, parse_parameters, read_items_file
+from burstmap.client.aws_job import DEFAULT_POLL_SECONDS, AwsBackend, AwsJob, checked_poll_seconds
+from burstmap.client.job import Backend, Job, JobFailed
+from burstmap.client.job_input import InvalidArgument, JobInput, parse_parameters, read_items_file
+from burstmap.client.output_dir import OutputDir as OutputDirectory
 from burstmap.client.progress import progress_display
-from burstmap.runtime.results import ResultReadError
 from burstmap.serve.command import serve as serve_command
 
 app = typer.Typer(
     name="burstmap",
-    help="Run embarrassingly parallel jobs on Step Functions Distributed Map, locally or on AWS.",
+    cls=OneLineUsageErrors,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: an option with a value shows its label (--size N), a flag none (--stats).
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-EXIT_FAILED = 1
-EXIT_USAGE_OR_AWS = 2
-EXIT_INTERRUPTED = 130
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"burstmap {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _burstmap(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print burstmap's version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Run embarrassingly parallel jobs on Step Functions Distributed Map, locally or on AWS."""
+
 
 # ---------------------------------------------------------------------------------------- options
 # Declared once, shared by the commands that take them.
-Size = Annotated[int | None, typer.Option("--size", help="Run over the items 0..N-1.", show_default=False)]
+Size = Annotated[
+    int | None, typer.Option("--size", metavar="N", help="Run over the items 0..N-1.", show_default=False)
+]
 ItemsFile = Annotated[
     Path | None,
-    typer.Option("--items", help="A file of items: one JSON list, or JSON Lines.", show_default=False),
+    typer.Option(
+        "--items", metavar="FILE", help="A file of items: one JSON list, or JSON Lines.", show_default=False
+    ),
 ]
 Parameters = Annotated[
     str | None,
-    typer.Option("--parameters", help="A JSON object passed to every compute call.", show_default=False),
+    typer.Option(
+        "--parameters", metavar="JSON", help="A JSON object passed to every compute call.", show_default=False
+    ),
 ]
 BatchSize = Annotated[
     int | None,
     typer.Option(
         "--batch-size",
+        metavar="N",
         help="Items per compute invocation. Default: the app's setting (plan: 1).",
         show_default=False,
     ),
@@ -71,6 +108,7 @@ MaxConcurrency = Annotated[
     int | None,
     typer.Option(
         "--max-concurrency",
+        metavar="N",
         help="Child executions at once (local). Default: the app's setting.",
         show_default=False,
     ),
@@ -78,13 +116,17 @@ MaxConcurrency = Annotated[
 Workers = Annotated[
     int | None,
     typer.Option(
-        "--workers", help="Local worker processes per function. Default: the CPU count.", show_default=False
+        "--workers",
+        metavar="N",
+        help="Local worker processes per function. Default: the CPU count.",
+        show_default=False,
     ),
 ]
 OutputDir = Annotated[
     Path | None,
     typer.Option(
         "--output-dir",
+        metavar="DIR",
         help="Copy the manifest, the result files and failed_items.json here.",
         show_default=False,
     ),
@@ -102,13 +144,17 @@ InjectThrottle = Annotated[
 RetryTimeScale = Annotated[
     float | None,
     typer.Option(
-        "--retry-time-scale", metavar="F", help="Local: scale Retry waits (0 for tests).", show_default=False
+        "--retry-time-scale",
+        metavar="FACTOR",
+        help="Local: multiply Retry waits by FACTOR (0 skips them, for tests).",
+        show_default=False,
     ),
 ]
 EndpointUrl = Annotated[
     str | None,
     typer.Option(
         "--endpoint-url",
+        metavar="URL",
         help="Local: an S3-compatible server to use instead of the embedded one.",
         show_default=False,
     ),
@@ -117,6 +163,7 @@ InputDir = Annotated[
     Path | None,
     typer.Option(
         "--input-dir",
+        metavar="DIR",
         help="Local, for an app over S3 objects (BurstCompute input_prefix): upload the files under DIR "
         "as its input objects (DIR/a.txt -> <input_prefix>/a.txt), then run over them (no --size/--items).",
         show_default=False,
@@ -126,6 +173,7 @@ AppDir = Annotated[
     Path | None,
     typer.Option(
         "--app-dir",
+        metavar="DIR",
         help="Local: the CDK app directory (cdk.json). Default: the current directory.",
         show_default=False,
     ),
@@ -134,13 +182,16 @@ Stack = Annotated[
     str | None,
     typer.Option(
         "--stack",
+        metavar="NAME",
         help="Run on AWS: the deployed stack (outputs StateMachineArn, BucketName).",
         show_default=False,
     ),
 ]
 StateMachineArn = Annotated[
     str | None,
-    typer.Option("--state-machine-arn", help="Run on AWS: this state machine.", show_default=False),
+    typer.Option(
+        "--state-machine-arn", metavar="ARN", help="Run on AWS: this state machine.", show_default=False
+    ),
 ]
 NoWait = Annotated[bool, typer.Option("--no-wait", help="AWS: print the execution ARN and return at once.")]
 ShowProgress = Annotated[
@@ -152,74 +203,34 @@ ShowProgress = Annotated[
         show_default=False,
     ),
 ]
-PollSeconds = Annotated[float, typer.Option("--poll-seconds", help="AWS: seconds between progress polls.")]
+PollSeconds = Annotated[
+    float | None,
+    typer.Option(
+        "--poll-seconds",
+        metavar="SECONDS",
+        help="AWS: seconds between progress polls. Default: 2.",
+        show_default=False,
+    ),
+]
 ExecutionName = Annotated[
-    str | None, typer.Option("--name", help="AWS: the execution name. Default: a UUID.", show_default=False)
+    str | None,
+    typer.Option(
+        "--name", metavar="NAME", help="AWS: the execution name. Default: a UUID.", show_default=False
+    ),
 ]
 Region = Annotated[
     str | None,
     typer.Option(
-        "--region", help="AWS region. Default: the execution ARN's, else the AWS config.", show_default=False
+        "--region",
+        metavar="REGION",
+        help="AWS region. Default: the execution ARN's, else the AWS config.",
+        show_default=False,
     ),
 ]
-Profile = Annotated[str | None, typer.Option("--profile", help="AWS profile.", show_default=False)]
+Profile = Annotated[
+    str | None, typer.Option("--profile", metavar="PROFILE", help="AWS profile.", show_default=False)
+]
 ExecutionArn = Annotated[str, typer.Argument(help="The execution ARN.", metavar="EXECUTION_ARN")]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-# ---------------------------------------------------------------------------------------- helpers
-class UsageError(Exception):
-    """A bad combination of options: one line on stderr, exit 2."""
-
-
-def _say(message: str) -> None:
-    typer.echo(f"burstmap: {message}", err=True)
-
-
-def _handles_errors(command: F) -> F:
-    """Turn AWS errors and bad input into one line on stderr and an exit code, never a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except (AwsError, UsageError, JobInputError, planning.InvalidPlan, NoResults, ResultReadError) as exc:
-            _say(str(exc))
-            raise typer.Exit(EXIT_USAGE_OR_AWS) from None
-        except JobFailed as failed:
-            _report_failure(failed)
-            raise typer.Exit(EXIT_FAILED) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _short_cause(cause: str | None) -> str:
-    """A Lambda error's cause is a JSON string; its errorMessage is what a person needs to read."""
-    if not cause:
-        return "no cause given"
-    try:
-        parsed = json.loads(cause)
-    except json.JSONDecodeError:
-        return cause
-    if isinstance(parsed, dict) and "errorMessage" in parsed:
-        return str(parsed["errorMessage"])
-    return cause
-
-
-def _report_failure(failed: JobFailed) -> None:
-    _say(f"execution {failed.status}: {failed.error or 'no error name'}: {_short_cause(failed.cause)}")
-    first = failed.first_failure
-    if first is not None:
-        where = f"item {first.index}" if first.index is not None else f"item {json.dumps(first.item)}"
-        key = first.item.get("key") if isinstance(first.item, dict) else None
-        if first.index is not None and isinstance(key, str):
-            where += f" ({key})"  # a job over S3 objects: the object, which its index alone does not name
-        others = failed.failed_items - 1
-        _say(
-            f"first failing {where}: {first.error}: {_short_cause(first.cause)}"
-            + (f" ({others} other item{'s' if others != 1 else ''} failed)" if others > 0 else "")
-        )
 
 
 def _json_default(value: Any) -> Any:
@@ -236,7 +247,7 @@ def _print_json(value: Any) -> None:
 
 # ---------------------------------------------------------------------------------------- run
 @app.command()
-@_handles_errors
+@handles_errors
 def run(
     size: Size = None,
     items: ItemsFile = None,
@@ -255,7 +266,7 @@ def run(
     state_machine_arn: StateMachineArn = None,
     no_wait: NoWait = False,
     progress: ShowProgress = None,
-    poll_seconds: PollSeconds = 2.0,
+    poll_seconds: PollSeconds = None,
     name: ExecutionName = None,
     region: Region = None,
     profile: Profile = None,
@@ -271,7 +282,7 @@ def run(
             "give exactly one of --size N or --items FILE "
             "(or, for an app whose items are S3 objects, --input-dir DIR)"
         )
-    parsed_parameters = parse_parameters(parameters, option="--parameters")
+    job_input = JobInput.of(size=size, items_file=items, parameters=parse_parameters(parameters))
     local_options = {
         "batch_size": batch_size,
         "max_concurrency": max_concurrency,
@@ -281,30 +292,48 @@ def run(
         "endpoint_url": endpoint_url,
         "app_dir": app_dir,
     }
-    backend: Backend
+    if no_wait and output_dir is not None:
+        raise UsageError(
+            "--output-dir needs the job's end: drop --no-wait, or fetch them once it ended with "
+            "`burstmap results EXECUTION_ARN --output-dir DIR`"
+        )
+    backend: Backend | None = None
     if is_local:
-        if no_wait:
-            raise UsageError("--no-wait needs a job on AWS: add --stack NAME or --state-machine-arn ARN")
+        aws_only = {"no_wait": no_wait or None, "poll_seconds": poll_seconds, "name": name, "region": region}
+        given = [
+            flag(option) for option, value in {**aws_only, "profile": profile}.items() if value is not None
+        ]
+        if given:
+            raise UsageError(f"{listed(given)} to jobs on AWS: add --stack NAME or --state-machine-arn ARN")
         backend = _local_backend({**local_options, "input_dir": input_dir})
     else:
         _refuse_local_options(stack, state_machine_arn, input_dir, local_options)
-        aws_options = {"region": region, "profile": profile, "execution_name": name}
-        if stack is not None:
-            backend = AwsBackend.for_stack(stack, poll_seconds=poll_seconds, **aws_options)
-        else:
-            assert state_machine_arn is not None
-            backend = AwsBackend.for_state_machine(
-                state_machine_arn, poll_seconds=poll_seconds, **aws_options
-            )
-    job_input = JobInput.of(size=size, items_file=items, parameters=parsed_parameters)
-    try:
-        with backend.start(job_input) as job:
-            if no_wait:
-                typer.echo(job.id)
-                return
-            _wait_and_print(job, output_dir=output_dir, stats=stats, progress=progress)
-    except backend.cannot_start as exc:
-        raise UsageError(str(exc)) from exc
+        poll_seconds = checked_poll_seconds(DEFAULT_POLL_SECONDS if poll_seconds is None else poll_seconds)
+    with _claimed(output_dir) as output:  # before synth or any AWS call: a bad folder answers at once
+        if backend is None:
+            aws_options = {"region": region, "profile": profile, "execution_name": name}
+            if stack is not None:
+                backend = AwsBackend.for_stack(stack, poll_seconds=poll_seconds, **aws_options)
+            else:
+                assert state_machine_arn is not None
+                backend = AwsBackend.for_state_machine(
+                    state_machine_arn, poll_seconds=poll_seconds, **aws_options
+                )
+        try:
+            with backend.start(job_input) as job:
+                if no_wait:
+                    typer.echo(job.id)
+                    return
+                _wait_and_print(job, output=output, stats=stats, progress=progress)
+        except InvalidArgument:
+            raise  # worded for its option by handles_errors
+        except backend.cannot_start as exc:
+            raise UsageError(str(exc)) from exc
+
+
+def _claimed(output_dir: Path | None) -> contextlib.AbstractContextManager[OutputDirectory | None]:
+    """The --output-dir folder, checked and locked for the whole run (nothing without the option)."""
+    return contextlib.nullcontext() if output_dir is None else OutputDirectory.claim(output_dir)
 
 
 def _local_backend(options: dict[str, Any]) -> Backend:
@@ -327,46 +356,53 @@ def _refuse_local_options(
             "--input-dir uploads to the local S3 only: for a job on AWS, copy the files under the stack "
             "bucket's input prefix (aws s3 cp DIR s3://BUCKET/INPUT_PREFIX/ --recursive)"
         )
-    given = [_flag(name) for name, value in local_options.items() if value is not None]
+    given = [flag(name) for name, value in local_options.items() if value is not None]
     if given:
         raise UsageError(
-            f"{', '.join(given)} only apply to local runs; on AWS these are set when the stack is deployed "
+            f"{listed(given)} to local runs; on AWS these are set when the stack is deployed "
             "(BurstCompute arguments)"
         )
 
 
-def _flag(parameter: str) -> str:
-    """The option of a `run` parameter (every one is named after it: batch_size -> --batch-size)."""
-    return "--" + parameter.replace("_", "-")
+def _wait_and_print(job: Job, *, output: OutputDirectory | None, stats: bool, progress: bool | None) -> None:
+    """Follow a job to its end, then print its output (or its failure), locally and on AWS alike.
 
-
-def _wait_and_print(job: Job, *, output_dir: Path | None, stats: bool, progress: bool | None) -> None:
-    """Follow a job to its end, then print its output (or its failure), locally and on AWS alike."""
+    With --output-dir the results replace the folder's as a whole, also when the job failed (what it got
+    to: the FAILED files say why); the printed output then names the files (``output_dir``): a local
+    run's ``manifest`` is on an S3 server that stops with the run. --stats goes to stderr on failure.
+    """
     display = progress_display(progress)
     try:
         try:
             job.wait(on_progress=display.update)
         finally:
             display.close()
-    except KeyboardInterrupt:
-        _say(job.interrupted())
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as interrupt:
+        say(f"interrupted: {job.interrupted()}")
+        raise typer.Exit(interrupted_exit_code(interrupt)) from None
     try:
-        output = job.result()  # raises JobFailed, reported by _handles_errors
-    except JobFailed:
-        if output_dir is not None:
-            with contextlib.suppress(NoResults):  # the results so far, if the map ran at all
-                job.download_results(output_dir)
-        raise
-    if output_dir is not None:
-        downloaded = job.download_results(output_dir)
-        _say(f"results in {downloaded.directory} ({len(downloaded.result_files)} files)")
-    if stats and isinstance(output, dict) and "stats" not in output:
-        output = {**output, "stats": job.stats()}
-    _print_json(output)
+        result = job.result()
+    except JobFailed as failed:
+        report_failure(failed)
+        if output is not None:
+            written = job.save_results(output)
+            say(f"results so far in {written.directory} ({count(written.files, 'file')})")
+        if stats:
+            say(f"stats {json.dumps(job.stats(), default=_json_default)}")
+        raise typer.Exit(EXIT_FAILED) from None
+    if output is not None:
+        written = job.save_results(output)
+        say(f"results in {written.directory} ({count(written.files, 'file')})")
+        if isinstance(result, dict):
+            result = {**result, "output_dir": written.summary()}
+    if stats and isinstance(result, dict) and "stats" not in result:
+        result = {**result, "stats": job.stats()}
+    _print_json(result)
 
 
-def _job(execution_arn: str, region: str | None, profile: str | None, poll_seconds: float = 2.0) -> AwsJob:
+def _job(
+    execution_arn: str, region: str | None, profile: str | None, poll_seconds: float = DEFAULT_POLL_SECONDS
+) -> AwsJob:
     region = region or aws.region_of(execution_arn)
     clients = aws.aws_clients(region=region, profile=profile)
     return AwsJob(execution_arn, clients=clients, poll_seconds=poll_seconds)
@@ -374,14 +410,14 @@ def _job(execution_arn: str, region: str | None, profile: str | None, poll_secon
 
 # ---------------------------------------------------------------------------------------- operating
 @app.command()
-@_handles_errors
+@handles_errors
 def status(execution_arn: ExecutionArn, region: Region = None, profile: Profile = None) -> None:
     """Print an execution's status and its map runs' DescribeMapRun counts as JSON."""
     _print_json(_job(execution_arn, region, profile).status_report())
 
 
 @app.command()
-@_handles_errors
+@handles_errors
 def results(
     execution_arn: ExecutionArn,
     output_dir: OutputDir = None,
@@ -391,11 +427,12 @@ def results(
     """Download the manifest, the result files and failed_items.json (default: ./results/<execution name>)."""
     job = _job(execution_arn, region, profile)
     directory = output_dir or Path("results") / execution_arn.rsplit(":", 1)[-1]
-    _print_json(job.download_results(directory).summary())
+    with OutputDirectory.claim(directory) as output:
+        _print_json(job.download_results(output).summary())
 
 
 @app.command()
-@_handles_errors
+@handles_errors
 def cancel(execution_arn: ExecutionArn, region: Region = None, profile: Profile = None) -> None:
     """Stop a running execution (StopExecution); its running child executions are aborted."""
     stopped = _job(execution_arn, region, profile).cancel()
@@ -403,7 +440,7 @@ def cancel(execution_arn: ExecutionArn, region: Region = None, profile: Profile 
 
 
 @app.command()
-@_handles_errors
+@handles_errors
 def redrive(
     execution_arn: ExecutionArn,
     wait: Annotated[
@@ -412,46 +449,59 @@ def redrive(
     output_dir: OutputDir = None,
     stats: Stats = False,
     progress: ShowProgress = None,
-    poll_seconds: PollSeconds = 2.0,
+    poll_seconds: PollSeconds = None,
     region: Region = None,
     profile: Profile = None,
 ) -> None:
     """Rerun the failed, aborted or timed-out parts of an execution (RedriveExecution, within 14 days)."""
-    job = _job(execution_arn, region, profile, poll_seconds)
-    redriven = job.redrive()
-    if not wait:
-        _print_json({"executionArn": execution_arn, "redriveDate": redriven})
-        return
-    _wait_and_print(job, output_dir=output_dir, stats=stats, progress=progress)
+    if output_dir is not None and not wait:
+        raise UsageError("--output-dir needs the job's end: add --wait")
+    job = _job(execution_arn, region, profile, DEFAULT_POLL_SECONDS if poll_seconds is None else poll_seconds)
+    with _claimed(output_dir) as output:
+        redriven = job.redrive()
+        if not wait:
+            _print_json({"executionArn": execution_arn, "redriveDate": redriven})
+            return
+        _wait_and_print(job, output=output, stats=stats, progress=progress)
 
 
 # ---------------------------------------------------------------------------------------- plan
 @app.command()
-@_handles_errors
+@handles_errors
 def plan(
     size: Size = None,
     items: ItemsFile = None,
     batch_size: BatchSize = None,
     duration_ms: Annotated[
-        float, typer.Option("--duration-ms", help="Compute time of one item, measured or guessed.")
+        float,
+        typer.Option("--duration-ms", metavar="MS", help="Compute time of one item, measured or guessed."),
     ] = 100.0,
-    memory_mb: Annotated[int, typer.Option("--memory-mb", help="The compute function's memory.")] = 1024,
+    memory_mb: Annotated[
+        int, typer.Option("--memory-mb", metavar="MB", help="The compute function's memory.")
+    ] = 1024,
     architecture: Annotated[
-        str, typer.Option("--architecture", help="arm64 or x86_64 (Lambda prices differ).")
+        str, typer.Option("--architecture", metavar="ARCH", help="arm64 or x86_64 (Lambda prices differ).")
     ] = "arm64",
     overhead_ms: Annotated[
-        float, typer.Option("--overhead-ms", help="Assumed duration of the start and of the combine Lambda.")
+        float,
+        typer.Option(
+            "--overhead-ms", metavar="MS", help="Assumed duration of the start and of the combine Lambda."
+        ),
     ] = 1000.0,
     prices: Annotated[
         Path | None,
         typer.Option(
-            "--prices", help=f"JSON file of price overrides (or ${planning.PRICES_ENV}).", show_default=False
+            "--prices",
+            metavar="FILE",
+            help=f"JSON file of price overrides (or ${planning.PRICES_ENV}).",
+            show_default=False,
         ),
     ] = None,
     definition: Annotated[
         Path | None,
         typer.Option(
             "--definition",
+            metavar="FILE",
             help="Count states from this ASL definition (JSON) instead of burstmap's.",
             show_default=False,
         ),
@@ -465,12 +515,13 @@ def plan(
     shape = None
     if definition is not None:
         try:
-            shape = planning.shape_from_definition(json.loads(definition.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as exc:
+            document = json.loads(definition.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
             raise UsageError(f"cannot read the definition {definition}: {exc}") from exc
+        shape = planning.shape_from_definition(document)
     result = planning.plan_job(
         items=count,
-        batch_size=batch_size or 1,
+        batch_size=1 if batch_size is None else batch_size,
         duration_ms=duration_ms,
         memory_mb=memory_mb,
         architecture=architecture,  # type: ignore[arg-type]
@@ -489,6 +540,7 @@ app.command(name="serve")(serve_command)
 
 def main() -> None:
     """Console script entry point."""
+    stop_on_signals()
     app(prog_name="burstmap")
 
 

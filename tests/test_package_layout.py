@@ -52,7 +52,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "burstmap.client": ("burstmap.runtime", "burstmap.local", "burstmap.client"),
     "burstmap.remote": ("burstmap.client",),
     "burstmap.serve": ("burstmap.runtime", "burstmap.local", "burstmap.client", "burstmap.serve"),
-    "burstmap.cli": ("burstmap.runtime", "burstmap.local", "burstmap.client", "burstmap.serve"),
+    "burstmap.cli": (
+        "burstmap.runtime",
+        "burstmap.local",
+        "burstmap.client",
+        "burstmap.serve",
+        "burstmap.cli_errors",  # its one-line answers (module length: cli.py stays under 600 lines)
+    ),
 }
 
 

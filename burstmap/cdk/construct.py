@@ -36,7 +36,7 @@ from burstmap.cdk.resources import (
     state_machine_log_group,
     upload_rule,
 )
-from burstmap.runtime.contracts import ENV_BUCKET, ENV_ITEMS_PREFIX, ENV_RESULT_PREFIX
+from burstmap.runtime.contracts import ENV_BUCKET, ENV_ITEMS_PREFIX, ENV_RESULT_PREFIX, ENV_SUMMED_RESULTS
 
 __all__ = ["BurstCompute", "BurstComputeValidationError", "RESERVED_CONCURRENCY_WARNING"]
 
@@ -80,6 +80,8 @@ class BurstCompute(Construct):
             self, props, self.runtime_layer
         )
         self._tell_where_the_objects_are(self.combine_function)
+        if props.combine is None and isinstance(props.compute, lambda_.Function):  # refuse unsummable results
+            props.compute.add_environment(ENV_SUMMED_RESULTS, "1")
         if props.compute_reserved_concurrency is not None:
             cfn_function = props.compute.node.default_child  # a Function: checked by validate()
             assert isinstance(cfn_function, lambda_.CfnFunction)

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from burstmap.client.aws_job import AwsBackend, AwsJob
     from burstmap.client.job import Backend, Job, JobFailed, JobNotFinished, NoResults
-    from burstmap.client.job_input import JobInput, JobInputError
+    from burstmap.client.job_input import InvalidArgument, InvalidArgumentType, JobInput, JobInputError
     from burstmap.client.local_job import LocalBackend, LocalJob, LocalJobResult, LocalOptions, run_local
+    from burstmap.client.output_dir import OutputDir, OutputDirBusy, OutputDirError
 
 _LAZY = {
     "AwsBackend": "burstmap.client.aws_job",
@@ -26,6 +27,8 @@ _LAZY = {
     "JobFailed": "burstmap.client.job",
     "JobNotFinished": "burstmap.client.job",
     "NoResults": "burstmap.client.job",
+    "InvalidArgument": "burstmap.client.job_input",
+    "InvalidArgumentType": "burstmap.client.job_input",
     "JobInput": "burstmap.client.job_input",
     "JobInputError": "burstmap.client.job_input",
     "LocalBackend": "burstmap.client.local_job",
@@ -33,12 +36,17 @@ _LAZY = {
     "LocalJobResult": "burstmap.client.local_job",
     "LocalOptions": "burstmap.client.local_job",
     "run_local": "burstmap.client.local_job",
+    "OutputDir": "burstmap.client.output_dir",
+    "OutputDirBusy": "burstmap.client.output_dir",
+    "OutputDirError": "burstmap.client.output_dir",
 }
 
 __all__ = [
     "AwsBackend",
     "AwsJob",
     "Backend",
+    "InvalidArgument",
+    "InvalidArgumentType",
     "Job",
     "JobFailed",
     "JobInput",
@@ -49,6 +57,9 @@ __all__ = [
     "LocalJobResult",
     "LocalOptions",
     "NoResults",
+    "OutputDir",
+    "OutputDirBusy",
+    "OutputDirError",
     "run_local",
 ]
 

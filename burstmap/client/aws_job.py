@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -21,12 +22,31 @@ from typing import Any, ClassVar
 from burstmap.client import aws
 from burstmap.client.aws import AwsError, Clients, call, region_of
 from burstmap.client.job import Job, JobNotFinished, NoResults, OnProgress
-from burstmap.client.job_input import JobInput, needs_staging, stage_items
+from burstmap.client.job_input import (
+    InvalidArgument,
+    InvalidArgumentType,
+    JobInput,
+    json_bytes,
+    needs_staging,
+    stage_items,
+)
 from burstmap.client.results import UNREADABLE as UNREADABLE_RESULTS
 from burstmap.client.results import S3Object, manifest_named_by, manifests_of_map_runs
 from burstmap.local.core.progress import Progress
+from burstmap.runtime.contracts import STATE_PAYLOAD_LIMIT_BYTES
 
 DEFAULT_POLL_SECONDS = 2.0
+
+
+def checked_poll_seconds(value: Any) -> float:
+    """Seconds between two polls of an execution: a finite number, 0 or more (InvalidArgument otherwise)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentType(
+            "poll_seconds", value, f"must be a number of seconds, got {type(value).__name__}"
+        )
+    if not (math.isfinite(value) and value >= 0):
+        raise InvalidArgument("poll_seconds", value, "must be a finite number of seconds, 0 or more")
+    return float(value)
 
 
 class AwsJob(Job):
@@ -43,7 +63,7 @@ class AwsJob(Job):
         poll_seconds: float = DEFAULT_POLL_SECONDS,
     ) -> None:
         self.execution_arn = execution_arn
-        self.poll_seconds = poll_seconds
+        self.poll_seconds = checked_poll_seconds(poll_seconds)
         self._clients = clients
         self._description: dict[str, Any] | None = None
         self._last_progress: Progress | None = None
@@ -68,9 +88,21 @@ class AwsJob(Job):
         clients: Clients | None = None,
         poll_seconds: float = DEFAULT_POLL_SECONDS,
     ) -> AwsJob:
-        """StartExecution with the contract's input; returns the job at once (it runs on AWS)."""
-        clients = clients or aws.aws_clients(region=region_of(state_machine_arn))
-        kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": json.dumps(execution_input)}
+        """StartExecution with the contract's input; returns the job at once (it runs on AWS).
+
+        The arguments are checked before AWS is called: InvalidArgument (a ValueError; the TypeError kind
+        for a wrong type) names the one that cannot start (an input that is not a JSON object, holds
+        what JSON cannot carry, or passes the 256 KiB AWS accepts; a name that is not a string).
+        """
+        checked_poll_seconds(poll_seconds)
+        region = region_of(state_machine_arn)  # InvalidArn for anything else
+        input_text = _checked_input(execution_input)
+        if name is not None and not isinstance(name, str):
+            raise InvalidArgumentType(
+                "name", name, f"must be the execution's name (a str), got {type(name).__name__}"
+            )
+        clients = clients or aws.aws_clients(region=region)
+        kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": input_text}
         if name:
             kwargs["name"] = name
         response = call(f"state machine {state_machine_arn}", clients.sfn.start_execution, **kwargs)
@@ -113,7 +145,11 @@ class AwsJob(Job):
         started = description.get("startDate")
         stopped = description.get("stopDate") or datetime.now(UTC)
         elapsed = max((stopped - started).total_seconds() if isinstance(started, datetime) else 0.0, 0.0)
-        return Progress.of_map_runs([run.get("itemCounts", {}) for run in runs], elapsed_seconds=elapsed)
+        return Progress.of_map_runs(
+            [run.get("itemCounts", {}) for run in runs],
+            elapsed_seconds=elapsed,
+            execution_counts=[run.get("executionCounts", {}) for run in runs],
+        )
 
     def wait(
         self,
@@ -239,6 +275,28 @@ class AwsJob(Job):
         )
 
 
+def _checked_input(execution_input: Any) -> str:
+    """The execution input as the JSON text StartExecution takes."""
+    if not isinstance(execution_input, dict):
+        raise InvalidArgumentType(
+            "execution_input",
+            execution_input,
+            'must be the execution input, a JSON object such as {"size": 1024}, got '
+            f"{type(execution_input).__name__}",
+        )
+    json_bytes(execution_input, "execution_input")
+    text = json.dumps(execution_input)
+    size = len(text.encode())
+    if size > STATE_PAYLOAD_LIMIT_BYTES:
+        raise InvalidArgument(
+            "execution_input",
+            execution_input,
+            f"takes {size} bytes of JSON, more than the {STATE_PAYLOAD_LIMIT_BYTES} StartExecution accepts: "
+            'pass a large item list as {"items_s3": "s3://bucket/key.jsonl"} (AwsBackend uploads it for you)',
+        )
+    return text
+
+
 @dataclass
 class AwsBackend:
     """Jobs on one deployed state machine; ``bucket`` (the stack's) is where large item lists are staged."""
@@ -251,11 +309,15 @@ class AwsBackend:
 
     cannot_start: ClassVar[tuple[type[BaseException], ...]] = ()  # AwsError says what to do already
 
+    def __post_init__(self) -> None:
+        self.poll_seconds = checked_poll_seconds(self.poll_seconds)
+
     @classmethod
     def for_stack(
         cls, stack: str, *, region: str | None = None, profile: str | None = None, **options: Any
     ) -> AwsBackend:
         """The state machine and bucket of a deployed stack (its outputs StateMachineArn, BucketName)."""
+        checked_poll_seconds(options.get("poll_seconds", DEFAULT_POLL_SECONDS))  # before any AWS call
         clients = aws.aws_clients(region=region, profile=profile)
         resolved = aws.BurstmapStack.from_stack(stack, cloudformation=clients.cloudformation)
         return cls(resolved.state_machine_arn, bucket=resolved.bucket_name, clients=clients, **options)
@@ -264,6 +326,7 @@ class AwsBackend:
     def for_state_machine(
         cls, arn: str, *, region: str | None = None, profile: str | None = None, **options: Any
     ) -> AwsBackend:
+        checked_poll_seconds(options.get("poll_seconds", DEFAULT_POLL_SECONDS))
         arn_region = region_of(arn)  # InvalidArn before any AWS call
         clients = aws.aws_clients(region=region or arn_region, profile=profile)
         return cls(arn, clients=clients, **options)

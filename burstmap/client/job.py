@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 from burstmap.client import results
 from burstmap.client.job_input import JobInput
+from burstmap.client.output_dir import OutputDir, claimed
 from burstmap.client.results import DownloadedResults, S3Object
 from burstmap.local.core.progress import Progress
 from burstmap.runtime.results import ItemResult
@@ -89,7 +90,7 @@ class Job(ABC):
 
     @abstractmethod
     def interrupted(self) -> str:
-        """One line for the user who stopped waiting (Ctrl-C): what became of the job."""
+        """What became of the job when its user stopped waiting (Ctrl-C, SIGTERM), for one line."""
 
     # ---- where the results are: each backend's own
 
@@ -115,13 +116,30 @@ class Job(ABC):
         with self._reading_results():
             yield from results.failed_items(self._results_s3(), self._manifests())
 
-    def download_results(self, directory: Path | str) -> DownloadedResults:
-        """Copy each manifest and its result files into ``directory``, and write failed_items.json."""
+    def download_results(self, directory: Path | str | OutputDir) -> DownloadedResults:
+        """Copy each manifest and its result files into ``directory`` and write failed_items.json, as a
+        whole: ``directory`` ends up holding these files and nothing else (an earlier run's are replaced;
+        a folder of other files is refused, see :mod:`burstmap.client.output_dir`). NoResults if the
+        execution wrote no manifest (the folder is then left as it was)."""
+        with claimed(directory) as output:
+            return output.commit(self._write_results(output.staging()), execution=self.id)
+
+    def save_results(self, output: OutputDir) -> DownloadedResults:
+        """The end of a run into a claimed output folder: its results replace the folder's as a whole; a
+        run that wrote no manifest (it failed before a map run) leaves an empty failed_items.json there."""
+        try:
+            written: DownloadedResults | None = self._write_results(output.staging())
+        except NoResults:
+            written = None
+        return output.commit(written, execution=self.id)
+
+    def _write_results(self, directory: Path) -> DownloadedResults:
+        """The manifests, result files and failed_items.json, written into the (staging) ``directory``."""
         with self._reading_results():
             manifests = self._manifests()
             if not manifests:
                 raise self._no_results()
-            return results.download_results(self._results_s3(), manifests, Path(directory))
+            return results.download_results(self._results_s3(), manifests, directory)
 
     def _failed(self, status: str, error: str | None, cause: str | None) -> JobFailed:
         """The JobFailed of this execution, with its first failing item where the result files have it

@@ -11,6 +11,8 @@ in one call. Everything started here is closed again, even on errors.
 
 from __future__ import annotations
 
+import math
+import os
 import threading
 import time
 import uuid
@@ -19,9 +21,17 @@ from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from burstmap.client.job import Job, JobFailed, JobNotFinished, NoResults, OnProgress
-from burstmap.client.job_input import JobInput, JobInputError, needs_staging, stage_items
+from burstmap.client.job_input import (
+    InvalidArgument,
+    InvalidArgumentType,
+    JobInput,
+    JobInputError,
+    needs_staging,
+    stage_items,
+)
 from burstmap.client.local_app import (
     ObjectsSource,
     check_item_source,
@@ -31,6 +41,7 @@ from burstmap.client.local_app import (
     prepare_app,
     upload_inputs,
 )
+from burstmap.client.output_dir import OutputDir
 from burstmap.client.results import (
     DownloadedResults,
     S3Object,
@@ -78,18 +89,61 @@ class LocalOptions:
     input_objects: Mapping[str, bytes | str] | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.inject_throttle <= 1.0:
-            raise JobInputError(
-                f"inject_throttle is a fraction of invocations, 0 to 1; got {self.inject_throttle}"
-            )
-        if self.retry_time_scale < 0:
-            raise JobInputError(f"retry_time_scale must be 0 or more, got {self.retry_time_scale}")
-        if self.workers is not None and self.workers < 1:
-            raise JobInputError(f"workers must be 1 or more, got {self.workers}")
+        check_options(self)
 
     @property
     def objects_given(self) -> bool:
         return self.input_dir is not None or self.input_objects is not None
+
+
+def check_options(options: LocalOptions) -> None:
+    """Every option of a local job, checked before anything runs: InvalidArgument names the one that is
+    wrong (the command line words it for its option: ``--retry-time-scale``)."""
+    _whole(options, "batch_size", minimum=1)
+    _whole(options, "max_concurrency", minimum=0, meaning="0 is no limit")
+    _whole(options, "workers", minimum=1)
+    _whole(options, "seed", minimum=None)
+    _number(options, "inject_throttle", "a fraction of invocations, 0 to 1", maximum=1.0)
+    _number(options, "retry_time_scale", "a finite number, 0 or more (0 skips the waits)")
+    url = options.endpoint_url
+    if url is not None and (not isinstance(url, str) or urlsplit(url).scheme not in {"http", "https"}):
+        raise InvalidArgument(
+            "endpoint_url", url, "must be an http:// or https:// URL of an S3-compatible server"
+        )
+    for name in ("app_dir", "input_dir"):
+        value = getattr(options, name)
+        if value is not None and not isinstance(value, str | os.PathLike):
+            raise InvalidArgumentType(
+                name, value, f"must be a path (str or pathlib.Path), got {type(value).__name__}"
+            )
+    if options.state_machine is not None and not isinstance(options.state_machine, str):
+        raise InvalidArgumentType(
+            "state_machine", options.state_machine, "must be a state machine's name or logical id (a str)"
+        )
+    if options.input_objects is not None and not isinstance(options.input_objects, Mapping):
+        raise InvalidArgumentType(
+            "input_objects", options.input_objects, "must be a mapping {key below the input prefix: body}"
+        )
+
+
+def _whole(options: LocalOptions, name: str, *, minimum: int | None, meaning: str = "") -> None:
+    value = getattr(options, name)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgumentType(name, value, f"must be a whole number (an int), got {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise InvalidArgument(
+            name, value, f"must be {minimum} or more" + (f" ({meaning})" if meaning else "")
+        )
+
+
+def _number(options: LocalOptions, name: str, wanted: str, *, maximum: float = math.inf) -> None:
+    value = getattr(options, name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgumentType(name, value, f"must be {wanted}, got {type(value).__name__}")
+    if not (math.isfinite(value) and 0 <= value <= maximum):
+        raise InvalidArgument(name, value, f"must be {wanted}")
 
 
 @dataclass
@@ -105,6 +159,8 @@ class LocalJobResult:
     first_failure: ItemResult | None = None
     """Of a failed execution: the first item in its map runs' FAILED files (which item, error, cause)."""
     failed_count: int = 0
+    output_dir: DownloadedResults | None = None
+    """With ``output_dir``: the files written there (``files`` lists them all)."""
 
     @property
     def succeeded(self) -> bool:
@@ -140,8 +196,10 @@ class LocalBackend:
                 "give exactly one of size, items or items_file; or, for an app whose items are S3 objects "
                 "(BurstCompute input_prefix), input_dir or input_objects with the objects to process"
             )
+        if options.endpoint_url is not None:
+            check_endpoint(options.endpoint_url)  # before synth: an unusable server answers at once
         app = prepare_app(
-            Path(options.app_dir or Path.cwd()),
+            app_folder(options.app_dir),
             batch_size=options.batch_size,
             max_concurrency=options.max_concurrency,
         )
@@ -175,6 +233,56 @@ class LocalBackend:
             resources.close()
             raise
         return LocalJob(app, machine, source, execution_input, options, s3, runtime, resources, started)
+
+
+def app_folder(app_dir: Path | str | None) -> Path:
+    """The folder of the app to run (default: the current directory); an error naming ``app_dir`` (the
+    CLI's --app-dir) when it holds no CDK app, before anything is synthesized."""
+    folder = Path.cwd() if app_dir is None else Path(app_dir)
+    if (folder / "app.py").is_file() or (folder / "cdk.json").is_file():
+        return folder
+    what = "holds no CDK app (neither app.py nor cdk.json)" if folder.is_dir() else "is not a folder"
+    if app_dir is None:
+        raise JobInputError(
+            f"the current directory {folder} {what}: run from the app's folder, or name it "
+            "(burstmap run --app-dir DIR, run_local(app_dir=...))"
+        )
+    raise InvalidArgument("app_dir", app_dir, f"{what}: give the folder of a CDK app (app.py or cdk.json)")
+
+
+def check_endpoint(url: str) -> None:
+    """InvalidArgument for ``endpoint_url`` unless an S3 server answers there to this process's credentials.
+
+    ListBuckets is the probe: any answer from the server, an AccessDenied included, means it is there and
+    reads the signature; no credentials, no connection or a key it does not know refuse the job.
+    """
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    config = Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1})
+    try:
+        client = boto3.session.Session().client(
+            "s3", endpoint_url=url, region_name=LOCAL_REGION, config=config
+        )
+        client.list_buckets()
+    except NoCredentialsError:
+        raise InvalidArgument(
+            "endpoint_url",
+            url,
+            "no AWS credentials to sign requests to it: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(or AWS_PROFILE) with the server's keys",
+        ) from None
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code not in {"AccessDenied", "403"}:
+            raise InvalidArgument(
+                "endpoint_url", url, f"the server refused ListBuckets ({code or exc})"
+            ) from None
+    except (BotoCoreError, ValueError) as exc:
+        raise InvalidArgument(
+            "endpoint_url", url, f"no S3 server answers there ({exc}): start it, or check the address"
+        ) from None
 
 
 class LocalJob(Job):
@@ -245,6 +353,7 @@ class LocalJob(Job):
             [run.item_counts for run in self._result.map_runs],
             elapsed_seconds=self._run_seconds,
             retries=self._result.stats.retries,
+            execution_counts=[run.execution_counts for run in self._result.map_runs],
         )
 
     def result(self) -> Any:
@@ -264,15 +373,15 @@ class LocalJob(Job):
         }
 
     def interrupted(self) -> str:
-        return "interrupted: the local job was stopped"
+        return "the local job was stopped"
 
-    def download_results(self, directory: Path | str) -> DownloadedResults:
+    def _write_results(self, directory: Path) -> DownloadedResults:
         """The manifest, result files and failed_items.json; for a job over S3 objects also what its
         compute wrote under the output prefix, at its key's path."""
-        downloaded = super().download_results(directory)
+        downloaded = super()._write_results(directory)
         if self.source is not None and self.source.output_prefix is not None:
             downloaded.output_files = copy_prefix(
-                self.s3.client(), self.source.bucket, self.source.output_prefix, Path(directory)
+                self.s3.client(), self.source.bucket, self.source.output_prefix, directory
             )
         return downloaded
 
@@ -328,7 +437,8 @@ def run_local(
     prefix of the local S3 first (``DIR/a/b.txt`` -> ``input/a/b.txt``), or the objects are already on
     the S3 server ``endpoint_url`` names; the execution input is then ``{"parameters": ...}`` alone. With
     ``output_dir``, the manifest, the result files and failed_items.json are copied there, and what the
-    compute wrote under the output prefix too, at its key's path.
+    compute wrote under the output prefix too, at its key's path; the folder is checked and locked before
+    anything runs and replaced as a whole at the end (:mod:`burstmap.client.output_dir`).
 
     Exceptions are for what stops the job from running at all (``LocalBackend.cannot_start``): bad
     arguments (``JobInputError``), an app that does not synthesize or cannot run locally
@@ -348,21 +458,21 @@ def run_local(
         input_objects=input_objects,
     )
     job_input = JobInput.of(size=size, items=items, items_file=items_file, parameters=parameters)
-    with LocalBackend(options).start(job_input) as job:
-        job.wait(on_progress=on_progress)
-        outcome = LocalJobResult(status="SUCCEEDED")
-        try:
-            outcome.output = job.result()
-        except JobFailed as failed:
-            outcome.status, outcome.error, outcome.cause = failed.status, failed.error, failed.cause
-            outcome.first_failure, outcome.failed_count = failed.first_failure, failed.failed_items
-        if output_dir is not None:
+    with ExitStack() as claimed:
+        output = None if output_dir is None else claimed.enter_context(OutputDir.claim(output_dir))
+        with LocalBackend(options).start(job_input) as job:
+            job.wait(on_progress=on_progress)
+            outcome = LocalJobResult(status="SUCCEEDED")
             try:
-                outcome.files = job.download_results(output_dir).files
-            except NoResults:
-                outcome.files = []
-        if stats:
-            outcome.stats = job.stats()
+                outcome.output = job.result()
+            except JobFailed as failed:
+                outcome.status, outcome.error, outcome.cause = failed.status, failed.error, failed.cause
+                outcome.first_failure, outcome.failed_count = failed.first_failure, failed.failed_items
+            if output is not None:
+                outcome.output_dir = job.save_results(output)
+                outcome.files = outcome.output_dir.files
+            if stats:
+                outcome.stats = job.stats()
     return outcome
 
 

@@ -76,7 +76,7 @@ def load_prices(path: Path | str | None = None) -> Prices:
         return DEFAULT_PRICES
     try:
         overrides = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
         raise InvalidPlan(f"cannot read prices file {path}: {exc}") from exc
     if not isinstance(overrides, dict):
         raise InvalidPlan(f"prices file {path} must hold a JSON object")
@@ -95,6 +95,8 @@ def load_prices(path: Path | str | None = None) -> Prices:
             values[key] = Decimal(str(value))
         except ArithmeticError as exc:
             raise InvalidPlan(f"price {key!r} in {path} is not a number: {value!r}") from exc
+        if isinstance(value, bool) or not (values[key].is_finite() and values[key] >= 0):
+            raise InvalidPlan(f"price {key!r} in {path} must be a finite number, 0 or more: {value!r}")
     return Prices(**{**asdict(DEFAULT_PRICES), **values})
 
 
@@ -112,10 +114,18 @@ def shape_from_definition(definition: dict[str, Any]) -> StateMachineShape:
     A Choice is followed through its first rule, which is how both of burstmap's branches are equal
     in length (each leads to one Distributed Map).
     """
-    parent, child_definition = _walk(definition)
-    if child_definition is None:
-        raise InvalidPlan("the definition has no distributed Map state: it is not a burstmap state machine")
-    child, _ = _walk(child_definition)
+    try:
+        parent, child_definition = _walk(definition)
+        if child_definition is None:
+            raise InvalidPlan(
+                "the definition has no distributed Map state: it is not a burstmap state machine"
+            )
+        child, _ = _walk(child_definition)
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise InvalidPlan(
+            f"the definition is not an ASL state machine ({type(exc).__name__}: {exc}): give the JSON of "
+            '{"StartAt": ..., "States": {...}}'
+        ) from None
     return StateMachineShape(parent_states=parent, child_states=child)
 
 
@@ -213,8 +223,9 @@ def plan_job(
         raise InvalidPlan(f"--size must be 0 or more, got {items}")
     if batch_size < 1:
         raise InvalidPlan(f"--batch-size must be 1 or more, got {batch_size}")
-    if duration_ms < 0 or overhead_ms < 0:
-        raise InvalidPlan("--duration-ms and --overhead-ms must be 0 or more")
+    for option, value in (("--duration-ms", duration_ms), ("--overhead-ms", overhead_ms)):
+        if not (math.isfinite(value) and value >= 0):
+            raise InvalidPlan(f"{option} must be a finite number, 0 or more, got {value}")
     if not 128 <= memory_mb <= 10240:
         raise InvalidPlan(f"--memory-mb must be between 128 and 10240 (Lambda's range), got {memory_mb}")
     if architecture not in ("arm64", "x86_64"):

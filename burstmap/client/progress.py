@@ -16,13 +16,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
 
 
+def running(progress: Progress) -> str:
+    """What is running: child executions, which max_concurrency bounds (a batch of 50 items is one
+    child); items where the child count is unknown."""
+    if progress.children_running is None:
+        return f"{progress.running} items running"
+    return f"{progress.children_running} running"
+
+
 def describe(progress: Progress) -> str:
-    """One plain line: done of total, percentage, rate, running, retries, failures."""
+    """One plain line: done of total, percentage, rate, children running, retries, failures."""
     total = "?" if progress.total is None else str(progress.total)
     share = f" ({100 * progress.done / progress.total:.1f}%)" if progress.total else ""
     return (
         f"{progress.done}/{total} items{share}, {progress.rate:.1f} items/s, "
-        f"{progress.running} running, {progress.retries} retries, {progress.failed} failed, "
+        f"{running(progress)}, {progress.retries} retries, {progress.failed} failed, "
         f"{progress.elapsed_seconds:.1f}s"
     )
 
@@ -100,14 +108,16 @@ class RichProgress:
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:.1f} items/s"),
-            TextColumn("{task.fields[running]} running"),
+            TextColumn("{task.fields[running]}"),
             TextColumn("{task.fields[retries]} retries"),
             TextColumn("[red]{task.fields[failed]} failed[/red]"),
             TimeElapsedColumn(),
             console=console or Console(stderr=True),
             transient=False,
         )
-        self._task = self._bar.add_task("items", total=None, rate=0.0, running=0, retries=0, failed=0)
+        self._task = self._bar.add_task(
+            "items", total=None, rate=0.0, running="0 running", retries=0, failed=0
+        )
         self._bar.start()
 
     def update(self, progress: Progress) -> None:
@@ -116,7 +126,7 @@ class RichProgress:
             total=progress.total,
             completed=progress.done,
             rate=progress.rate,
-            running=progress.running,
+            running=running(progress),
             retries=progress.retries,
             failed=progress.failed,
         )

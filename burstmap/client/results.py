@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from burstmap.runtime.contracts import InvalidResult, InvalidResultFile
+from burstmap.runtime.contracts import InvalidResult, InvalidResultFile, failed_item_index
 from burstmap.runtime.results import (
     ItemResult,
     ResultReadError,
@@ -40,7 +40,8 @@ class DownloadedResults:
     folder per map run), the result files beside it, and every failed item in failed_items.json."""
 
     directory: Path
-    manifest: Path
+    manifest: Path | None
+    """None: the run wrote no manifest (it failed before a map run), only failed_items.json."""
     result_files: list[Path] = field(default_factory=list)
     failed_items: Path | None = None
     failed_count: int = 0
@@ -49,14 +50,30 @@ class DownloadedResults:
     """A local job over S3 objects: what its compute wrote under the output prefix, at its key's path."""
 
     def summary(self) -> dict[str, Any]:
-        """What ``burstmap results`` prints."""
+        """What ``burstmap results`` prints (and ``burstmap run --output-dir`` as ``output_dir``)."""
         return {
             "directory": str(self.directory),
-            "manifest": str(self.manifest),
+            "manifest": None if self.manifest is None else str(self.manifest),
             "result_files": [str(path) for path in self.result_files],
-            "failed_items": str(self.failed_items),
+            "failed_items": None if self.failed_items is None else str(self.failed_items),
             "failed_count": self.failed_count,
         }
+
+    def moved(self, old_root: Path, new_root: Path) -> DownloadedResults:
+        """The same files after their folder ``old_root`` was renamed ``new_root``."""
+
+        def move(path: Path) -> Path:
+            return new_root / path.relative_to(old_root) if path.is_relative_to(old_root) else path
+
+        return DownloadedResults(
+            directory=move(self.directory),
+            manifest=None if self.manifest is None else move(self.manifest),
+            result_files=[move(path) for path in self.result_files],
+            failed_items=None if self.failed_items is None else move(self.failed_items),
+            failed_count=self.failed_count,
+            manifests=[move(path) for path in self.manifests],
+            output_files=[move(path) for path in self.output_files],
+        )
 
     @property
     def files(self) -> list[Path]:
@@ -145,6 +162,8 @@ def failed_items(s3: Any, manifests: Iterable[S3Object]) -> Iterator[ItemResult]
 def first_failure(s3: Any, manifests: Iterable[S3Object]) -> tuple[ItemResult | None, int]:
     """The failed item of lowest index and how many items failed.
 
+    A failed batch is recorded once for all its items: where its error names the item that raised
+    (compute_handler marks it, ``[item 7] ...``), that item is the one reported, not the batch's first.
     It explains a failure that is reported anyway, so a manifest or file that cannot be read only loses
     its detail: it is skipped.
     """
@@ -161,8 +180,28 @@ def first_failure(s3: Any, manifests: Iterable[S3Object]) -> tuple[ItemResult | 
     return first, count
 
 
-def _item_order(failed: ItemResult) -> tuple[bool, int]:
-    return (failed.index is None, failed.index or 0)
+def _item_order(failed: ItemResult) -> tuple[bool, bool, int]:
+    culprit = failing_index(failed)
+    bystander = culprit is not None and failed.index is not None and culprit != failed.index
+    return (bystander, failed.index is None, failed.index or 0)
+
+
+def failing_index(failed: ItemResult) -> int | None:
+    """The index of the item that raised, when the failed record's error message names it."""
+    return failed_item_index(error_message(failed.cause))
+
+
+def error_message(cause: str | None) -> str:
+    """A Lambda error's cause is its error document as JSON: its errorMessage (else the cause itself)."""
+    if not cause:
+        return ""
+    try:
+        document = json.loads(cause)
+    except json.JSONDecodeError:
+        return cause
+    if isinstance(document, dict) and isinstance(document.get("errorMessage"), str):
+        return document["errorMessage"]
+    return cause
 
 
 def failed_item_record(failed: ItemResult) -> dict[str, Any]:

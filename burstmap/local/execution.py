@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from burstmap.local.core.context import (
@@ -32,6 +35,14 @@ class InputTooLarge(ValueError):
     """An execution input past 256 KiB: AWS refuses StartExecution, so the engine does too."""
 
 
+class ExecuteArgumentError(ValueError):
+    """An argument of :func:`execute` that cannot run; the message names it (``retry_time_scale=inf``)."""
+
+
+class ExecuteArgumentTypeError(ExecuteArgumentError, TypeError):
+    """An argument of :func:`execute` of the wrong type."""
+
+
 def load_definition(definition: Mapping[str, Any] | str) -> dict[str, Any]:
     """Parse (if JSON text) and validate a definition; raises UnsupportedFeature or DefinitionError."""
     if isinstance(definition, str):
@@ -52,7 +63,8 @@ def _function_name(key: str) -> str:
 
 
 def _runtime_for(functions: Mapping[str, Any]) -> Any:
-    """A LambdaRuntime over the given handlers (callables, "module:function" strings or FunctionSpecs)."""
+    """A LambdaRuntime over the given handlers (callables, "module.function" strings or FunctionSpecs)."""
+    from burstmap.local.services.burstmap_layer import burstmap_layer
     from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
 
     specs = []
@@ -60,14 +72,52 @@ def _runtime_for(functions: Mapping[str, Any]) -> Any:
         if isinstance(handler, FunctionSpec):
             specs.append(handler)
             continue
+        code_paths: list[Path] = []
+        layers: list[Path] = []
         if isinstance(handler, str):
-            if ":" not in handler:
-                raise ValueError(f"function {key!r}: give the handler as 'module:function', got {handler!r}")
-            handler = handler.replace(":", ".")
+            # A worker as Lambda would run it: the handler's folder as its code, burstmap's runtime as its
+            # layer (what BurstmapLayer gives a function of an app), nothing else of this process's path.
+            code_paths, layers = [_import_root(key, handler)], [burstmap_layer()]
+            handler = handler.replace(":", ".")  # Lambda's form, as _HANDLER shows it
         elif not callable(handler):
-            raise TypeError(f"function {key!r}: expected a callable, 'module:function' or FunctionSpec")
-        specs.append(FunctionSpec(name=_function_name(key), handler=handler, code_paths=[], environment={}))
+            raise ExecuteArgumentTypeError(
+                f"functions[{key!r}]={handler!r}: give a callable handler(event, context), a "
+                "'module.function' string or a FunctionSpec"
+            )
+        specs.append(
+            FunctionSpec(
+                name=_function_name(key),
+                handler=handler,
+                code_paths=code_paths,
+                layers=layers,
+                environment={},
+            )
+        )
     return LambdaRuntime(specs)
+
+
+def _import_root(key: str, handler: str) -> Path:
+    """Where this process would import a "module.function" handler's module from: its worker imports it
+    from there too (a worker starts with no folder of yours on its path)."""
+    module, separator, function = handler.partition(":") if ":" in handler else handler.rpartition(".")
+    if not (separator and module and function):
+        raise ExecuteArgumentError(
+            f"functions[{key!r}]={handler!r}: give the handler as 'module.function' (Lambda's handler "
+            "setting, e.g. 'handler.handler') or 'module:function'"
+        )
+    top = module.replace("/", ".").split(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not (spec.origin or spec.submodule_search_locations):
+        raise ExecuteArgumentError(
+            f"functions[{key!r}]={handler!r}: no module {top!r} on this process's path (sys.path); run from "
+            "its folder, add the folder to PYTHONPATH, or pass a FunctionSpec with code_paths=[folder]"
+        )
+    if spec.submodule_search_locations:  # a package: the folder that holds it
+        return Path(next(iter(spec.submodule_search_locations))).parent
+    return Path(str(spec.origin)).parent
 
 
 def _progress_callback(
@@ -84,6 +134,7 @@ def _progress_callback(
                 pending=counts.pending,
                 retries=stats.retries,
                 elapsed_seconds=time.monotonic() - started,
+                children_running=run.execution_counts.running,
             )
         )
 
@@ -112,17 +163,18 @@ def execute(
     """Run one execution and return how it ended (a failed execution is a result, not an exception).
 
     `functions` maps a function name or ARN to a handler: a callable `(event, context)`, a
-    "module:function" string, or a FunctionSpec; alternatively pass a started `runtime`. The S3
+    "module.function" string (its worker imports the module from the folder this process would import it
+    from), or a FunctionSpec; alternatively pass a started `runtime`. The S3
     client for ItemReader/ResultWriter comes from `s3_client` or `s3_endpoint_url`. `clock` decides
     how Wait and Retry wait (FakeClock in tests); `retry_time_scale` scales retry backoffs (0 = none).
     Raises UnsupportedFeature / DefinitionError before running anything the engine would not run
-    as AWS does, and InputTooLarge for an input past 256 KiB.
+    as AWS does, InputTooLarge for an input past 256 KiB, and ExecuteArgumentError (a ValueError; the
+    TypeError subclass for a wrong type) naming an argument that cannot run.
     """
     machine = load_definition(definition)
+    _check_arguments(input, functions, retry_time_scale, max_workers)
     if json_size(input) > STATE_PAYLOAD_LIMIT_BYTES:
         raise InputTooLarge("the execution input is larger than 256 KiB: pass large item lists through S3")
-    if retry_time_scale < 0:
-        raise ValueError(f"retry_time_scale must be 0 or more, got {retry_time_scale}")
     owned_runtime = _runtime_for(functions) if runtime is None and functions else None
     if owned_runtime is not None:
         runtime = owned_runtime
@@ -155,6 +207,28 @@ def execute(
             owned_runtime.close()
     result.map_runs = [run.summary() for run in services.map_runs]
     return result
+
+
+def _check_arguments(data: Any, functions: Any, retry_time_scale: Any, max_workers: Any) -> None:
+    """execute()'s arguments, before anything starts: ExecuteArgumentError names the one that is wrong."""
+    try:
+        json.dumps(data, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:  # a set, NaN, a lone surrogate ("\\udcff"), ...
+        raise ExecuteArgumentTypeError(f"input={data!r:.60}: not JSON ({exc})") from None
+    if functions is not None and not isinstance(functions, Mapping):
+        raise ExecuteArgumentTypeError(
+            f"functions={functions!r:.60}: give a mapping {{function name or ARN: handler}}"
+        )
+    if isinstance(retry_time_scale, bool) or not isinstance(retry_time_scale, int | float):
+        raise ExecuteArgumentTypeError(f"retry_time_scale={retry_time_scale!r}: give a number, 0 or more")
+    if not (math.isfinite(retry_time_scale) and retry_time_scale >= 0):
+        raise ExecuteArgumentError(
+            f"retry_time_scale={retry_time_scale!r}: must be a finite number, 0 or more (0 skips the waits)"
+        )
+    if max_workers is not None and (isinstance(max_workers, bool) or not isinstance(max_workers, int)):
+        raise ExecuteArgumentTypeError(f"max_workers={max_workers!r}: give a whole number, 1 or more")
+    if max_workers is not None and max_workers < 1:
+        raise ExecuteArgumentError(f"max_workers={max_workers!r}: must be 1 or more")
 
 
 def _s3_client(s3_client: Any, endpoint_url: str | None, region: str) -> Any:

@@ -7,5 +7,5 @@ json_stream       JSON arrays and JSON Lines decoded from byte chunks, one value
 s3_objects        the process's S3 client, streamed (multipart) uploads
 concurrent_reads  several result files read at once in bounded memory
 results           the ResultWriter manifest and result files -> one result per item
-combine           the default combiner: the exact sum, the counts and the failed-item report
+combine           the default combiner (exact sum, counts, failed items) and combine_handler
 """

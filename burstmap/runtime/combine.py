@@ -1,22 +1,47 @@
-"""The default combiner: the exact sum of every item's result, the item counts and the first failed items.
+"""Combiners: the default one (the exact sum, the item counts and the first failed items), and
+:func:`combine_handler`, which makes a combine Lambda of one reduce function, as compute_handler makes a
+compute Lambda of one function.
 
 Event (BurstCompute's Combine task)::
 
     {"results": {"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}, "parameters": {...}, "count": N,
      "batched": true | false}
 
-(``batched``: whether a COMPACT record is a batch's list of results.) Output, the execution's output
-(docs/architecture.md)::
+(``batched``: whether a COMPACT record is a batch's list of results.) The default output, the
+execution's output (docs/architecture.md)::
 
     {"total_sum": "<decimal>", "succeeded": S, "failed": F, "failed_items": [...], "manifest": "s3://b/k"}
 
-Results are added one at a time as they stream in (never a list of them). The combine Lambda
-(``lambdas/combine``) is one call to :func:`combine`.
+Results are streamed from the result files, one at a time (never a list of them). The default combine
+Lambda (``lambdas/combine``) is one call to :func:`combine`.
+
+A combiner of your own is one function over the succeeded results (an iterator of values) and the job
+(its parameters, its item count, the failed items), for example a mean that stays exact to the last
+bit whatever the order the results stream in::
+
+    import math
+    from burstmap.compute import combine_handler
+
+    def mean(results, job):
+        count = 0
+
+        def counted():
+            nonlocal count
+            for value in results:
+                count += 1
+                yield value
+
+        total = math.fsum(counted())  # exact sum of floats, unlike sum()
+        return {"mean": total / count if count else None, "succeeded": count, "failed": len(job.failed),
+                "failed_items": job.failed.report(), "manifest": job.manifest}
+
+    handler = combine_handler(mean)          # BurstCompute(combine=<a function with this handler>)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from burstmap.runtime.concurrent_reads import DEFAULT_WORKERS
@@ -30,8 +55,9 @@ from burstmap.runtime.contracts import (
     int_to_decimal,
     json_size,
     short_json,
+    to_wire,
 )
-from burstmap.runtime.results import ItemResult, iter_manifest_results, read_manifest
+from burstmap.runtime.results import ItemResult, Manifest, iter_manifest_results, read_manifest
 from burstmap.runtime.s3_objects import default_s3_client
 
 FAILED_ITEMS_MAX_BYTES = 64 * 1024
@@ -146,3 +172,82 @@ def manifest_location(event: Any) -> tuple[str, str]:
             f"and pass $.results to the combine task; got {short_json(event, 200)}."
         )
     return details["Bucket"], details["Key"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# a combiner of your own
+
+ReduceFn = Callable[[Iterator[Any], "CombineJob"], Any]
+
+
+class FailedItems:
+    """The job's failed items (failed, timed-out and aborted children), read from the FAILED result files
+    each time they are iterated, never held whole. ``len()`` counts them (one pass, then remembered)."""
+
+    def __init__(self, manifest: Manifest, s3: Any) -> None:
+        self._manifest = manifest
+        self._s3 = s3
+        self._count: int | None = None
+
+    def __iter__(self) -> Iterator[ItemResult]:
+        return iter_manifest_results(self._manifest, statuses=("FAILED",), s3=self._s3, workers=1)
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._count = sum(1 for _ in self)
+        return self._count
+
+    def report(self, limit: int = FAILED_ITEMS_LIMIT) -> list[FailedItemReport]:
+        """The first failed items as the default combiner lists them (``{"index", "item", "error"}``)."""
+        self._count, reports = failed_report(self, limit=limit)
+        return reports
+
+
+@dataclass(frozen=True)
+class CombineJob:
+    """What a reduce function knows of its job besides the results."""
+
+    parameters: dict[str, Any]
+    """The job's parameters (what every compute call received)."""
+    count: int | None
+    """How many items the job ran over (None where the event does not say: a job over S3 objects)."""
+    manifest: str
+    """``s3://bucket/key`` of the ResultWriter manifest the results were read from."""
+    failed: FailedItems = field(repr=False)
+    """The failed items: iterate them (ItemResult: index, item, error, cause), count them with len()."""
+
+
+def combine_handler(reduce_fn: ReduceFn, *, s3: Any = None, workers: int = DEFAULT_WORKERS) -> Any:
+    """A combine Lambda ``handler(event, context)`` from ``reduce_fn(results, job)``.
+
+    ``results`` iterates the output of every succeeded item (a batch gives one per item), streamed from
+    the result files (``workers`` files at a time, so not in item order); ``job`` is a
+    :class:`CombineJob`. What ``reduce_fn`` returns is the execution's output (an integer past 2**53 as
+    its decimal string, as compute_handler sends it). Failed items never reach ``results``: a job that
+    tolerates failures gets the rest, and ``job.failed`` says which failed. Plug the function in as
+    ``BurstCompute(combine=...)``.
+    """
+
+    def handler(event: Any, context: Any = None) -> Any:  # noqa: ARG001 - Lambda's signature
+        bucket, key = manifest_location(event)
+        client = s3 or default_s3_client()
+        manifest = read_manifest(bucket, key, s3=client)
+        results = iter_manifest_results(
+            manifest, statuses=("SUCCEEDED",), s3=client, workers=workers, batched=batched_flag(event)
+        )
+        job = CombineJob(
+            parameters=dict(event.get("parameters") or {}),
+            count=event.get("count") if isinstance(event.get("count"), int) else None,
+            manifest=manifest.uri,
+            failed=FailedItems(manifest, client),
+        )
+        try:
+            return to_wire(reduce_fn((result.output for result in results), job))
+        finally:
+            results.close()  # type: ignore[attr-defined] # a generator: an early stop ends the reading threads
+
+    handler.reduce = reduce_fn  # type: ignore[attr-defined]
+    handler.__doc__ = (
+        f"Lambda handler combining results with {getattr(reduce_fn, '__qualname__', reduce_fn)!s}."
+    )
+    return handler

@@ -22,10 +22,19 @@ strings, so they survive JSON exactly. Standard library only: this module runs i
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from burstmap.runtime.contracts import InvalidComputeEvent, InvalidComputeResult, to_wire
+from burstmap.runtime.contracts import (
+    ENV_SUMMED_RESULTS,
+    InvalidComputeEvent,
+    InvalidComputeResult,
+    mark_failed_item,
+    short_json,
+    summable,
+    to_wire,
+)
 
 ComputeFn = Callable[[Any, dict[str, Any]], Any]
 BatchComputeFn = Callable[[list[Any], dict[str, Any]], Sequence[Any]]
@@ -42,24 +51,60 @@ def compute_handler(fn: ComputeFn, *, batch_fn: BatchComputeFn | None = None) ->
 
     ``fn(item, parameters)`` computes one item. ``batch_fn(items, parameters)``, when given, computes a
     whole batch at once and must return one result per item, in order; without it a batch calls ``fn``
-    once per item.
+    once per item, and an item that raises is named in the error's message (``[item 7] ...``: the
+    batch fails as a whole, and this is how the report names the item that failed in it).
+
+    When the job's combiner is burstmap's exact sum (BurstCompute sets ``BURSTMAP_SUMMED_RESULTS`` on the
+    compute function), a result the sum cannot add (a float, a list, ...) fails its item at once with
+    InvalidComputeResult, instead of the combiner after every item ran.
     """
 
     def handler(event: Any, context: Any = None) -> Any:  # noqa: ARG001 - Lambda's signature
-        items, parameters, batched = parse_compute_event(event)
+        items, indexes, parameters, batched = _parse(event)
+        summed = os.environ.get(ENV_SUMMED_RESULTS) == "1"
         if not batched:
-            return to_wire(fn(items[0], parameters))
+            return _checked(fn(items[0], parameters), indexes[0], summed, batched=False)
         if batch_fn is None:
-            results: Sequence[Any] = [fn(item, parameters) for item in items]
+            results: Sequence[Any] = [
+                _compute_one(fn, item, index, parameters) for item, index in zip(items, indexes, strict=True)
+            ]
         else:
             results = batch_fn(items, parameters)
             _check_batch_results(results, len(items), batch_fn)
-        return [to_wire(result) for result in results]
+        return [
+            _checked(result, index, summed, batched=True)
+            for result, index in zip(results, indexes, strict=True)
+        ]
 
     handler.compute = fn  # type: ignore[attr-defined]
     handler.compute_batch = batch_fn  # type: ignore[attr-defined]
     handler.__doc__ = f"Lambda handler computing items with {getattr(fn, '__qualname__', fn)!s}."
     return handler
+
+
+def _compute_one(fn: ComputeFn, item: Any, index: int | None, parameters: dict[str, Any]) -> Any:
+    try:
+        return fn(item, parameters)
+    except Exception as error:
+        if index is not None:
+            mark_failed_item(error, index)
+        raise
+
+
+def _checked(result: Any, index: int | None, summed: bool, *, batched: bool) -> Any:
+    """The result as it travels (to_wire); InvalidComputeResult if the job sums and cannot add it."""
+    wired = to_wire(result)
+    if summed and not summable(wired):
+        which = "an item" if index is None else f"item {index}"
+        error = InvalidComputeResult(
+            f"The result of {which} is {short_json(result)}, which burstmap's default combiner (an exact "
+            "sum) cannot add: return an integer (or its decimal string), or give BurstCompute a combine "
+            "function that takes this result (burstmap.compute.combine_handler)."
+        )
+        if index is not None and batched:
+            mark_failed_item(error, index)
+        raise error
+    return wired
 
 
 def batch_compute_handler(batch_fn: BatchComputeFn) -> LambdaHandler:
@@ -75,6 +120,12 @@ def batch_compute_handler(batch_fn: BatchComputeFn) -> LambdaHandler:
 
 def parse_compute_event(event: Any) -> tuple[list[Any], dict[str, Any], bool]:
     """``(items, parameters, batched)`` of a compute event; InvalidComputeEvent for any other shape."""
+    items, _, parameters, batched = _parse(event)
+    return items, parameters, batched
+
+
+def _parse(event: Any) -> tuple[list[Any], list[int | None], dict[str, Any], bool]:
+    """``(items, their indexes, parameters, batched)``; an index the event does not carry is None."""
     if not isinstance(event, Mapping):
         raise InvalidComputeEvent(
             f"A compute handler expects {EXPECTED_SHAPES}; got {type(event).__name__}. "
@@ -92,7 +143,7 @@ def parse_compute_event(event: Any) -> tuple[list[Any], dict[str, Any], bool]:
                 f"A batch's BatchInput must be an object; got {type(batch_input).__name__}. "
                 f"Expected {EXPECTED_SHAPES}."
             )
-        items = []
+        items, indexes = [], []
         for position, entry in enumerate(raw_items):
             if not isinstance(entry, Mapping) or "item" not in entry:
                 raise InvalidComputeEvent(
@@ -101,13 +152,19 @@ def parse_compute_event(event: Any) -> tuple[list[Any], dict[str, Any], bool]:
                     f"got {str(entry)[:80]}. Expected {EXPECTED_SHAPES}."
                 )
             items.append(entry["item"])
-        return items, _parameters(batch_input.get("parameters")), True
+            indexes.append(_index(entry))
+        return items, indexes, _parameters(batch_input.get("parameters")), True
     if "item" in event:
-        return [event["item"]], _parameters(event.get("parameters")), False
+        return [event["item"]], [_index(event)], _parameters(event.get("parameters")), False
     raise InvalidComputeEvent(
         f"A compute handler expects {EXPECTED_SHAPES}; got an object with keys {sorted(map(str, event))}. "
         "Check the Map state's ItemSelector and ItemBatcher."
     )
+
+
+def _index(entry: Mapping[str, Any]) -> int | None:
+    index = entry.get("index")
+    return index if isinstance(index, int) and not isinstance(index, bool) else None
 
 
 def _parameters(value: Any) -> dict[str, Any]:

@@ -45,6 +45,9 @@ ENV_BUCKET = "BURSTMAP_BUCKET"
 """The job bucket: item lists (under the items prefix) and results (under the result prefix)."""
 ENV_RESULT_PREFIX = "BURSTMAP_RESULT_PREFIX"
 ENV_ITEMS_PREFIX = "BURSTMAP_ITEMS_PREFIX"
+ENV_SUMMED_RESULTS = "BURSTMAP_SUMMED_RESULTS"
+"""Set ("1") on the compute function when the job's combiner is burstmap's exact sum: compute_handler then
+refuses a result the sum cannot add as soon as it is computed, instead of the combiner after every item."""
 ENV_COMBINE_WORKERS = "BURSTMAP_COMBINE_WORKERS"
 """Result files the default combine function reads at once (set it on the function to tune)."""
 DEFAULT_RESULT_PREFIX = "results"
@@ -76,7 +79,8 @@ class InvalidComputeEvent(Exception):  # noqa: N818 - the ASL error name
 
 
 class InvalidComputeResult(Exception):  # noqa: N818 - the ASL error name
-    """A batch compute function returned something other than one result per item."""
+    """A batch compute function returned something other than one result per item, or an item's result is
+    one the job's combiner cannot take (the default sum adds integers only)."""
 
 
 class InvalidCombineEvent(Exception):  # noqa: N818 - the ASL error name
@@ -387,6 +391,50 @@ def to_wire(result: Any) -> Any:
     if isinstance(result, int) and not isinstance(result, bool) and abs(result) >= SAFE_JSON_INTEGER:
         return int_to_decimal(result)
     return result
+
+
+def summable(result: Any) -> bool:
+    """Whether the default combiner can add this result: an integer, or the decimal string of one."""
+    if isinstance(result, int) and not isinstance(result, bool):
+        return True
+    return isinstance(result, str) and _DECIMAL.match(result.strip()) is not None
+
+
+# ---------------------------------------------------------------------------------------------------
+# which item of a batch failed
+
+_FAILED_ITEM = re.compile(r"""^(["']?)\[item (\d+)\] """)
+
+
+def mark_failed_item(error: BaseException, index: int) -> None:
+    """Name the item of a batch that raised ``error`` in its message: ``[item 7] <message>``.
+
+    A batch child fails as a whole, with one error, so the ResultWriter's FAILED record holds every item
+    of the batch; Lambda's error document (``errorMessage``, ``errorType``) has no field for the item, so
+    the message carries it, and :func:`failed_item_index` reads it back. The type (the ASL error name
+    Retry and Catch match) is unchanged. An exception whose message does not come from its arguments is
+    left as it is.
+    """
+    if _FAILED_ITEM.match(str(error)):
+        return
+    original = error.args
+    if original and isinstance(original[0], str):
+        error.args = (f"[item {index}] {original[0]}", *original[1:])
+    else:
+        error.args = (f"[item {index}] {error}",)
+    if not _FAILED_ITEM.match(str(error)):
+        error.args = original
+
+
+def failed_item_index(message: str | None) -> int | None:
+    """The index :func:`mark_failed_item` put in an error message, if any."""
+    found = _FAILED_ITEM.match(message or "")
+    return int(found.group(2)) if found else None
+
+
+def without_item_mark(message: str) -> str:
+    """The message as the function raised it (the ``[item i]`` mark removed)."""
+    return _FAILED_ITEM.sub(r"\1", message, count=1)
 
 
 # ---------------------------------------------------------------------------------------------------

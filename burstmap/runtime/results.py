@@ -24,15 +24,17 @@ of one result per item, ``batched=False`` as one item's output (a list output st
 
 Reading is bounded in memory: files are decoded record by record (:mod:`burstmap.runtime.json_stream`),
 several at once (:mod:`burstmap.runtime.concurrent_reads`). Standard library and boto3 only: this module
-runs inside Lambda. The exact sum over these results is :mod:`burstmap.runtime.combine`; a custom
-combiner is a few lines::
+runs inside Lambda. The exact sum over these results is :mod:`burstmap.runtime.combine`, and so is
+``combine_handler``, the simplest way to write a combiner of your own; reading the files directly is a
+few lines too (only SUCCEEDED files have outputs: a failed item's is None)::
 
     from burstmap.runtime.results import iter_results
 
     def handler(event, context):
         details = event["results"]["ResultWriterDetails"]
-        best = max(int(r.output) for r in iter_results(details["Bucket"], details["Key"]))
-        return {"best": str(best)}
+        succeeded = iter_results(details["Bucket"], details["Key"], statuses=("SUCCEEDED",))
+        best = max((int(result.output) for result in succeeded), default=None)
+        return {"best": None if best is None else str(best)}
 """
 
 from __future__ import annotations

@@ -26,19 +26,28 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 def serve(
     app_dir: Annotated[
         Path | None,
-        typer.Option("--app-dir", help="The CDK app directory (cdk.json). Default: the current directory."),
+        typer.Option(
+            "--app-dir",
+            metavar="DIR",
+            help="The CDK app directory (cdk.json). Default: the current directory.",
+        ),
     ] = None,
     port: Annotated[
-        int, typer.Option("--port", help="The port to listen on (0: any free port).")
+        int, typer.Option("--port", metavar="PORT", help="The port to listen on (0: any free port).")
     ] = DEFAULT_PORT,
     host: Annotated[
         str,
-        typer.Option("--host", help="The address to listen on; loopback unless you change it (no auth)."),
+        typer.Option(
+            "--host",
+            metavar="HOST",
+            help="The address to listen on; loopback unless you change it (no auth).",
+        ),
     ] = DEFAULT_HOST,
     state_dir: Annotated[
         Path | None,
         typer.Option(
             "--state-dir",
+            metavar="DIR",
             help="Keep executions (status, input, output, events, map runs) and the S3 data here across "
             "restarts. Default: nothing is kept.",
             show_default=False,

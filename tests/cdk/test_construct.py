@@ -33,7 +33,12 @@ from burstmap.cdk.props import (
     DEFAULT_RETRY_ATTEMPTS,
     BurstComputeValidationError,
 )
-from burstmap.runtime.contracts import PARAMETERS_MAX_BYTES, STATE_PAYLOAD_LIMIT_BYTES, json_size
+from burstmap.runtime.contracts import (
+    ENV_SUMMED_RESULTS,
+    PARAMETERS_MAX_BYTES,
+    STATE_PAYLOAD_LIMIT_BYTES,
+    json_size,
+)
 
 THROTTLE_RETRY = {
     "ErrorEquals": ["Lambda.TooManyRequestsException"],
@@ -684,3 +689,19 @@ def test_every_error_is_reported_at_once(stack: cdk.Stack, compute: lambda_.Func
         BurstCompute(stack, "Job", compute=compute, batch_size=0, tolerated_failure_percentage=101)
     assert "batch_size must be" in str(raised.value)
     assert "tolerated_failure_percentage must be" in str(raised.value)
+
+
+def test_compute_is_told_when_its_results_are_summed_by_the_default_combiner(
+    synths: dict[str, Synth], stack: cdk.Stack, compute: lambda_.Function
+) -> None:
+    """compute_handler then refuses a result the exact sum cannot add as soon as it is computed."""
+    synth = synths["default"]
+    variables = synth.template["Resources"][synth.ref(synth.compute)]["Properties"]["Environment"][
+        "Variables"
+    ]
+    assert variables == {ENV_SUMMED_RESULTS: "1"}
+
+    own_combiner = inline_function(stack, "Combine")
+    BurstCompute(stack, "Job", compute=compute, combine=own_combiner)
+    properties = template_of(stack)["Resources"][logical_id(stack, compute)]["Properties"]
+    assert ENV_SUMMED_RESULTS not in properties.get("Environment", {}).get("Variables", {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import boto3
 import botocore.endpoint
@@ -33,7 +34,7 @@ from moto import mock_aws
 from burstmap import remote
 from burstmap.client.aws import Clients, aws_clients
 from burstmap.client.aws_job import AwsBackend, AwsJob
-from burstmap.client.job_input import JobInput
+from burstmap.client.job_input import InvalidArgument, InvalidArgumentType, JobInput
 from burstmap.local.core.progress import Progress
 
 
@@ -358,3 +359,37 @@ def _http(status: int, body: dict) -> AWSResponse:
             yield json.dumps(body).encode()
 
     return AWSResponse("https://states.us-east-1.amazonaws.com/", status, {}, Raw())
+
+
+@pytest.mark.parametrize(
+    ("execution_input", "kwargs", "error", "message"),
+    [
+        ("abc", {}, InvalidArgumentType, "execution_input='abc': must be the execution input, a JSON object"),
+        ([1], {}, InvalidArgumentType, "execution_input=[1]: must be the execution input"),
+        (
+            {"items": [{1, 2}]},
+            {},
+            InvalidArgumentType,
+            'execution_input["items"][0] is a set, not a JSON value',
+        ),
+        (
+            {"size": float("nan")},
+            {},
+            InvalidArgumentType,
+            'execution_input["size"] is nan, not a JSON number',
+        ),
+        ({"items": ["\udcff"]}, {}, InvalidArgumentType, "holds the lone surrogate '\\udcff'"),
+        ({"items": ["x" * 300_000]}, {}, InvalidArgument, "takes 300015 bytes of JSON, more than the 262144"),
+        ({"size": 3}, {"name": 3}, InvalidArgumentType, "name=3: must be the execution's name (a str)"),
+        ({"size": 3}, {"poll_seconds": float("inf")}, InvalidArgument, "poll_seconds=inf: must be a finite"),
+    ],
+)
+def test_job_start_names_a_bad_argument_before_calling_aws(execution_input, kwargs, error, message) -> None:
+    class NoAws:
+        def start_execution(self, **kwargs: Any) -> dict[str, Any]:
+            raise AssertionError("AWS was called")
+
+    clients = Clients(sfn=NoAws(), s3=None, cloudformation=None)
+    with pytest.raises(error) as raised:
+        AwsJob.start(MACHINE_ARN, execution_input, clients=clients, **kwargs)
+    assert message in str(raised.value) and isinstance(raised.value, ValueError)

@@ -95,11 +95,13 @@ class FakeLocalJob(Job):
         return self.run_stats
 
     def interrupted(self) -> str:
-        return "interrupted: the local job was stopped"
+        return "the local job was stopped"
 
-    def download_results(self, directory) -> DownloadedResults:
-        self.downloaded_to = Path(directory)
-        return DownloadedResults(directory=Path(directory), manifest=Path(directory) / "manifest.json")
+    def _write_results(self, directory: Path) -> DownloadedResults:
+        self.downloaded_to = directory
+        manifest = directory / "manifest.json"
+        manifest.write_text("{}")
+        return DownloadedResults(directory=directory, manifest=manifest, manifests=[manifest])
 
     def _results_s3(self) -> Any:
         return None
@@ -146,8 +148,21 @@ def test_local_run_maps_every_option_and_prints_one_json_object(runner, local_en
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout) == {"total_sum": "28", "succeeded": 8, "stats": {"wall_seconds": 1.5}}
+    out = tmp_path / "out"
+    assert json.loads(result.stdout) == {
+        "total_sum": "28",
+        "succeeded": 8,
+        "output_dir": {
+            "directory": str(out),
+            "manifest": str(out / "manifest.json"),
+            "result_files": [],
+            "failed_items": None,
+            "failed_count": 0,
+        },
+        "stats": {"wall_seconds": 1.5},
+    }
     assert len(result.stdout.strip().splitlines()) == 1
+    assert result.stderr.splitlines() == [f"burstmap: results in {out} (1 file)"]
     assert started["job_input"] == JobInput({"items": [1, 2], "parameters": {"scale": 2}}, "items_file")
     assert started["options"] == LocalOptions(
         batch_size=4,
@@ -158,7 +173,8 @@ def test_local_run_maps_every_option_and_prints_one_json_object(runner, local_en
         endpoint_url="http://127.0.0.1:9000",
         app_dir=tmp_path,
     )
-    assert job.downloaded_to == tmp_path / "out"
+    assert job.downloaded_to.parent == tmp_path  # written beside the folder, then swapped in
+    assert sorted(path.name for path in out.iterdir()) == [".burstmap-output", "manifest.json"]
     assert job.closed
 
 
@@ -186,7 +202,9 @@ def test_local_job_that_cannot_start_is_one_line_exit_2(runner, local_engine):
     started = local_engine(FakeLocalJob({"total_sum": "0"}))
     result = runner.invoke(app, ["run", "--items", "nope.json"])
     assert result.exit_code == 2
-    assert one_line(result.stderr) == "burstmap: cannot read items file nope.json: No such file or directory"
+    assert (
+        one_line(result.stderr) == "burstmap: --items nope.json: cannot be read (No such file or directory)"
+    )
     assert started == {}  # refused before the engine was asked
 
 
@@ -228,12 +246,16 @@ def test_every_reason_a_local_job_cannot_start_is_one_line_exit_2(runner, local_
     [
         (["run"], "give exactly one of --size N or --items FILE"),
         (["run", "--size", "3", "--items", "x.json"], "give exactly one of --size N or --items FILE"),
-        (["run", "--size", "3", "--no-wait"], "--no-wait needs a job on AWS: add --stack NAME"),
-        (["run", "--size", "3", "--parameters", "[1]"], "--parameters must be a JSON object"),
-        (["run", "--size", "3", "--parameters", "{oops"], "--parameters is not JSON"),
+        (["run", "--size", "3", "--no-wait"], "--no-wait applies only to jobs on AWS: add --stack NAME"),
+        (
+            ["run", "--size", "3", "--name", "x", "--poll-seconds", "1"],
+            "--poll-seconds, --name apply only to jobs on AWS: add --stack NAME",
+        ),
+        (["run", "--size", "3", "--parameters", "[1]"], "--parameters '[1]': must be a JSON object"),
+        (["run", "--size", "3", "--parameters", "{oops"], "--parameters '{oops': not JSON"),
         (
             ["run", "--size", "3", "--stack", "s", "--batch-size", "2", "--workers", "2"],
-            "--batch-size, --workers only apply to local runs; on AWS these are set when the stack is",
+            "--batch-size, --workers apply only to local runs; on AWS these are set when the stack is",
         ),
         (["run", "--size", "3", "--stack", "s", "--state-machine-arn", MACHINE_ARN], "not both"),
     ],
@@ -244,13 +266,21 @@ def test_bad_option_combinations_exit_2_with_one_line(runner, args, message):
     assert message in one_line(result.stderr)
 
 
-def test_a_failed_local_job_still_copies_its_results_when_asked(runner, local_engine, tmp_path: Path):
-    job = FakeLocalJob(failure=JobFailed("arn:local", "FAILED", "States.Runtime", "it broke"))
+def test_a_failed_local_job_still_writes_its_results_and_prints_its_stats(runner, local_engine, tmp_path):
+    job = FakeLocalJob(
+        failure=JobFailed("arn:local", "FAILED", "States.Runtime", "it broke"), stats={"wall_seconds": 2.5}
+    )
     local_engine(job)
-    result = runner.invoke(app, ["run", "--size", "3", "--output-dir", str(tmp_path)])
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", "--size", "3", "--output-dir", str(out), "--stats"])
     assert result.exit_code == 1
-    assert result.stderr.splitlines() == ["burstmap: execution FAILED: States.Runtime: it broke"]
-    assert job.downloaded_to == tmp_path and job.closed
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "burstmap: execution FAILED: States.Runtime: it broke",
+        f"burstmap: results so far in {out} (1 file)",
+        'burstmap: stats {"wall_seconds": 2.5}',
+    ]
+    assert (out / "manifest.json").is_file() and job.closed
 
 
 def test_interrupting_a_local_job_stops_it_and_exits_130(runner, local_engine):
@@ -264,9 +294,9 @@ def test_interrupting_a_local_job_stops_it_and_exits_130(runner, local_engine):
 
 def test_progress_lines_when_stderr_is_not_a_terminal(runner, local_engine):
     updates = [
-        Progress(total=4, succeeded=2, running=2, elapsed_seconds=1.0),
-        Progress(total=4, succeeded=3, running=1, retries=5, elapsed_seconds=1.5),
-        Progress(total=4, succeeded=3, failed=1, retries=5, elapsed_seconds=2.0),
+        Progress(total=4, succeeded=2, running=2, elapsed_seconds=1.0, children_running=2),
+        Progress(total=4, succeeded=3, running=1, retries=5, elapsed_seconds=1.5, children_running=1),
+        Progress(total=4, succeeded=3, failed=1, retries=5, elapsed_seconds=2.0, children_running=0),
     ]
     local_engine(FakeLocalJob({"total_sum": "6"}, updates=updates))
     shown = runner.invoke(app, ["run", "--size", "4"])
@@ -437,7 +467,7 @@ def test_interrupting_a_remote_run_leaves_the_job_running_and_says_how_to_stop_i
     assert result.exit_code == 130
     assert (
         one_line(result.stderr)
-        == f"burstmap: still running on AWS: `burstmap cancel {EXECUTION_ARN}` stops it"
+        == f"burstmap: interrupted: still running on AWS: `burstmap cancel {EXECUTION_ARN}` stops it"
     )
 
 
@@ -646,3 +676,59 @@ def test_line_progress_waits_its_interval_between_lines():
         "burstmap: 3/4",
         "burstmap: 4/4",
     ]
+
+
+# ------------------------------------------------------------------------------------------ help and usage
+def _commands() -> list[Any]:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    return [group, *group.commands.values()]  # type: ignore[attr-defined]
+
+
+def test_every_option_with_a_value_has_an_upper_case_label_and_flags_have_none():
+    """--size N, --items FILE, --output-dir DIR, ...; --stats and --progress/--no-progress alone. A new
+    option without a label fails here (typer's default labels, <int> or <path>, are not the CLI's)."""
+    for command in _commands():
+        for param in command.params:
+            if param.param_type_name != "option":
+                continue
+            if param.is_flag:
+                assert param.metavar in (None, ""), (command.name, param.opts)
+            else:
+                assert param.metavar and param.metavar.isupper(), (command.name, param.opts, param.metavar)
+
+
+def test_help_shows_flags_as_flags_and_values_by_their_label(runner):
+    shown = runner.invoke(app, ["run", "-h"])
+    assert shown.exit_code == 0
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines() if line.strip().startswith("-")}
+    assert lines["--stats"].split()[1] == "Add"  # no value label
+    assert lines["--progress"].split()[:3] == ["--progress", "/", "--no-progress"]
+    assert lines["--size"].split()[1] == "N" and lines["--output-dir"].split()[1] == "DIR"
+    assert lines["--retry-time-scale"].split()[1] == "FACTOR"
+    assert not {"<int>", "<path>", "<bool>", "<str>", "<float>"} & set(shown.stdout.split())
+    assert runner.invoke(app, ["run", "--help"]).stdout == shown.stdout
+
+
+def test_version(runner):
+    from burstmap import __version__
+
+    shown = runner.invoke(app, ["--version"])
+    assert (shown.exit_code, shown.stdout) == (0, f"burstmap {__version__}\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["run", "--stats", "true"], "Got unexpected extra argument(s) (true) (`burstmap run -h` lists"),
+        (["run", "--size", "abc"], "Invalid value for '--size': "),
+        (["run", "--bogus"], "No such option: --bogus (`burstmap run -h` lists the options)"),
+        (["status"], "Missing argument 'EXECUTION_ARN'."),
+        (["frobnicate"], "No such command 'frobnicate'."),
+    ],
+)
+def test_a_usage_error_is_one_line_exit_2(runner, args, line):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert one_line(result.stderr).startswith(f"burstmap: {line}")

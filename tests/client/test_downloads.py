@@ -145,3 +145,20 @@ def test_a_result_key_outside_the_manifest_folder_is_written_by_its_name(s3: Any
     downloaded = results.download_results(s3, [(BUCKET, "results/run-a/manifest.json")], tmp_path / "out")
 
     assert downloaded.result_files == [tmp_path / "out" / "escape.json"]
+
+
+def test_in_a_failed_batch_the_item_that_raised_is_the_first_failure(s3: Any) -> None:
+    """A batch's FAILED record holds all its items with one error; compute_handler's [item i] mark says
+    which raised, so the report names item 12, not the batch's first index 10."""
+    cause = lambda_cause("[item 12] bad value 12")
+    batch = child_record(0, None, error="ValueError", cause=cause)
+    batch["Input"] = json.dumps(
+        {"Items": [{"item": f"v{i}", "index": i} for i in (10, 11, 12, 13)], "BatchInput": {"parameters": {}}}
+    )
+    manifest = write_map_run(s3, RUN_A, {"FAILED_0.json": [batch]})
+
+    first, count = results.first_failure(s3, [manifest])
+
+    assert first is not None and (first.index, first.item, first.error) == (12, "v12", "ValueError")
+    assert count == 4  # every item of the batch failed with it
+    assert results.failing_index(first) == 12

@@ -76,13 +76,44 @@ def test_shape_counted_from_a_definition_matches_the_default_model():
         ({"items": -1}, "--size must be 0 or more, got -1"),
         ({"items": 1, "batch_size": 0}, "--batch-size must be 1 or more, got 0"),
         ({"items": 1, "memory_mb": 20000}, "--memory-mb must be between 128 and 10240"),
-        ({"items": 1, "duration_ms": -1}, "--duration-ms and --overhead-ms must be 0 or more"),
+        ({"items": 1, "duration_ms": -1}, "--duration-ms must be a finite number, 0 or more, got -1"),
+        (
+            {"items": 1, "duration_ms": float("nan")},
+            "--duration-ms must be a finite number, 0 or more, got nan",
+        ),
+        (
+            {"items": 1, "overhead_ms": float("inf")},
+            "--overhead-ms must be a finite number, 0 or more, got inf",
+        ),
         ({"items": 1, "architecture": "sparc"}, "--architecture must be arm64 or x86_64, got 'sparc'"),
     ],
 )
 def test_bad_plan_inputs_say_what_is_wrong(kwargs, message):
     with pytest.raises(planning.InvalidPlan, match=message.replace("(", r"\(")):
         planning.plan_job(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"\xff\xfe", "cannot read prices file .*: 'utf-8' codec can't decode"),
+        (
+            b'{"lambda_per_request": "NaN"}',
+            "price 'lambda_per_request' .* must be a finite number, 0 or more",
+        ),
+        (b'{"lambda_per_request": -1}', "price 'lambda_per_request' .* must be a finite number, 0 or more"),
+    ],
+)
+def test_a_bad_prices_file_is_one_line(tmp_path: Path, text: bytes, message: str):
+    prices = tmp_path / "prices.json"
+    prices.write_bytes(text)
+    with pytest.raises(planning.InvalidPlan, match=message):
+        planning.load_prices(prices)
+
+
+def test_a_definition_that_is_not_asl_is_refused_by_name():
+    with pytest.raises(planning.InvalidPlan, match="the definition is not an ASL state machine"):
+        planning.shape_from_definition([1])  # type: ignore[arg-type]
 
 
 def test_prices_are_dated_and_overridable_by_file_or_environment(tmp_path: Path, monkeypatch):

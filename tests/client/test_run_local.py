@@ -169,6 +169,7 @@ def test_a_failing_item_without_tolerance_fails_the_job(example_app: Path, tmp_p
         "The specified tolerated failure threshold was exceeded",
         "burstmap: first failing item 1: InvalidItem: The example workload counts byte strings of i bytes: "
         "each item must be a non-negative integer, got 'x'. Start it with {\"size\": N} or integer items.",
+        f"burstmap: results so far in {out} (4 files)",
     ]
     manifest = json.loads((out / "manifest.json").read_text())
     failed = [
@@ -268,9 +269,9 @@ def test_an_unsupported_field_is_refused_by_name_before_anything_runs(example_ap
 def test_bad_job_descriptions_are_refused_before_anything_runs(tmp_path: Path) -> None:
     with pytest.raises(JobInputError, match="inject_throttle"):
         run_local(size=1, inject_throttle=1.5, app_dir=tmp_path)
-    with pytest.raises(JobInputError, match="batch_size must be 1 or more"):
+    with pytest.raises(JobInputError, match="batch_size=0: must be 1 or more"):
         run_local(size=1, batch_size=0, app_dir=tmp_path)
-    with pytest.raises(JobInputError, match="workers must be 1 or more"):
+    with pytest.raises(JobInputError, match="workers=0: must be 1 or more"):
         run_local(size=1, workers=0, app_dir=tmp_path)
     with pytest.raises(JobInputError, match="exactly one of size, items or items_s3"):
         run_local(size=1, items=[1], app_dir=tmp_path)
@@ -289,3 +290,66 @@ def test_an_items_list_too_large_for_the_input_goes_through_the_local_s3(
 
     assert code == 0, stderr
     assert (output["total_sum"], output["succeeded"]) == (str(sum(range(60))), 60)
+
+
+def test_a_rerun_into_the_same_output_dir_leaves_only_its_own_files(faulty_app: Path, tmp_path: Path) -> None:
+    """The first run fails items (FAILED files, failed_items.json); the second, into the same folder,
+    fails none: nothing of the first is left beside the second's manifest."""
+    out = tmp_path / "results"
+    code, first, stderr = burstmap_run(
+        faulty_app, "--size", "6", "--parameters", '{"fail": [1, 3]}', "--output-dir", str(out)
+    )
+    assert code == 0, stderr
+    assert first["output_dir"]["directory"] == str(out)
+    assert first["output_dir"]["manifest"] == str(out / "manifest.json")  # the local file, not the S3 URI
+    assert sorted(item["index"] for item in json.loads((out / "failed_items.json").read_text())) == [1, 3]
+    assert "FAILED_0.json" in os.listdir(out)
+
+    code, second, stderr = burstmap_run(faulty_app, "--size", "4", "--output-dir", str(out))
+
+    assert code == 0, stderr
+    assert sorted(os.listdir(out)) == [
+        ".burstmap-output",
+        "SUCCEEDED_0.json",
+        "failed_items.json",
+        "manifest.json",
+    ]
+    assert json.loads((out / "failed_items.json").read_text()) == []
+    map_run_id = json.loads((out / "manifest.json").read_text())["MapRunArn"].rsplit(":", 1)[-1]
+    assert f"/{map_run_id}/manifest.json" in second["manifest"]  # the second run's own manifest
+    assert json.loads((out / ".burstmap-output").read_text())["execution"].startswith("arn:aws:states:")
+    assert sorted(os.listdir(tmp_path)) == ["results"]
+
+
+def test_run_local_writes_its_output_dir_whole_too(faulty_app: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "stale").mkdir(parents=True)
+    with pytest.raises(JobInputError, match="holds files burstmap did not write"):
+        run_local(size=3, app_dir=faulty_app, output_dir=out)
+    (out / "stale").rmdir()
+    result = run_local(
+        size=3, app_dir=faulty_app, retry_time_scale=0, output_dir=out, parameters={"fail": [0]}
+    )
+    assert result.output_dir is not None and result.output_dir.failed_count == 1
+    assert set(result.files) == {
+        out / "manifest.json",
+        *result.output_dir.result_files,
+        out / "failed_items.json",
+    }
+
+
+def test_a_result_the_default_sum_cannot_add_fails_at_its_item_not_at_combine(faulty_app: Path) -> None:
+    """The faulty app's compute returns its item: 0.5 is a float, which the exact sum cannot add. The
+    item fails as it is computed (tolerated here: the job goes on and sums the rest)."""
+    result = run_local(items=[1, 0.5, 2], app_dir=faulty_app, retry_time_scale=0)
+
+    assert result.status == "SUCCEEDED", result.cause
+    assert (result.output["total_sum"], result.output["succeeded"], result.output["failed"]) == ("3", 2, 1)
+    assert result.output["failed_items"] == [{"index": 1, "item": 0.5, "error": "InvalidComputeResult"}]
+
+    all_floats = run_local(items=[0.5] * 6, app_dir=faulty_app, retry_time_scale=0)
+    assert (all_floats.status, all_floats.error) == ("FAILED", "States.ExceedToleratedFailureThreshold")
+    assert all_floats.first_failure is not None and all_floats.first_failure.error == "InvalidComputeResult"
+    assert "which burstmap's default combiner (an exact sum) cannot add" in (
+        all_floats.first_failure.cause or ""
+    )

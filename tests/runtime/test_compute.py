@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from burstmap.runtime.compute import batch_compute_handler, compute_handler, parse_compute_event
-from burstmap.runtime.contracts import InvalidComputeEvent, InvalidComputeResult
+from burstmap.runtime.contracts import (
+    ENV_SUMMED_RESULTS,
+    InvalidComputeEvent,
+    InvalidComputeResult,
+    failed_item_index,
+    mark_failed_item,
+    without_item_mark,
+)
 
 
 def square_plus(item: Any, parameters: dict[str, Any]) -> Any:
@@ -117,3 +124,81 @@ def test_batch_fn_must_return_one_result_per_item(returned: Any, message: str) -
 def test_parse_compute_event_reports_the_shape() -> None:
     assert parse_compute_event({"item": "a", "index": 0, "parameters": {"k": 1}}) == (["a"], {"k": 1}, False)
     assert parse_compute_event(batched(["a", "b"], {"k": 2})) == (["a", "b"], {"k": 2}, True)
+
+
+# ------------------------------------------------------------------------------------------ which item failed
+class Rejected(Exception):
+    """A user's error type: the ASL error name Retry and Catch match must not change."""
+
+
+def reject_three(item: Any, parameters: dict[str, Any]) -> Any:
+    if item == 3:
+        raise Rejected(f"item {item} is not allowed")
+    return item
+
+
+def test_an_item_that_raises_in_a_batch_is_named_in_the_message_and_keeps_its_type() -> None:
+    event = {"Items": [{"item": v, "index": 10 + v} for v in (1, 2, 3, 4)], "BatchInput": {"parameters": {}}}
+    with pytest.raises(Rejected) as raised:
+        compute_handler(reject_three)(event, None)
+    assert str(raised.value) == "[item 13] item 3 is not allowed"
+    assert failed_item_index(str(raised.value)) == 13
+    assert without_item_mark(str(raised.value)) == "item 3 is not allowed"
+
+
+def test_a_single_item_that_raises_is_left_as_raised() -> None:
+    with pytest.raises(Rejected) as raised:
+        compute_handler(reject_three)({"item": 3, "index": 3}, None)
+    assert str(raised.value) == "item 3 is not allowed"
+
+
+@pytest.mark.parametrize(
+    ("error", "marked"),
+    [
+        (KeyError("k"), "'[item 5] k'"),  # KeyError shows its argument's repr
+        (ValueError(), "[item 5] "),
+        (
+            OSError(2, "No such file or directory"),
+            "[Errno 2] No such file or directory",
+        ),  # str() ignores args
+    ],
+)
+def test_marking_works_through_the_message_or_leaves_the_error_alone(error: Exception, marked: str) -> None:
+    mark_failed_item(error, 5)
+    assert str(error) == marked
+    assert failed_item_index(str(error)) == (None if marked.startswith("[Errno") else 5)
+
+
+# ------------------------------------------------------------------------------------------ the default sum
+@pytest.fixture
+def summed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compute function of a job whose combiner is the default sum (BurstCompute sets this)."""
+    monkeypatch.setenv(ENV_SUMMED_RESULTS, "1")
+
+
+def half(item: Any, parameters: dict[str, Any]) -> Any:
+    return item / 2
+
+
+@pytest.mark.usefixtures("summed")
+def test_a_result_the_default_sum_cannot_add_fails_its_item_at_once() -> None:
+    with pytest.raises(InvalidComputeResult) as single:
+        compute_handler(half)({"item": 3, "index": 8}, None)
+    assert str(single.value) == (
+        "The result of item 8 is 1.5, which burstmap's default combiner (an exact sum) cannot add: return an "
+        "integer (or its decimal string), or give BurstCompute a combine function that takes this result "
+        "(burstmap.compute.combine_handler)."
+    )
+    with pytest.raises(InvalidComputeResult) as in_batch:
+        compute_handler(half)(batched([2, 3]), None)  # 2 / 2 is 1.0: a float too
+    assert str(in_batch.value).startswith("[item 0] The result of item 0 is 1.0, which")
+
+
+@pytest.mark.usefixtures("summed")
+def test_integers_and_decimal_strings_pass_the_sum_check() -> None:
+    exact = compute_handler(lambda item, parameters: item**40 if item % 2 else str(item))
+    assert exact(batched([1, 2, 3]), None) == [1, "2", str(3**40)]  # 3**40 travels as a decimal string
+
+
+def test_without_the_default_sum_any_json_result_passes() -> None:
+    assert compute_handler(half)(batched([2, 3]), None) == [1.0, 1.5]

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Progress:
-    """Item counts of a job's map run(s) at one moment (a batch counts each item in it)."""
+    """Item counts of a job's map run(s) at one moment (a batch counts each item in it).
+
+    ``running`` counts items (a running batch of 50 is 50); ``children_running`` counts child executions,
+    which ``MaxConcurrency`` bounds (DescribeMapRun's ``executionCounts.running``; None where unknown).
+    """
 
     total: int | None
     succeeded: int = 0
@@ -21,18 +25,24 @@ class Progress:
     pending: int = 0
     retries: int = 0
     elapsed_seconds: float = 0.0
+    children_running: int | None = None
 
     @classmethod
     def of_map_runs(
-        cls, item_counts: list[Mapping[str, int]], *, elapsed_seconds: float, retries: int = 0
+        cls,
+        item_counts: list[Mapping[str, int]],
+        *,
+        elapsed_seconds: float,
+        retries: int = 0,
+        execution_counts: list[Mapping[str, int]] | None = None,
     ) -> Progress:
         """The counts summed over map runs' DescribeMapRun ``itemCounts`` (timed-out and aborted items count
-        as failed); no map run yet: no total."""
+        as failed) and ``executionCounts`` (children running); no map run yet: no total."""
         if not item_counts:
             return cls(total=None, retries=retries, elapsed_seconds=elapsed_seconds)
 
-        def total_of(key: str) -> int:
-            return sum(int(counts.get(key, 0)) for counts in item_counts)
+        def total_of(key: str, counts_of_runs: list[Mapping[str, int]] = item_counts) -> int:
+            return sum(int(counts.get(key, 0)) for counts in counts_of_runs)
 
         return cls(
             total=total_of("total"),
@@ -42,6 +52,7 @@ class Progress:
             pending=total_of("pending"),
             retries=retries,
             elapsed_seconds=elapsed_seconds,
+            children_running=None if execution_counts is None else total_of("running", execution_counts),
         )
 
     @property
