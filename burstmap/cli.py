@@ -129,6 +129,15 @@ AppDir = Annotated[
         show_default=False,
     ),
 ]
+StateMachine = Annotated[
+    str | None,
+    typer.Option(
+        "--state-machine",
+        help="Local: which state machine of the app, when it has several: its construct path "
+        "(MyStack/JobB), logical id or name.",
+        show_default=False,
+    ),
+]
 Stack = Annotated[
     str | None,
     typer.Option(
@@ -250,6 +259,7 @@ def run(
     endpoint_url: EndpointUrl = None,
     input_dir: InputDir = None,
     app_dir: AppDir = None,
+    state_machine: StateMachine = None,
     stack: Stack = None,
     state_machine_arn: StateMachineArn = None,
     no_wait: NoWait = False,
@@ -279,6 +289,7 @@ def run(
         "retry_time_scale": retry_time_scale,
         "endpoint_url": endpoint_url,
         "app_dir": app_dir,
+        "state_machine": state_machine,
     }
     backend: Backend
     if is_local:
@@ -325,6 +336,11 @@ def _refuse_local_options(
         raise UsageError(
             "--input-dir uploads to the local S3 only: for a job on AWS, copy the files under the stack "
             "bucket's input prefix (aws s3 cp DIR s3://BUCKET/INPUT_PREFIX/ --recursive)"
+        )
+    if local_options.get("state_machine") is not None:
+        raise UsageError(
+            "--state-machine picks a state machine of the local app: on AWS, name it by its ARN "
+            "(--state-machine-arn ARN)"
         )
     given = [_flag(name) for name, value in local_options.items() if value is not None]
     if given:

@@ -1,11 +1,9 @@
-"""The app a local job runs: synthesized with the job's construct props, read from its cloud assembly, and
-turned into what the local services run (FunctionSpecs); for an app over S3 objects, where its items come
-from (ObjectsSource) and the input objects uploaded there."""
+"""The app a local job runs: synthesized, read from its cloud assembly, and turned into what the local
+services run (FunctionSpecs); for an app over S3 objects, where its items come from (ObjectsSource) and
+the input objects uploaded there."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,40 +15,11 @@ from burstmap.local.app.synth import synthesize
 from burstmap.local.services.lambda_runtime import FunctionSpec
 
 LIST_OBJECTS_V2 = "arn:aws:states:::s3:listObjectsV2"
-BATCH_SIZE_CONTEXT = "burstmap:batch_size"
-MAX_CONCURRENCY_CONTEXT = "burstmap:max_concurrency"
 
 
-def synth_context(batch_size: int | None, max_concurrency: int | None) -> dict[str, Any]:
-    """The CDK context that makes the app synthesize these construct props (none: the app's defaults)."""
-    context: dict[str, Any] = {}
-    if batch_size is not None:
-        if batch_size < 1:
-            raise JobInputError(f"batch_size must be 1 or more, got {batch_size}")
-        context[BATCH_SIZE_CONTEXT] = batch_size
-    if max_concurrency is not None:
-        if max_concurrency < 0:
-            raise JobInputError(f"max_concurrency must be 0 (no limit) or more, got {max_concurrency}")
-        context[MAX_CONCURRENCY_CONTEXT] = max_concurrency
-    return context
-
-
-def assembly_dir(app_dir: Path, context: dict[str, Any]) -> Path:
-    """cdk.out for the app's defaults; a directory per context inside it, so switching props is cheap."""
-    if not context:
-        return app_dir / "cdk.out"
-    key = hashlib.sha256(json.dumps(context, sort_keys=True).encode()).hexdigest()[:12]
-    return app_dir / "cdk.out" / "burstmap-local" / f"context-{key}"
-
-
-def prepare_app(
-    app_dir: Path, *, batch_size: int | None = None, max_concurrency: int | None = None
-) -> LocalApp:
-    """Synthesize (or reuse) the app for these props and read its cloud assembly."""
-    app_dir = Path(app_dir).resolve()
-    context = synth_context(batch_size, max_concurrency)
-    out_dir = synthesize(app_dir, context=context, out_dir=assembly_dir(app_dir, context))
-    return load_assembly(out_dir)
+def prepare_app(app_dir: Path) -> LocalApp:
+    """Synthesize the app (or reuse its up-to-date assembly) and read its cloud assembly."""
+    return load_assembly(synthesize(Path(app_dir).resolve()))
 
 
 def function_spec(function: LocalFunction) -> FunctionSpec:

@@ -1,9 +1,10 @@
 """The same job on this machine: what ``burstmap run`` does without ``--stack``.
 
-The synthesized state machine (not the construct) is what runs: the app is synthesized with the job's
-batch size and concurrency as CDK context (or an up-to-date cdk.out is reused), its definition and Lambda
-functions are read from the cloud assembly, an S3 endpoint on loopback holds the buckets, and the real
-handler code runs in warm worker processes. :class:`LocalBackend` prepares all of that in ``start``; the
+The synthesized state machine (not the construct) is what runs: the app is synthesized (or its
+up-to-date assembly reused), the chosen state machine's definition and the Lambda functions are read from
+the cloud assembly, the job's batch size and concurrency are applied to that definition's Distributed
+Maps (map_overrides.py), an S3 endpoint on loopback holds the buckets, and the real handler code runs in
+warm worker processes. :class:`LocalBackend` prepares all of that in ``start``; the
 :class:`LocalJob` it returns runs the execution in the calling thread when it is waited for, and keeps
 the S3 server and workers until it is closed, so its results can be read. :func:`run_local` does it all
 in one call. Everything started here is closed again, even on errors.
@@ -11,6 +12,7 @@ in one call. Everything started here is closed again, even on errors.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -31,6 +33,7 @@ from burstmap.client.local_app import (
     prepare_app,
     upload_inputs,
 )
+from burstmap.client.map_overrides import MapOverrides, apply_map_overrides
 from burstmap.client.results import (
     DownloadedResults,
     S3Object,
@@ -41,6 +44,7 @@ from burstmap.client.results import (
 from burstmap.local import InputTooLarge, execute, load_definition
 from burstmap.local.app.assembly import LocalApp, LocalStateMachine
 from burstmap.local.app.errors import AssemblyError
+from burstmap.local.app.machines import select_state_machine
 from burstmap.local.core.errors import DefinitionError
 from burstmap.local.core.limits import LOCAL_ACCOUNT, LOCAL_REGION
 from burstmap.local.core.progress import Progress
@@ -60,7 +64,8 @@ __all__ = ["JobInputError", "LocalBackend", "LocalJob", "LocalJobResult", "Local
 class LocalOptions:
     """How a local job runs; the defaults are the app's settings and the engine's.
 
-    ``batch_size`` / ``max_concurrency`` are synthesized into the app (CDK context); ``input_dir`` /
+    ``batch_size`` / ``max_concurrency`` are applied to the definition's Distributed Map states (any app,
+    no re-synth); ``state_machine`` picks one of several (construct path, logical id, name); ``input_dir`` /
     ``input_objects`` are uploaded under the input prefix of an app over S3 objects; ``endpoint_url`` is an
     S3 server to use instead of the embedded one (objects already on it are an objects job's items).
     """
@@ -86,6 +91,11 @@ class LocalOptions:
             raise JobInputError(f"retry_time_scale must be 0 or more, got {self.retry_time_scale}")
         if self.workers is not None and self.workers < 1:
             raise JobInputError(f"workers must be 1 or more, got {self.workers}")
+        self.map_overrides()  # checks batch_size and max_concurrency
+
+    def map_overrides(self) -> MapOverrides:
+        """What this run changes in the definition's Distributed Map states."""
+        return MapOverrides(batch_size=self.batch_size, max_concurrency=self.max_concurrency)
 
     @property
     def objects_given(self) -> bool:
@@ -140,12 +150,10 @@ class LocalBackend:
                 "give exactly one of size, items or items_file; or, for an app whose items are S3 objects "
                 "(BurstCompute input_prefix), input_dir or input_objects with the objects to process"
             )
-        app = prepare_app(
-            Path(options.app_dir or Path.cwd()),
-            batch_size=options.batch_size,
-            max_concurrency=options.max_concurrency,
-        )
-        machine = app.state_machine(options.state_machine)
+        app = prepare_app(Path(options.app_dir or Path.cwd()))
+        path, machine = select_state_machine(app, options.state_machine)
+        definition = apply_map_overrides(machine.definition, options.map_overrides(), state_machine=path)
+        machine = dataclasses.replace(machine, definition=definition)
         app.check_runnable(machine)
         source = objects_source(machine.definition)
         check_item_source(source, job_input.source, options.objects_given, options.endpoint_url)
