@@ -60,24 +60,25 @@ def select_state_machine(app: LocalApp, wanted: str | None) -> tuple[str, LocalS
             f"--state-machine (state_machine= in Python), e.g. --state-machine {first}"
         )
     key = wanted.strip().strip("/")
-    found = {
-        path: machine
-        for path, machine in named.items()
-        if key
-        in (
-            path,
-            f"{path}/StateMachine",
-            machine.logical_id,
-            f"{machine.stack}/{machine.logical_id}",
-            machine.name,
-            machine.arn,
-        )
-    }
+    found = {path: machine for path, machine in named.items() if key in _names_of(path, machine)}
     if len(found) == 1:
         return next(iter(found.items()))
     if found:
         raise AssemblyError(f"--state-machine {wanted} names several state machines: {', '.join(found)}")
     raise AssemblyError(f"no state machine {wanted!r} in the app in {_app_dir(app)}; it has: {listing}")
+
+
+def _names_of(path: str, machine: LocalStateMachine) -> tuple[str, ...]:
+    """Every name a state machine answers to."""
+    return (
+        path,
+        f"{path}/StateMachine",
+        machine.logical_id,
+        f"{machine.stack}/{machine.logical_id}",
+        machine.name,
+        machine.arn,
+        machine.arn.rsplit(":", 1)[-1],  # the name AWS knows it by (StateMachineName, when set)
+    )
 
 
 @dataclass(frozen=True)
