@@ -4,22 +4,50 @@ the input objects uploaded there."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from burstmap.client.job_input import JobInputError
 from burstmap.local.app.assembly import LocalApp, LocalFunction, load_assembly
-from burstmap.local.app.synth import synthesize
+from burstmap.local.app.synth import Synthesis, synthesize
 from burstmap.local.services.lambda_runtime import FunctionSpec
 
 LIST_OBJECTS_V2 = "arn:aws:states:::s3:listObjectsV2"
 
 
-def prepare_app(app_dir: Path) -> LocalApp:
-    """Synthesize the app (or reuse its up-to-date assembly) and read its cloud assembly."""
-    return load_assembly(synthesize(Path(app_dir).resolve()))
+#: Where a local run synthesizes an app: beside the assembly ``cdk synth`` writes, never over it (a local
+#: synth skips bundling, so its assets are not what a deploy needs).
+LOCAL_ASSEMBLY_DIR = Path("cdk.out") / "burstmap-local"
+#: CDK context of a local synth: skip all asset bundling, so no app ever needs Docker to run locally. A
+#: bundled asset (a PythonFunction's) is then its source folder, and its requirements are installed for
+#: this machine when the function runs.
+LOCAL_CONTEXT = {"aws:cdk:bundling-stacks": []}
+
+
+def prepare_app(
+    app_dir: Path,
+    *,
+    force_synth: bool = False,
+    synth_timeout: float | None = None,
+    on_synth: Callable[[Synthesis], None] | None = None,
+) -> LocalApp:
+    """Synthesize the app for a local run (or reuse its up-to-date assembly) and read its cloud assembly.
+
+    ``on_synth`` hears whether it was synthesized and why (``Synthesis.describe()`` says it in a line).
+    """
+    app_dir = Path(app_dir).resolve()
+    synthesis = synthesize(
+        app_dir,
+        context=LOCAL_CONTEXT,
+        out_dir=app_dir / LOCAL_ASSEMBLY_DIR,
+        force=force_synth,
+        timeout=synth_timeout,
+    )
+    if on_synth is not None:
+        on_synth(synthesis)
+    return load_assembly(synthesis.out_dir)
 
 
 def function_spec(function: LocalFunction) -> FunctionSpec:

@@ -13,6 +13,7 @@ in one call. Everything started here is closed again, even on errors.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import time
 import uuid
@@ -45,6 +46,7 @@ from burstmap.local import InputTooLarge, execute, load_definition
 from burstmap.local.app.assembly import LocalApp, LocalStateMachine
 from burstmap.local.app.errors import AssemblyError
 from burstmap.local.app.machines import select_state_machine
+from burstmap.local.app.synth import Synthesis
 from burstmap.local.core.errors import DefinitionError
 from burstmap.local.core.limits import LOCAL_ACCOUNT, LOCAL_REGION
 from burstmap.local.core.progress import Progress
@@ -81,6 +83,10 @@ class LocalOptions:
     state_machine: str | None = None
     input_dir: Path | str | None = None
     input_objects: Mapping[str, bytes | str] | None = None
+    synth: bool = False
+    """Synthesize the app even when its assembly is up to date."""
+    synth_timeout: float | None = None
+    """Seconds the app may take to synthesize (default ``$BURSTMAP_SYNTH_TIMEOUT``, else 300)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.inject_throttle <= 1.0:
@@ -91,6 +97,9 @@ class LocalOptions:
             raise JobInputError(f"retry_time_scale must be 0 or more, got {self.retry_time_scale}")
         if self.workers is not None and self.workers < 1:
             raise JobInputError(f"workers must be 1 or more, got {self.workers}")
+        timeout = self.synth_timeout
+        if timeout is not None and (isinstance(timeout, bool) or not 0 < timeout < math.inf):
+            raise JobInputError(f"synth_timeout must be a number of seconds above 0, got {timeout!r}")
         self.map_overrides()  # checks batch_size and max_concurrency
 
     def map_overrides(self) -> MapOverrides:
@@ -133,8 +142,12 @@ class LocalBackend:
         LocalS3Error,
     )
 
-    def __init__(self, options: LocalOptions | None = None) -> None:
+    def __init__(
+        self, options: LocalOptions | None = None, *, on_synth: Callable[[Synthesis], None] | None = None
+    ) -> None:
         self.options = options or LocalOptions()
+        self.on_synth = on_synth
+        """Told whether the app was synthesized or its assembly reused, and why (``describe()``)."""
 
     def start(self, job_input: JobInput) -> LocalJob:
         """Synthesize the app, check the job against it, and start the S3 server and the workers.
@@ -150,7 +163,12 @@ class LocalBackend:
                 "give exactly one of size, items or items_file; or, for an app whose items are S3 objects "
                 "(BurstCompute input_prefix), input_dir or input_objects with the objects to process"
             )
-        app = prepare_app(Path(options.app_dir or Path.cwd()))
+        app = prepare_app(
+            Path(options.app_dir or Path.cwd()),
+            force_synth=options.synth,
+            synth_timeout=options.synth_timeout,
+            on_synth=self.on_synth,
+        )
         path, machine = select_state_machine(app, options.state_machine)
         definition = apply_map_overrides(machine.definition, options.map_overrides(), state_machine=path)
         machine = dataclasses.replace(machine, definition=definition)
@@ -327,6 +345,8 @@ def run_local(
     state_machine: str | None = None,
     input_dir: Path | str | None = None,
     input_objects: Mapping[str, bytes | str] | None = None,
+    synth: bool = False,
+    synth_timeout: float | None = None,
 ) -> LocalJobResult:
     """Run the app's job locally and return how it ended (a failed execution is a result, not an exception).
 
@@ -337,6 +357,10 @@ def run_local(
     the S3 server ``endpoint_url`` names; the execution input is then ``{"parameters": ...}`` alone. With
     ``output_dir``, the manifest, the result files and failed_items.json are copied there, and what the
     compute wrote under the output prefix too, at its key's path.
+
+    The app is synthesized when anything it reads changed since its last local synth (or always, with
+    ``synth=True``), within ``synth_timeout`` seconds; ``batch_size`` / ``max_concurrency`` apply to
+    its Distributed Maps, and ``state_machine`` picks one of its state machines when it has several.
 
     Exceptions are for what stops the job from running at all (``LocalBackend.cannot_start``): bad
     arguments (``JobInputError``), an app that does not synthesize or cannot run locally
@@ -354,6 +378,8 @@ def run_local(
         state_machine=state_machine,
         input_dir=input_dir,
         input_objects=input_objects,
+        synth=synth,
+        synth_timeout=synth_timeout,
     )
     job_input = JobInput.of(size=size, items=items, items_file=items_file, parameters=parameters)
     with LocalBackend(options).start(job_input) as job:
