@@ -129,6 +129,19 @@ AppDir = Annotated[
         show_default=False,
     ),
 ]
+Synth = Annotated[
+    bool,
+    typer.Option("--synth", help="Local: synthesize the app even when nothing it reads changed."),
+]
+SynthTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--synth-timeout",
+        metavar="SECONDS",
+        help="Local: stop an app that takes longer to synthesize. Default: $BURSTMAP_SYNTH_TIMEOUT or 300.",
+        show_default=False,
+    ),
+]
 StateMachine = Annotated[
     str | None,
     typer.Option(
@@ -260,6 +273,8 @@ def run(
     input_dir: InputDir = None,
     app_dir: AppDir = None,
     state_machine: StateMachine = None,
+    synth: Synth = False,
+    synth_timeout: SynthTimeout = None,
     stack: Stack = None,
     state_machine_arn: StateMachineArn = None,
     no_wait: NoWait = False,
@@ -290,6 +305,8 @@ def run(
         "endpoint_url": endpoint_url,
         "app_dir": app_dir,
         "state_machine": state_machine,
+        "synth": synth or None,
+        "synth_timeout": synth_timeout,
     }
     backend: Backend
     if is_local:
@@ -323,7 +340,9 @@ def _local_backend(options: dict[str, Any]) -> Backend:
     from burstmap.client import local_job
 
     given = {key: value for key, value in options.items() if value is not None}
-    return local_job.LocalBackend(local_job.LocalOptions(**given))
+    return local_job.LocalBackend(
+        local_job.LocalOptions(**given), on_synth=lambda synthesis: _say(synthesis.describe())
+    )
 
 
 def _refuse_local_options(

@@ -305,7 +305,9 @@ def test_real_local_run_rejects_a_negative_size(runner, tmp_path):
     result = runner.invoke(app, ["run", "--size", "-5", "--app-dir", str(app_dir), "--retry-time-scale", "0"])
     assert result.exit_code == 1, result.stderr
     assert result.stdout == ""
-    assert result.stderr.startswith("burstmap: execution FAILED: InvalidInput: ")
+    synth_line, *rest = result.stderr.splitlines()
+    assert synth_line.startswith(("burstmap: synthesized ", "burstmap: reused the assembly in cdk.out/"))
+    assert rest[0].startswith("burstmap: execution FAILED: InvalidInput: ")
 
 
 # ------------------------------------------------------------------------------------------ AWS run
