@@ -62,7 +62,7 @@ BatchSize = Annotated[
     int | None,
     typer.Option(
         "--batch-size",
-        help="Items per compute invocation. Default: the app's setting (plan: 1).",
+        help="Items per compute invocation. Default: the app's setting (plan without --app-dir: 1).",
         show_default=False,
     ),
 ]
@@ -466,13 +466,33 @@ def plan(
     size: Size = None,
     items: ItemsFile = None,
     batch_size: BatchSize = None,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--max-concurrency",
+            help="Children at once (sets the compute wall time). Default: the app's setting, else no limit.",
+            show_default=False,
+        ),
+    ] = None,
     duration_ms: Annotated[
         float, typer.Option("--duration-ms", help="Compute time of one item, measured or guessed.")
     ] = 100.0,
-    memory_mb: Annotated[int, typer.Option("--memory-mb", help="The compute function's memory.")] = 1024,
+    memory_mb: Annotated[
+        int | None,
+        typer.Option(
+            "--memory-mb",
+            help="The compute function's memory. Default: the app's setting, else 1024.",
+            show_default=False,
+        ),
+    ] = None,
     architecture: Annotated[
-        str, typer.Option("--architecture", help="arm64 or x86_64 (Lambda prices differ).")
-    ] = "arm64",
+        str | None,
+        typer.Option(
+            "--architecture",
+            help="arm64 or x86_64 (Lambda prices differ). Default: the app's setting, else arm64.",
+            show_default=False,
+        ),
+    ] = None,
     overhead_ms: Annotated[
         float, typer.Option("--overhead-ms", help="Assumed duration of the start and of the combine Lambda.")
     ] = 1000.0,
@@ -490,6 +510,17 @@ def plan(
             show_default=False,
         ),
     ] = None,
+    app_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--app-dir",
+            help="Read the job from this CDK app: its state machine and its compute's batch size, "
+            "concurrency, memory, timeout and architecture (the flags above override them).",
+            show_default=False,
+        ),
+    ] = None,
+    state_machine: StateMachine = None,
+    synth: Synth = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Estimate what a job will consume on AWS and cost, without running anything."""
@@ -498,24 +529,56 @@ def plan(
     count = size if size is not None else len(read_items_file(items))  # type: ignore[arg-type]
     shape = None
     if definition is not None:
+        if app_dir is not None:
+            raise UsageError("give --app-dir or --definition, not both")
         try:
             shape = planning.shape_from_definition(json.loads(definition.read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError) as exc:
             raise UsageError(f"cannot read the definition {definition}: {exc}") from exc
+    elif app_dir is None and (state_machine is not None or synth):
+        raise UsageError("--state-machine and --synth read a CDK app: add --app-dir DIR")
+    read: dict[str, Any] = {}
+    if app_dir is not None:
+        job = _app_job(app_dir, state_machine, synth)
+        shape = planning.shape_from_definition(job.definition)
+        settings = job.settings
+        read = {
+            "batch_size": settings.batch_size,
+            "max_concurrency": settings.max_concurrency,
+            "memory_mb": settings.memory_mb,
+            "architecture": settings.architecture,
+            "timeout_seconds": settings.timeout_seconds,
+            "source": f"{job.path} in {app_dir}"
+            + (f" (compute {settings.function})" if settings.function else ""),
+        }
     result = planning.plan_job(
         items=count,
-        batch_size=batch_size or 1,
+        batch_size=batch_size or read.get("batch_size", 1),
+        max_concurrency=max_concurrency if max_concurrency is not None else read.get("max_concurrency"),
         duration_ms=duration_ms,
-        memory_mb=memory_mb,
-        architecture=architecture,  # type: ignore[arg-type]
+        memory_mb=memory_mb or read.get("memory_mb", 1024),
+        architecture=architecture or read.get("architecture", "arm64"),  # type: ignore[arg-type]
         overhead_ms=overhead_ms,
         shape=shape,
         prices=planning.load_prices(prices),
+        timeout_seconds=read.get("timeout_seconds"),
+        source=read.get("source"),
     )
     if as_json:
         _print_json(result.to_json())
     else:
         typer.echo(planning.render(result))
+
+
+def _app_job(app_dir: Path, state_machine: str | None, synth: bool) -> Any:
+    """The app's chosen state machine and compute settings (synthesized or reused, said on stderr)."""
+    from burstmap.client.local_app import app_job  # the engine and CDK: only for --app-dir
+    from burstmap.local.app.errors import AssemblyError
+
+    try:
+        return app_job(app_dir, state_machine, force_synth=synth, on_synth=lambda done: _say(done.describe()))
+    except AssemblyError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from burstmap.client.job_input import JobInputError
 from burstmap.local.app.assembly import LocalApp, LocalFunction, load_assembly
+from burstmap.local.app.machines import ComputeSettings, compute_settings, select_state_machine
 from burstmap.local.app.synth import Synthesis, synthesize
 from burstmap.local.services.lambda_runtime import FunctionSpec
 
@@ -48,6 +49,29 @@ def prepare_app(
     if on_synth is not None:
         on_synth(synthesis)
     return load_assembly(synthesis.out_dir)
+
+
+@dataclass(frozen=True)
+class AppJob:
+    """One state machine of an app, as `burstmap plan --app-dir` prices it."""
+
+    path: str
+    """Its construct path (``MyStack/JobB``)."""
+    definition: dict[str, Any]
+    settings: ComputeSettings
+
+
+def app_job(
+    app_dir: Path,
+    state_machine: str | None = None,
+    *,
+    force_synth: bool = False,
+    on_synth: Callable[[Synthesis], None] | None = None,
+) -> AppJob:
+    """The chosen state machine of the app (synthesized or reused), its definition and compute settings."""
+    app = prepare_app(app_dir, force_synth=force_synth, on_synth=on_synth)
+    path, machine = select_state_machine(app, state_machine)
+    return AppJob(path, machine.definition, compute_settings(app, machine))
 
 
 def function_spec(function: LocalFunction) -> FunctionSpec:
