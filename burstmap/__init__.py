@@ -10,16 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["BurstCompute", "BurstmapLayer", "compute_handler", "run_local", "__version__"]
+__all__ = ["BurstCompute", "BurstmapFunction", "BurstmapLayer", "compute_handler", "run_local", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from burstmap.cdk.construct import BurstCompute
+    from burstmap.cdk.function import BurstmapFunction
     from burstmap.cdk.layer import BurstmapLayer
     from burstmap.client.local_job import run_local
     from burstmap.runtime.compute import compute_handler
 
 _LAZY = {
     "BurstCompute": "burstmap.cdk.construct",
+    "BurstmapFunction": "burstmap.cdk.function",
     "BurstmapLayer": "burstmap.cdk.layer",
     "compute_handler": "burstmap.runtime.compute",
     "run_local": "burstmap.client.local_job",
