@@ -83,6 +83,8 @@ def _installed_roots() -> list[str]:
         roots.add(site.getusersitepackages())
     except AttributeError:  # a virtualenv's old site module
         pass
+    # another environment's packages put on sys.path (PYTHONPATH, a .pth file) are installed packages too
+    roots.update(entry for entry in sys.path if os.path.basename(entry) in ("site-packages", "dist-packages"))
     return sorted({os.path.realpath(root) for root in roots if root})
 
 
