@@ -468,30 +468,17 @@ def plan(
     batch_size: BatchSize = None,
     max_concurrency: Annotated[
         int | None,
-        typer.Option(
-            "--max-concurrency",
-            help="Children at once (sets the compute wall time). Default: the app's setting, else no limit.",
-            show_default=False,
-        ),
+        typer.Option(help="Children at once. Default: the app's, else no limit.", show_default=False),
     ] = None,
     duration_ms: Annotated[
         float, typer.Option("--duration-ms", help="Compute time of one item, measured or guessed.")
     ] = 100.0,
     memory_mb: Annotated[
         int | None,
-        typer.Option(
-            "--memory-mb",
-            help="The compute function's memory. Default: the app's setting, else 1024.",
-            show_default=False,
-        ),
+        typer.Option(help="The compute's memory. Default: the app's, else 1024.", show_default=False),
     ] = None,
     architecture: Annotated[
-        str | None,
-        typer.Option(
-            "--architecture",
-            help="arm64 or x86_64 (Lambda prices differ). Default: the app's setting, else arm64.",
-            show_default=False,
-        ),
+        str | None, typer.Option(help="arm64 or x86_64. Default: the app's, else arm64.", show_default=False)
     ] = None,
     overhead_ms: Annotated[
         float, typer.Option("--overhead-ms", help="Assumed duration of the start and of the combine Lambda.")
@@ -512,12 +499,7 @@ def plan(
     ] = None,
     app_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--app-dir",
-            help="Read the job from this CDK app: its state machine and its compute's batch size, "
-            "concurrency, memory, timeout and architecture (the flags above override them).",
-            show_default=False,
-        ),
+        typer.Option(help="Read the job and its compute's settings from this CDK app.", show_default=False),
     ] = None,
     state_machine: StateMachine = None,
     synth: Synth = False,
@@ -540,17 +522,7 @@ def plan(
     read: dict[str, Any] = {}
     if app_dir is not None:
         job = _app_job(app_dir, state_machine, synth)
-        shape = planning.shape_from_definition(job.definition)
-        settings = job.settings
-        read = {
-            "batch_size": settings.batch_size,
-            "max_concurrency": settings.max_concurrency,
-            "memory_mb": settings.memory_mb,
-            "architecture": settings.architecture,
-            "timeout_seconds": settings.timeout_seconds,
-            "source": f"{job.path} in {app_dir}"
-            + (f" (compute {settings.function})" if settings.function else ""),
-        }
+        shape, read = planning.shape_from_definition(job.definition), job.plan_settings()
     result = planning.plan_job(
         items=count,
         batch_size=batch_size or read.get("batch_size", 1),

@@ -55,10 +55,23 @@ def prepare_app(
 class AppJob:
     """One state machine of an app, as `burstmap plan --app-dir` prices it."""
 
+    app_dir: Path
     path: str
     """Its construct path (``MyStack/JobB``)."""
     definition: dict[str, Any]
     settings: ComputeSettings
+
+    def plan_settings(self) -> dict[str, Any]:
+        """The keyword arguments of ``plan.plan_job`` that the app decides."""
+        compute = f" (compute {self.settings.function})" if self.settings.function else ""
+        return {
+            "batch_size": self.settings.batch_size,
+            "max_concurrency": self.settings.max_concurrency,
+            "memory_mb": self.settings.memory_mb,
+            "architecture": self.settings.architecture,
+            "timeout_seconds": self.settings.timeout_seconds,
+            "source": f"{self.path} in {self.app_dir}{compute}",
+        }
 
 
 def app_job(
@@ -71,7 +84,7 @@ def app_job(
     """The chosen state machine of the app (synthesized or reused), its definition and compute settings."""
     app = prepare_app(app_dir, force_synth=force_synth, on_synth=on_synth)
     path, machine = select_state_machine(app, state_machine)
-    return AppJob(path, machine.definition, compute_settings(app, machine))
+    return AppJob(Path(app_dir), path, machine.definition, compute_settings(app, machine))
 
 
 def function_spec(function: LocalFunction) -> FunctionSpec:
