@@ -21,6 +21,7 @@ mtime_ns) alone. :func:`changed` names the first difference it finds, cheapest c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -226,6 +227,9 @@ def walk_files(
     """
     excludes = excludes or []
     pending = [(root, "")]
+    seen: set[tuple[int, int]] = set()  # folders entered, by (device, inode): a symlink loop ends here
+    with contextlib.suppress(OSError):
+        seen.add((root.stat().st_dev, root.stat().st_ino))
     while pending:
         directory, prefix = pending.pop()
         try:
@@ -246,6 +250,9 @@ def walk_files(
                     continue
                 if (path / "pyvenv.cfg").exists():  # any virtual environment, whatever its name
                     continue
+                if (info.st_dev, info.st_ino) in seen:
+                    continue
+                seen.add((info.st_dev, info.st_ino))
                 pending.append((path, relative + "/"))
             elif stat.S_ISREG(info.st_mode):
                 if entry.name in EXCLUDED_FILES or entry.name in EXCLUDED_DIRS:  # a worktree's .git file

@@ -190,6 +190,15 @@ def test_installed_packages_count(tmp_path: Path) -> None:
     assert reason == f"the packages installed in {site} changed"
 
 
+def test_linked_folders_are_followed_once(tmp_path: Path) -> None:
+    write(tmp_path / "app" / "stacks" / "jobs.py", "")
+    write(tmp_path / "shared" / "settings.py", "")
+    (tmp_path / "app" / "stacks" / "loop").symlink_to(tmp_path / "app")
+    (tmp_path / "app" / "shared").symlink_to(tmp_path / "shared")
+    files = sorted(relative for relative, _, _ in freshness.walk_files(tmp_path / "app"))
+    assert files == ["shared/settings.py", "stacks/jobs.py"]
+
+
 def test_a_large_file_is_compared_by_size_and_time_without_reading_it(tmp_path: Path) -> None:
     big = write(tmp_path / "big.bin", "x" * (freshness.CONTENT_HASH_MAX_BYTES + 1))
     small = write(tmp_path / "small.txt", "x")
