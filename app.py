@@ -3,7 +3,8 @@
 
 ``cdk synth`` / ``cdk deploy`` run this file (see cdk.json). ``python app.py`` alone works too: cdk.json's
 feature flags are loaded into the App either way (the CDK CLI passes its context on top of them).
-Override construct props with context, e.g. ``cdk synth -c burstmap:batch_size=10``.
+Override some construct props with context, e.g. ``cdk deploy -c burstmap:tolerated_failure_count=10``
+(infra/stack.py lists them).
 """
 
 from infra.stack import build_app

@@ -160,9 +160,17 @@ def run_example(size: int, batch: int, repeats: int, run_oversized: bool) -> Row
             sys.exit(f"example {size} batch {batch}: wrong total {result.output.get('total_sum')[:40]}...")
     row.run_s = min(runs)
     row.compute_ms_per_item = handler_time_ms(handler, size, batch)
-    definition = prepare_app(PROJECT_DIR, batch_size=batch).state_machine().definition
+    definition = batched_definition(prepare_app(PROJECT_DIR), batch)
     row.cost_usd, row.transitions = aws_estimate(size, batch, row.compute_ms_per_item, definition)
     return row
+
+
+def batched_definition(app: Any, batch: int) -> dict[str, Any]:
+    """The app's state machine definition at this batch size, as `burstmap run --batch-size` runs it."""
+    from burstmap.client.map_overrides import MapOverrides, apply_map_overrides
+
+    (machine,) = app.state_machines
+    return apply_map_overrides(machine.definition, MapOverrides(batch_size=batch), state_machine=machine.name)
 
 
 def reference_total(size: int) -> int:
@@ -183,8 +191,8 @@ def run_trivial(items: int, batch: int, repeats: int) -> Row:
     from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
     from burstmap.local.services.s3 import LocalS3
 
-    app = prepare_app(PROJECT_DIR, batch_size=batch)
-    machine = app.state_machine()
+    app = prepare_app(PROJECT_DIR)
+    definition = batched_definition(app, batch)
     compute = next(fn for fn in app.functions if "ExampleCompute" in fn.logical_id)
     specs = [function_spec(fn) for fn in app.functions if fn is not compute]
     specs.append(
@@ -206,7 +214,7 @@ def run_trivial(items: int, batch: int, repeats: int) -> Row:
         runtime = stack.enter_context(closing(LambdaRuntime(specs, extra_env=s3.env())))
         for _ in range(repeats):
             started = time.perf_counter()
-            result = execute(machine.definition, {"size": items}, runtime=runtime, s3_client=s3.client())
+            result = execute(definition, {"size": items}, runtime=runtime, s3_client=s3.client())
             runs.append(time.perf_counter() - started)
             row.status = result.status
             if result.status != "SUCCEEDED":
@@ -217,7 +225,7 @@ def run_trivial(items: int, batch: int, repeats: int) -> Row:
             row.children = result.stats.as_dict()["invocations"] - 2
     row.run_s = min(runs)
     row.compute_ms_per_item = handler_time_ms(trivial_handler, items, batch)
-    row.cost_usd, row.transitions = aws_estimate(items, batch, row.compute_ms_per_item, machine.definition)
+    row.cost_usd, row.transitions = aws_estimate(items, batch, row.compute_ms_per_item, definition)
     return row
 
 

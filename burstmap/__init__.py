@@ -10,10 +10,19 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["BurstCompute", "BurstmapLayer", "combine_handler", "compute_handler", "run_local", "__version__"]
+__all__ = [
+    "BurstCompute",
+    "BurstmapFunction",
+    "BurstmapLayer",
+    "combine_handler",
+    "compute_handler",
+    "run_local",
+    "__version__",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from burstmap.cdk.construct import BurstCompute
+    from burstmap.cdk.function import BurstmapFunction
     from burstmap.cdk.layer import BurstmapLayer
     from burstmap.client.local_job import run_local
     from burstmap.runtime.combine import combine_handler
@@ -21,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _LAZY = {
     "BurstCompute": "burstmap.cdk.construct",
+    "BurstmapFunction": "burstmap.cdk.function",
     "BurstmapLayer": "burstmap.cdk.layer",
     "combine_handler": "burstmap.runtime.combine",
     "compute_handler": "burstmap.runtime.compute",

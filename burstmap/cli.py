@@ -39,6 +39,33 @@ from burstmap.cli_errors import (
     say,
     stop_on_signals,
 )
+from burstmap.cli_options import (
+    AppDir,
+    BatchSize,
+    EndpointUrl,
+    ExecutionArn,
+    ExecutionName,
+    InjectThrottle,
+    InputDir,
+    ItemsFile,
+    MaxConcurrency,
+    NoWait,
+    OutputDir,
+    Parameters,
+    PollSeconds,
+    Profile,
+    Region,
+    RetryTimeScale,
+    ShowProgress,
+    Size,
+    Stack,
+    StateMachine,
+    StateMachineArn,
+    Stats,
+    Synth,
+    SynthTimeout,
+    Workers,
+)
 from burstmap.client import aws
 from burstmap.client import plan as planning
 from burstmap.client.aws_job import DEFAULT_POLL_SECONDS, AwsBackend, AwsJob, checked_poll_seconds
@@ -80,159 +107,6 @@ def _burstmap(
 
 # ---------------------------------------------------------------------------------------- options
 # Declared once, shared by the commands that take them.
-Size = Annotated[
-    int | None, typer.Option("--size", metavar="N", help="Run over the items 0..N-1.", show_default=False)
-]
-ItemsFile = Annotated[
-    Path | None,
-    typer.Option(
-        "--items", metavar="FILE", help="A file of items: one JSON list, or JSON Lines.", show_default=False
-    ),
-]
-Parameters = Annotated[
-    str | None,
-    typer.Option(
-        "--parameters", metavar="JSON", help="A JSON object passed to every compute call.", show_default=False
-    ),
-]
-BatchSize = Annotated[
-    int | None,
-    typer.Option(
-        "--batch-size",
-        metavar="N",
-        help="Items per compute invocation. Default: the app's setting (plan: 1).",
-        show_default=False,
-    ),
-]
-MaxConcurrency = Annotated[
-    int | None,
-    typer.Option(
-        "--max-concurrency",
-        metavar="N",
-        help="Child executions at once (local). Default: the app's setting.",
-        show_default=False,
-    ),
-]
-Workers = Annotated[
-    int | None,
-    typer.Option(
-        "--workers",
-        metavar="N",
-        help="Local worker processes per function. Default: the CPU count.",
-        show_default=False,
-    ),
-]
-OutputDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--output-dir",
-        metavar="DIR",
-        help="Copy the manifest, the result files and failed_items.json here.",
-        show_default=False,
-    ),
-]
-Stats = Annotated[bool, typer.Option("--stats", help="Add a `stats` object to the printed JSON.")]
-InjectThrottle = Annotated[
-    float | None,
-    typer.Option(
-        "--inject-throttle",
-        metavar="RATE",
-        help="Local: fail this fraction of Lambda invocations with Lambda.TooManyRequestsException.",
-        show_default=False,
-    ),
-]
-RetryTimeScale = Annotated[
-    float | None,
-    typer.Option(
-        "--retry-time-scale",
-        metavar="FACTOR",
-        help="Local: multiply Retry waits by FACTOR (0 skips them, for tests).",
-        show_default=False,
-    ),
-]
-EndpointUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--endpoint-url",
-        metavar="URL",
-        help="Local: an S3-compatible server to use instead of the embedded one.",
-        show_default=False,
-    ),
-]
-InputDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--input-dir",
-        metavar="DIR",
-        help="Local, for an app over S3 objects (BurstCompute input_prefix): upload the files under DIR "
-        "as its input objects (DIR/a.txt -> <input_prefix>/a.txt), then run over them (no --size/--items).",
-        show_default=False,
-    ),
-]
-AppDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--app-dir",
-        metavar="DIR",
-        help="Local: the CDK app directory (cdk.json). Default: the current directory.",
-        show_default=False,
-    ),
-]
-Stack = Annotated[
-    str | None,
-    typer.Option(
-        "--stack",
-        metavar="NAME",
-        help="Run on AWS: the deployed stack (outputs StateMachineArn, BucketName).",
-        show_default=False,
-    ),
-]
-StateMachineArn = Annotated[
-    str | None,
-    typer.Option(
-        "--state-machine-arn", metavar="ARN", help="Run on AWS: this state machine.", show_default=False
-    ),
-]
-NoWait = Annotated[bool, typer.Option("--no-wait", help="AWS: print the execution ARN and return at once.")]
-ShowProgress = Annotated[
-    bool | None,
-    typer.Option(
-        "--progress/--no-progress",
-        help="Progress on stderr: a live bar on a terminal, else a plain line at most every 10 s "
-        "(--no-progress hides it).",
-        show_default=False,
-    ),
-]
-PollSeconds = Annotated[
-    float | None,
-    typer.Option(
-        "--poll-seconds",
-        metavar="SECONDS",
-        help="AWS: seconds between progress polls. Default: 2.",
-        show_default=False,
-    ),
-]
-ExecutionName = Annotated[
-    str | None,
-    typer.Option(
-        "--name", metavar="NAME", help="AWS: the execution name. Default: a UUID.", show_default=False
-    ),
-]
-Region = Annotated[
-    str | None,
-    typer.Option(
-        "--region",
-        metavar="REGION",
-        help="AWS region. Default: the execution ARN's, else the AWS config.",
-        show_default=False,
-    ),
-]
-Profile = Annotated[
-    str | None, typer.Option("--profile", metavar="PROFILE", help="AWS profile.", show_default=False)
-]
-ExecutionArn = Annotated[str, typer.Argument(help="The execution ARN.", metavar="EXECUTION_ARN")]
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -262,6 +136,9 @@ def run(
     endpoint_url: EndpointUrl = None,
     input_dir: InputDir = None,
     app_dir: AppDir = None,
+    state_machine: StateMachine = None,
+    synth: Synth = False,
+    synth_timeout: SynthTimeout = None,
     stack: Stack = None,
     state_machine_arn: StateMachineArn = None,
     no_wait: NoWait = False,
@@ -291,6 +168,9 @@ def run(
         "retry_time_scale": retry_time_scale,
         "endpoint_url": endpoint_url,
         "app_dir": app_dir,
+        "state_machine": state_machine,
+        "synth": synth or None,
+        "synth_timeout": synth_timeout,
     }
     if no_wait and output_dir is not None:
         raise UsageError(
@@ -342,7 +222,9 @@ def _local_backend(options: dict[str, Any]) -> Backend:
     from burstmap.client import local_job
 
     given = {key: value for key, value in options.items() if value is not None}
-    return local_job.LocalBackend(local_job.LocalOptions(**given))
+    return local_job.LocalBackend(
+        local_job.LocalOptions(**given), on_synth=lambda synthesis: say(synthesis.describe())
+    )
 
 
 def _refuse_local_options(
@@ -355,6 +237,11 @@ def _refuse_local_options(
         raise UsageError(
             "--input-dir uploads to the local S3 only: for a job on AWS, copy the files under the stack "
             "bucket's input prefix (aws s3 cp DIR s3://BUCKET/INPUT_PREFIX/ --recursive)"
+        )
+    if local_options.get("state_machine") is not None:
+        raise UsageError(
+            "--state-machine picks a state machine of the local app: on AWS, name it by its ARN "
+            "(--state-machine-arn ARN)"
         )
     given = [flag(name) for name, value in local_options.items() if value is not None]
     if given:
@@ -472,16 +359,37 @@ def plan(
     size: Size = None,
     items: ItemsFile = None,
     batch_size: BatchSize = None,
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--max-concurrency",
+            metavar="N",
+            help="Children at once. Default: the app's, else no limit.",
+            show_default=False,
+        ),
+    ] = None,
     duration_ms: Annotated[
         float,
         typer.Option("--duration-ms", metavar="MS", help="Compute time of one item, measured or guessed."),
     ] = 100.0,
     memory_mb: Annotated[
-        int, typer.Option("--memory-mb", metavar="MB", help="The compute function's memory.")
-    ] = 1024,
+        int | None,
+        typer.Option(
+            "--memory-mb",
+            metavar="MB",
+            help="The compute's memory. Default: the app's, else 1024.",
+            show_default=False,
+        ),
+    ] = None,
     architecture: Annotated[
-        str, typer.Option("--architecture", metavar="ARCH", help="arm64 or x86_64 (Lambda prices differ).")
-    ] = "arm64",
+        str | None,
+        typer.Option(
+            "--architecture",
+            metavar="ARCH",
+            help="arm64 or x86_64. Default: the app's, else arm64.",
+            show_default=False,
+        ),
+    ] = None,
     overhead_ms: Annotated[
         float,
         typer.Option(
@@ -506,6 +414,17 @@ def plan(
             show_default=False,
         ),
     ] = None,
+    app_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--app-dir",
+            metavar="DIR",
+            help="Read the job and its compute's settings from this CDK app.",
+            show_default=False,
+        ),
+    ] = None,
+    state_machine: StateMachine = None,
+    synth: Synth = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Estimate what a job will consume on AWS and cost, without running anything."""
@@ -514,25 +433,47 @@ def plan(
     count = size if size is not None else len(read_items_file(items))  # type: ignore[arg-type]
     shape = None
     if definition is not None:
+        if app_dir is not None:
+            raise UsageError("give --app-dir or --definition, not both")
         try:
             document = json.loads(definition.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
             raise UsageError(f"cannot read the definition {definition}: {exc}") from exc
         shape = planning.shape_from_definition(document)
+    elif app_dir is None and (state_machine is not None or synth):
+        raise UsageError("--state-machine and --synth read a CDK app: add --app-dir DIR")
+    read: dict[str, Any] = {}
+    if app_dir is not None:
+        job = _app_job(app_dir, state_machine, synth)
+        shape, read = planning.shape_from_definition(job.definition), job.plan_settings()
     result = planning.plan_job(
         items=count,
-        batch_size=1 if batch_size is None else batch_size,
+        batch_size=batch_size or read.get("batch_size", 1),
+        max_concurrency=max_concurrency if max_concurrency is not None else read.get("max_concurrency"),
         duration_ms=duration_ms,
-        memory_mb=memory_mb,
-        architecture=architecture,  # type: ignore[arg-type]
+        memory_mb=memory_mb or read.get("memory_mb", 1024),
+        architecture=architecture or read.get("architecture", "arm64"),  # type: ignore[arg-type]
         overhead_ms=overhead_ms,
         shape=shape,
         prices=planning.load_prices(prices),
+        timeout_seconds=read.get("timeout_seconds"),
+        source=read.get("source"),
     )
     if as_json:
         _print_json(result.to_json())
     else:
         typer.echo(planning.render(result))
+
+
+def _app_job(app_dir: Path, state_machine: str | None, synth: bool) -> Any:
+    """The app's chosen state machine and compute settings (synthesized or reused, said on stderr)."""
+    from burstmap.client.local_app import app_job  # the engine and CDK: only for --app-dir
+    from burstmap.local.app.errors import AssemblyError
+
+    try:
+        return app_job(app_dir, state_machine, force_synth=synth, on_synth=lambda done: say(done.describe()))
+    except AssemblyError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 app.command(name="serve")(serve_command)

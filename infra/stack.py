@@ -1,8 +1,11 @@
 """The example app's stack: BurstCompute with the seed workload as compute, and the outputs a user needs.
 
-``build_app()`` is what ``app.py`` runs; the local engine and the tests call it in-process too.
-CDK context switches (``cdk synth -c burstmap:batch_size=10``) override the construct's props, so one
-app serves both the deployed job and local experiments.
+``build_app()`` is what ``app.py`` runs; the tests call it in-process too.
+CDK context switches (``cdk deploy -c burstmap:tolerated_failure_count=10``) override some construct props
+at deploy time, without editing the stack. The batch size and the concurrency are not among them: a local
+run sets those on the synthesized definition (``burstmap run --batch-size``, any app), and a deployed job
+gets them from the stack's code, so a context key for them would be a second, silent way to change a
+deployment; the stack refuses it by name.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ CONTEXT_PREFIX = "burstmap:"
 #: 2.16 * i decimal digits and a batch's results share one child's 256 KiB state output, so a batch of 50
 #: fails past ~2,400 items and even 5 past ~24,000; one item a child works up to i ~ 120,000 (where a single
 #: result passes 256 KiB). At the example's sizes (<= 16,384) batching would save under $0.70 of state
-#: transitions a job. ``-c burstmap:batch_size=5`` (or ``burstmap run --batch-size 5``) batches anyway.
+#: transitions a job. ``burstmap run --batch-size 5`` batches a local run anyway.
 EXAMPLE_BATCH_SIZE = 1
 
 
@@ -50,8 +53,6 @@ def _positive_int(text: Any) -> int:
 #: The construct props that CDK context may override, with the parser of each (context values from the
 #: CLI arrive as strings, from cdk.json or App(context=...) as JSON values).
 CONTEXT_OVERRIDES: dict[str, Callable[[Any], Any]] = {
-    "batch_size": _positive_int,
-    "max_concurrency": _positive_int,
     "max_input_bytes_per_batch": _positive_int,
     "tolerated_failure_count": _positive_int,
     "tolerated_failure_percentage": float,
@@ -61,6 +62,18 @@ CONTEXT_OVERRIDES: dict[str, Callable[[Any], Any]] = {
 
 def overrides_from_context(scope: Construct) -> dict[str, Any]:
     """Read ``burstmap:<prop>`` context values into BurstCompute keyword arguments."""
+    unknown = sorted(
+        key
+        for key in scope.node.get_all_context()
+        if key.startswith(CONTEXT_PREFIX) and key[len(CONTEXT_PREFIX) :] not in CONTEXT_OVERRIDES
+    )
+    if unknown:
+        raise ContextOverrideError(
+            f"context {', '.join(unknown)} is not read by the example stack: it reads "
+            f"{', '.join(CONTEXT_PREFIX + name for name in CONTEXT_OVERRIDES)}. Batch size and concurrency "
+            "are set in the stack (BurstCompute batch_size, max_concurrency) and, for a local run, with "
+            "burstmap run --batch-size / --max-concurrency"
+        )
     overrides: dict[str, Any] = {}
     context = scope.node.try_get_context
     for name, parse in CONTEXT_OVERRIDES.items():

@@ -153,18 +153,28 @@ def test_the_example_runs_one_item_a_child_and_writes_compact_results(synthesize
 
 def test_context_overrides_reach_the_construct(tmp_path: Path) -> None:
     # From the CLI, -c values arrive as strings.
-    _, assembly = _synth(tmp_path, {"burstmap:batch_size": "10", "burstmap:max_concurrency": "100"})
+    _, assembly = _synth(tmp_path, {"burstmap:tolerated_failure_count": "10", "burstmap:retry_attempts": "4"})
     asl = only_state_machine(assembly.get_stack_artifact(STACK_NAME).template)
     state = asl["States"]["MapPayloadItems"]
-    assert state["ItemBatcher"]["MaxItemsPerBatch"] == 10
-    assert state["MaxConcurrency"] == 100
+    assert state["ToleratedFailureCount"] == 10
+    (compute,) = state["ItemProcessor"]["States"].values()
+    assert compute["Retry"][0]["MaxAttempts"] == 4
 
 
 def test_a_bad_context_override_names_the_key_and_the_fix(tmp_path: Path) -> None:
     with pytest.raises(
-        ContextOverrideError, match=r"context burstmap:batch_size must be a non-negative number, got 'ten'"
+        ContextOverrideError,
+        match=r"context burstmap:tolerated_failure_count must be a non-negative number, got 'ten'",
     ):
-        _synth(tmp_path, {"burstmap:batch_size": "ten"})
+        _synth(tmp_path, {"burstmap:tolerated_failure_count": "ten"})
+
+
+@pytest.mark.parametrize("key", ["burstmap:batch_size", "burstmap:max_concurrency", "burstmap:typo"])
+def test_a_context_key_the_stack_does_not_read_is_refused_by_name(tmp_path: Path, key: str) -> None:
+    """Batch size and concurrency live in the stack (and in `burstmap run` options for a local run): a
+    context key for them would silently deploy the stack's own values."""
+    with pytest.raises(ContextOverrideError, match=rf"context {key} is not read by the example stack"):
+        _synth(tmp_path, {key: "10"})
 
 
 def test_synth_with_the_builtin_cloudformation_validator_on(tmp_path: Path) -> None:
@@ -202,7 +212,7 @@ def test_npx_cdk_synth_works_offline_with_the_pinned_cli(tmp_path: Path) -> None
             "-o",
             str(tmp_path / "cdk.out"),
             "-c",
-            "burstmap:batch_size=7",
+            "burstmap:retry_attempts=7",
         ],
         capture_output=True,
         text=True,
@@ -214,5 +224,6 @@ def test_npx_cdk_synth_works_offline_with_the_pinned_cli(tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout + result.stderr
     template = json.loads((tmp_path / "cdk.out" / f"{STACK_NAME}.template.json").read_text())
     asl = only_state_machine(template)
-    assert asl["States"]["MapPayloadItems"]["ItemBatcher"]["MaxItemsPerBatch"] == 7
+    (compute,) = asl["States"]["MapPayloadItems"]["ItemProcessor"]["States"].values()
+    assert compute["Retry"][0]["MaxAttempts"] == 7
     assert "ResultWriter" in asl["States"]["MapPayloadItems"]

@@ -10,8 +10,8 @@ import pytest
 from cdk_support import fast_app, inline_function, only_state_machine, template_of
 
 from burstmap.cdk.construct import BurstCompute
-from burstmap.cdk.props import DEFAULT_MAX_INPUT_BYTES_PER_BATCH
 from burstmap.local import execute
+from burstmap.runtime.contracts import DEFAULT_MAX_INPUT_BYTES_PER_BATCH
 
 
 def batch_sizes(event: dict[str, Any], context: Any) -> list[int]:  # noqa: ARG001 - Lambda's signature

@@ -32,7 +32,7 @@ README = PROJECT_DIR / "README.md"
 VENV_BIN = Path(sys.executable).parent
 SKIP = re.compile(r"^<!--\s*readme-test:\s*skip\s*\((?P<reason>[^)]*)\)\s*-->$")
 DIRECTIVE = re.compile(r"^<!--\s*readme-test:")
-ELSEWHERE = re.compile(r"^<!--\s*own-app-test\s*-->$")
+ELSEWHERE = re.compile(r"^<!--\s*own-app-test\b")
 FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*(?P<language>[\w+-]*)")
 HEADING = re.compile(r"^(?P<level>#{1,6})\s")
 EXPECTED_EXIT = re.compile(r"#.*\bexit code (?P<code>\d+)")
@@ -152,8 +152,10 @@ def example_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy = tmp_path_factory.mktemp("example_app")
     for name in ("app.py", "cdk.json"):
         shutil.copy2(PROJECT_DIR / name, copy / name)
-    for folder in ("infra", "lambdas"):
-        shutil.copytree(PROJECT_DIR / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("infra", "lambdas", "tests/fixtures"):  # the README's examples name fixture apps too
+        shutil.copytree(
+            PROJECT_DIR / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__", "cdk.out")
+        )
     (copy / "items.jsonl").write_text("1\n2\n3\n")
     return copy
 

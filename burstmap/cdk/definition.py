@@ -20,6 +20,13 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from burstmap.cdk.props import BurstComputeProps
+from burstmap.runtime.contracts import (
+    COMBINE_BATCHED_FIELD,
+    JOB_PARAMETERS_PATH,
+    MAP_ITEM_VALUE,
+    compute_batch_input,
+    compute_item_selector,
+)
 
 #: Feature flag without which aws-cdk-lib silently drops ``result_writer_v2`` (and with it every result).
 RESULT_WRITER_V2_FLAG = "@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2"
@@ -186,8 +193,8 @@ class _DefinitionBuilder:
         """
         payload: dict[str, Any] = {
             "results": sfn.JsonPath.object_at("$.results"),
-            "parameters": sfn.JsonPath.object_at("$.parameters"),
-            "batched": self._props.batched,
+            "parameters": sfn.JsonPath.object_at(JOB_PARAMETERS_PATH),
+            COMBINE_BATCHED_FIELD: self._props.batched,
         }
         if with_count:
             payload["count"] = sfn.JsonPath.number_at("$.count")
@@ -201,22 +208,21 @@ class _DefinitionBuilder:
         *,
         items_path: str | None = None,
         item_reader: sfn.IItemReader | None = None,
-        item: Any = "$$.Map.Item.Value",
+        item: Any = MAP_ITEM_VALUE,
     ) -> sfn.DistributedMap:
-        """One Distributed Map of the compute task; every item source shares this shape."""
+        """One Distributed Map of the compute task; every item source shares this shape (contracts.py
+        holds it: ``burstmap run --batch-size`` rewrites a synthesized definition to the same shape)."""
         props = self._props
         item_field: dict[str, Any] = {"item.$": item} if isinstance(item, str) else {"item": item}
-        selector: dict[str, Any] = {**item_field, "index.$": "$$.Map.Item.Index"}
+        selector = compute_item_selector(item_field, batched=props.batched)
         batcher = None
         if props.batched:
             # Batched children get {"Items": [...], "BatchInput": {...}}: the parameters go once per batch.
             batcher = sfn.ItemBatcher(
                 max_items_per_batch=props.batch_size,
                 max_input_bytes_per_batch=props.resolved_max_input_bytes_per_batch,
-                batch_input={"parameters.$": "$.parameters"},
+                batch_input=compute_batch_input(),
             )
-        else:
-            selector["parameters.$"] = "$.parameters"
         distributed_map = _ZeroSafeDistributedMap(
             self._scope,
             construct_id,

@@ -1,4 +1,4 @@
-"""BurstmapLayer: the Lambda layer that ships ``burstmap.runtime``, bundled locally (no Docker).
+"""BurstmapLayer: the Lambda layer that ships ``burstmap.runtime``, built at synth time (no Docker).
 
 Handlers on Lambda get only their own asset. What they share with the rest of the project reaches them
 through this layer, laid out as Lambda expects for Python (``/opt/python`` is on ``sys.path``)::
@@ -11,16 +11,22 @@ The rule is the folder, not a list of modules: a new runtime module ships, and c
 hash, without anything here changing. The CLI, the local engine and the CDK construct stay out (they
 import aws-cdk-lib, rich, typer, moto, none of which the Lambda runtime has), so editing them neither
 changes the hash nor redeploys the layer.
+
+The layer's directory is built in a cache keyed by the sha256 of the shipped files
+(``$XDG_CACHE_HOME/burstmap/layer/<sha256>/``, default ``~/.cache``) and handed to ``Code.from_asset``
+as it is. No bundling step is involved, so the layer is the same whether or not a synth bundles assets
+(a local run synthesizes with ``aws:cdk:bundling-stacks = []``, which skips every bundling).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import uuid
 from pathlib import Path
-from typing import Any
 
 import aws_cdk as cdk
-import jsii
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -30,23 +36,15 @@ from burstmap.cdk.assets import package_dir
 LAYER_TOP_MODULES: tuple[str, ...] = ("__init__.py", "compute.py")
 #: The package that ships whole: everything under it except bytecode caches.
 LAYER_PACKAGE = "runtime"
-#: Never shipped, never hashed: bytecode the interpreter writes beside the sources.
-_BYTECODE = ("__pycache__", "*.pyc", "*.pyo")
+#: Where the shipped files go inside the layer (Lambda puts ``/opt/python`` on ``sys.path``).
+LAYER_PREFIX = "python/burstmap"
+#: An empty marker the layer adds (PEP 561: the package is typed).
+TYPED_MARKER = "py.typed"
 
 #: Lambda runtimes the layer declares itself compatible with (it is pure Python, stdlib + boto3).
 COMPATIBLE_RUNTIMES: tuple[lambda_.Runtime, ...] = (
     lambda_.Runtime.PYTHON_3_12,
     lambda_.Runtime.PYTHON_3_13,
-)
-
-# What the asset hash covers, in CDK's glob syntax (a name without "/" matches at any depth; "!"
-# re-includes; an excluded directory is not entered). It must cover exactly what layer_files() ships.
-_FINGERPRINT_EXCLUDES: tuple[str, ...] = (
-    "*",
-    *(f"!{name}" for name in LAYER_TOP_MODULES),
-    f"!{LAYER_PACKAGE}",
-    f"!{LAYER_PACKAGE}/**",
-    *_BYTECODE,
 )
 
 
@@ -72,38 +70,70 @@ def layer_files(source: Path) -> list[str]:
     return sorted(shipped)
 
 
-@jsii.implements(cdk.ILocalBundling)
-class _CopyRuntimePackage:
-    """Local bundling: copy :func:`layer_files` into ``python/burstmap`` of the asset output directory."""
-
-    def __init__(self, source: Path) -> None:
-        self._source = source
-
-    def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:  # noqa: ARG002 (jsii signature)
-        """Copy the runtime package; CDK calls this at synth instead of running a container."""
-        target = Path(output_dir) / "python" / "burstmap"
-        for name in layer_files(self._source):
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(self._source / name, target / name)
-        (target / "py.typed").touch()
-        return True
+def layer_cache_root() -> Path:
+    """``$XDG_CACHE_HOME/burstmap/layer`` (default ``~/.cache/burstmap/layer``)."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "burstmap" / "layer"
 
 
-def runtime_layer_code(source: Path | None = None) -> lambda_.Code:
-    """The layer's code asset: burstmap's runtime package under ``python/burstmap``, bundled locally.
+def _tree_digest(root: Path, names: list[str]) -> str:
+    """sha256 over each file's relative path and bytes: equal exactly when the shipped files are."""
+    digest = hashlib.sha256()
+    for name in names:
+        data = (root / name).read_bytes()
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
 
-    ``source`` is the burstmap package directory (default: the installed one).
+
+def build_layer_directory(source: Path | None = None, cache_root: Path | None = None) -> Path:
+    """The layer's directory (``python/burstmap/...``) for the package in ``source``, built once per content.
+
+    ``source`` is the burstmap package directory (default: the installed one), ``cache_root`` where the
+    built directories live (default :func:`layer_cache_root`). A directory is built beside its final
+    name and renamed into place, so concurrent synths never see half of one; a cached directory whose
+    files no longer match its name (edited or damaged by hand) is built again.
     """
     source = source if source is not None else package_dir()
-    return lambda_.Code.from_asset(
-        str(source),
-        exclude=list(_FINGERPRINT_EXCLUDES),
-        bundling=cdk.BundlingOptions(
-            # Never pulled: local bundling always succeeds, so CDK never falls back to this image.
-            image=cdk.DockerImage.from_registry("burstmap/local-bundling-only"),
-            local=_CopyRuntimePackage(source),
-        ),
+    names = layer_files(source)
+    digest = _tree_digest(source, names)
+    root = cache_root if cache_root is not None else layer_cache_root()
+    target = root / digest
+    if target.is_dir() and _is_intact(target, names, digest):
+        return target
+    building = root / f".{digest}.{uuid.uuid4().hex}.building"
+    try:
+        for name in names:
+            (building / LAYER_PREFIX / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / name, building / LAYER_PREFIX / name)
+        (building / LAYER_PREFIX / TYPED_MARKER).touch()
+        if target.is_dir():  # damaged: replace it
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            building.rename(target)
+        except OSError:  # another synth renamed its copy first: theirs is the same content
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
+def _is_intact(target: Path, names: list[str], digest: str) -> bool:
+    package = target / LAYER_PREFIX
+    present = (
+        sorted(path.relative_to(package).as_posix() for path in package.rglob("*") if path.is_file())
+        if package.is_dir()
+        else []
     )
+    if present != sorted([*names, TYPED_MARKER]):
+        return False
+    return _tree_digest(package, names) == digest
+
+
+def runtime_layer_code(source: Path | None = None, cache_root: Path | None = None) -> lambda_.Code:
+    """The layer's code asset: :func:`build_layer_directory`, as it is (no bundling)."""
+    return lambda_.Code.from_asset(str(build_layer_directory(source, cache_root)))
 
 
 class BurstmapLayer(lambda_.LayerVersion):

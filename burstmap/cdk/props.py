@@ -20,7 +20,12 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 
-from burstmap.runtime.contracts import DEFAULT_ITEMS_PREFIX, DEFAULT_RESULT_PREFIX, PARAMETERS_MAX_BYTES
+from burstmap.runtime.contracts import (
+    DEFAULT_ITEMS_PREFIX,
+    DEFAULT_MAX_INPUT_BYTES_PER_BATCH,
+    DEFAULT_RESULT_PREFIX,
+    MAX_BATCH_INPUT_BYTES,
+)
 
 #: Python 3.13: the newest Python runtime this project supports and tests (AL2023 base, supported to 2029).
 DEFAULT_RUNTIME = lambda_.Runtime.PYTHON_3_13
@@ -32,14 +37,8 @@ DEFAULT_RETRY_ATTEMPTS = 13
 DEFAULT_MAX_CONCURRENCY = 900
 #: Distributed Map runs at most 10,000 child executions at once.
 MAX_DISTRIBUTED_CONCURRENCY = 10_000
-#: AWS limit for ItemBatcher ``MaxInputBytesPerBatch`` (256 KiB).
-MAX_BATCH_INPUT_BYTES = 262_144
 #: Items per child: the smallest measured size that captures 95 % of batching's saving (README, Batching).
 DEFAULT_BATCH_SIZE = 50
-#: Room in a child's input for ``{"Items": [], "BatchInput": {"parameters": }}`` around the items.
-BATCH_ENVELOPE_BYTES = 1024
-#: Items of a batch: 256 KiB minus the largest job parameters (they ride in every batch) and the envelope.
-DEFAULT_MAX_INPUT_BYTES_PER_BATCH = MAX_BATCH_INPUT_BYTES - PARAMETERS_MAX_BYTES - BATCH_ENVELOPE_BYTES
 #: ResultWriter transformations the default combiner reads exactly (FLATTEN loses which results were a batch).
 RESULT_TRANSFORMATIONS = (sfn.Transformation.COMPACT, sfn.Transformation.NONE)
 #: Defaults of the Duration props (``None`` in the signature: a Duration is not a constant).

@@ -1,56 +1,90 @@
-"""The app a local job runs: synthesized with the job's construct props, read from its cloud assembly, and
-turned into what the local services run (FunctionSpecs); for an app over S3 objects, where its items come
-from (ObjectsSource) and the input objects uploaded there."""
+"""The app a local job runs: synthesized, read from its cloud assembly, and turned into what the local
+services run (FunctionSpecs); for an app over S3 objects, where its items come from (ObjectsSource) and
+the input objects uploaded there."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from burstmap.client.job_input import JobInputError
 from burstmap.local.app.assembly import LocalApp, LocalFunction, load_assembly
-from burstmap.local.app.synth import synthesize
+from burstmap.local.app.machines import ComputeSettings, compute_settings, select_state_machine
+from burstmap.local.app.synth import Synthesis, synthesize
 from burstmap.local.services.lambda_runtime import FunctionSpec
 
 LIST_OBJECTS_V2 = "arn:aws:states:::s3:listObjectsV2"
-BATCH_SIZE_CONTEXT = "burstmap:batch_size"
-MAX_CONCURRENCY_CONTEXT = "burstmap:max_concurrency"
 
 
-def synth_context(batch_size: int | None, max_concurrency: int | None) -> dict[str, Any]:
-    """The CDK context that makes the app synthesize these construct props (none: the app's defaults)."""
-    context: dict[str, Any] = {}
-    if batch_size is not None:
-        if batch_size < 1:
-            raise JobInputError(f"batch_size must be 1 or more, got {batch_size}")
-        context[BATCH_SIZE_CONTEXT] = batch_size
-    if max_concurrency is not None:
-        if max_concurrency < 0:
-            raise JobInputError(f"max_concurrency must be 0 (no limit) or more, got {max_concurrency}")
-        context[MAX_CONCURRENCY_CONTEXT] = max_concurrency
-    return context
-
-
-def assembly_dir(app_dir: Path, context: dict[str, Any]) -> Path:
-    """cdk.out for the app's defaults; a directory per context inside it, so switching props is cheap."""
-    if not context:
-        return app_dir / "cdk.out"
-    key = hashlib.sha256(json.dumps(context, sort_keys=True).encode()).hexdigest()[:12]
-    return app_dir / "cdk.out" / "burstmap-local" / f"context-{key}"
+#: Where a local run synthesizes an app: beside the assembly ``cdk synth`` writes, never over it (a local
+#: synth skips bundling, so its assets are not what a deploy needs).
+LOCAL_ASSEMBLY_DIR = Path("cdk.out") / "burstmap-local"
+#: CDK context of a local synth: skip all asset bundling, so no app ever needs Docker to run locally. A
+#: bundled asset (a PythonFunction's) is then its source folder, and its requirements are installed for
+#: this machine when the function runs.
+LOCAL_CONTEXT = {"aws:cdk:bundling-stacks": []}
 
 
 def prepare_app(
-    app_dir: Path, *, batch_size: int | None = None, max_concurrency: int | None = None
+    app_dir: Path,
+    *,
+    force_synth: bool = False,
+    synth_timeout: float | None = None,
+    on_synth: Callable[[Synthesis], None] | None = None,
 ) -> LocalApp:
-    """Synthesize (or reuse) the app for these props and read its cloud assembly."""
+    """Synthesize the app for a local run (or reuse its up-to-date assembly) and read its cloud assembly.
+
+    ``on_synth`` hears whether it was synthesized and why (``Synthesis.describe()`` says it in a line).
+    """
     app_dir = Path(app_dir).resolve()
-    context = synth_context(batch_size, max_concurrency)
-    out_dir = synthesize(app_dir, context=context, out_dir=assembly_dir(app_dir, context))
-    return load_assembly(out_dir)
+    synthesis = synthesize(
+        app_dir,
+        context=LOCAL_CONTEXT,
+        out_dir=app_dir / LOCAL_ASSEMBLY_DIR,
+        force=force_synth,
+        timeout=synth_timeout,
+    )
+    if on_synth is not None:
+        on_synth(synthesis)
+    return load_assembly(synthesis.out_dir)
+
+
+@dataclass(frozen=True)
+class AppJob:
+    """One state machine of an app, as `burstmap plan --app-dir` prices it."""
+
+    app_dir: Path
+    path: str
+    """Its construct path (``MyStack/JobB``)."""
+    definition: dict[str, Any]
+    settings: ComputeSettings
+
+    def plan_settings(self) -> dict[str, Any]:
+        """The keyword arguments of ``plan.plan_job`` that the app decides."""
+        compute = f" (compute {self.settings.function})" if self.settings.function else ""
+        return {
+            "batch_size": self.settings.batch_size,
+            "max_concurrency": self.settings.max_concurrency,
+            "memory_mb": self.settings.memory_mb,
+            "architecture": self.settings.architecture,
+            "timeout_seconds": self.settings.timeout_seconds,
+            "source": f"{self.path} in {self.app_dir}{compute}",
+        }
+
+
+def app_job(
+    app_dir: Path,
+    state_machine: str | None = None,
+    *,
+    force_synth: bool = False,
+    on_synth: Callable[[Synthesis], None] | None = None,
+) -> AppJob:
+    """The chosen state machine of the app (synthesized or reused), its definition and compute settings."""
+    app = prepare_app(app_dir, force_synth=force_synth, on_synth=on_synth)
+    path, machine = select_state_machine(app, state_machine)
+    return AppJob(Path(app_dir), path, machine.definition, compute_settings(app, machine))
 
 
 def function_spec(function: LocalFunction) -> FunctionSpec:

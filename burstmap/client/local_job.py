@@ -1,9 +1,10 @@
 """The same job on this machine: what ``burstmap run`` does without ``--stack``.
 
-The synthesized state machine (not the construct) is what runs: the app is synthesized with the job's
-batch size and concurrency as CDK context (or an up-to-date cdk.out is reused), its definition and Lambda
-functions are read from the cloud assembly, an S3 endpoint on loopback holds the buckets, and the real
-handler code runs in warm worker processes. :class:`LocalBackend` prepares all of that in ``start``; the
+The synthesized state machine (not the construct) is what runs: the app is synthesized (or its
+up-to-date assembly reused), the chosen state machine's definition and the Lambda functions are read from
+the cloud assembly, the job's batch size and concurrency are applied to that definition's Distributed
+Maps (map_overrides.py), an S3 endpoint on loopback holds the buckets, and the real handler code runs in
+warm worker processes. :class:`LocalBackend` prepares all of that in ``start``; the
 :class:`LocalJob` it returns runs the execution in the calling thread when it is waited for, and keeps
 the S3 server and workers until it is closed, so its results can be read. :func:`run_local` does it all
 in one call. Everything started here is closed again, even on errors.
@@ -11,6 +12,7 @@ in one call. Everything started here is closed again, even on errors.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -41,6 +43,7 @@ from burstmap.client.local_app import (
     prepare_app,
     upload_inputs,
 )
+from burstmap.client.map_overrides import MAX_DISTRIBUTED_CONCURRENCY, MapOverrides, apply_map_overrides
 from burstmap.client.output_dir import OutputDir
 from burstmap.client.results import (
     DownloadedResults,
@@ -52,6 +55,8 @@ from burstmap.client.results import (
 from burstmap.local import InputTooLarge, execute, load_definition
 from burstmap.local.app.assembly import LocalApp, LocalStateMachine
 from burstmap.local.app.errors import AssemblyError
+from burstmap.local.app.machines import select_state_machine
+from burstmap.local.app.synth import Synthesis
 from burstmap.local.core.errors import DefinitionError
 from burstmap.local.core.limits import LOCAL_ACCOUNT, LOCAL_REGION
 from burstmap.local.core.progress import Progress
@@ -71,7 +76,8 @@ __all__ = ["JobInputError", "LocalBackend", "LocalJob", "LocalJobResult", "Local
 class LocalOptions:
     """How a local job runs; the defaults are the app's settings and the engine's.
 
-    ``batch_size`` / ``max_concurrency`` are synthesized into the app (CDK context); ``input_dir`` /
+    ``batch_size`` / ``max_concurrency`` are applied to the definition's Distributed Map states (any app,
+    no re-synth); ``state_machine`` picks one of several (construct path, logical id, name); ``input_dir`` /
     ``input_objects`` are uploaded under the input prefix of an app over S3 objects; ``endpoint_url`` is an
     S3 server to use instead of the embedded one (objects already on it are an objects job's items).
     """
@@ -87,9 +93,17 @@ class LocalOptions:
     state_machine: str | None = None
     input_dir: Path | str | None = None
     input_objects: Mapping[str, bytes | str] | None = None
+    synth: bool = False
+    """Synthesize the app even when its assembly is up to date."""
+    synth_timeout: float | None = None
+    """Seconds the app may take to synthesize (default ``$BURSTMAP_SYNTH_TIMEOUT``, else 300)."""
 
     def __post_init__(self) -> None:
         check_options(self)
+
+    def map_overrides(self) -> MapOverrides:
+        """What this run changes in the definition's Distributed Map states."""
+        return MapOverrides(batch_size=self.batch_size, max_concurrency=self.max_concurrency)
 
     @property
     def objects_given(self) -> bool:
@@ -105,6 +119,16 @@ def check_options(options: LocalOptions) -> None:
     _whole(options, "seed", minimum=None)
     _number(options, "inject_throttle", "a fraction of invocations, 0 to 1", maximum=1.0)
     _number(options, "retry_time_scale", "a finite number, 0 or more (0 skips the waits)")
+    if options.max_concurrency is not None and options.max_concurrency > MAX_DISTRIBUTED_CONCURRENCY:
+        raise InvalidArgument(
+            "max_concurrency",
+            options.max_concurrency,
+            f"must be 0 (no limit) to {MAX_DISTRIBUTED_CONCURRENCY}",
+        )
+    if options.synth_timeout is not None:
+        _number(options, "synth_timeout", "a number of seconds above 0")
+        if options.synth_timeout == 0:
+            raise InvalidArgument("synth_timeout", 0, "must be a number of seconds above 0")
     url = options.endpoint_url
     if url is not None and (not isinstance(url, str) or urlsplit(url).scheme not in {"http", "https"}):
         raise InvalidArgument(
@@ -179,8 +203,12 @@ class LocalBackend:
         LocalS3Error,
     )
 
-    def __init__(self, options: LocalOptions | None = None) -> None:
+    def __init__(
+        self, options: LocalOptions | None = None, *, on_synth: Callable[[Synthesis], None] | None = None
+    ) -> None:
         self.options = options or LocalOptions()
+        self.on_synth = on_synth
+        """Told whether the app was synthesized or its assembly reused, and why (``describe()``)."""
 
     def start(self, job_input: JobInput) -> LocalJob:
         """Synthesize the app, check the job against it, and start the S3 server and the workers.
@@ -200,10 +228,13 @@ class LocalBackend:
             check_endpoint(options.endpoint_url)  # before synth: an unusable server answers at once
         app = prepare_app(
             app_folder(options.app_dir),
-            batch_size=options.batch_size,
-            max_concurrency=options.max_concurrency,
+            force_synth=options.synth,
+            synth_timeout=options.synth_timeout,
+            on_synth=self.on_synth,
         )
-        machine = app.state_machine(options.state_machine)
+        path, machine = select_state_machine(app, options.state_machine)
+        definition = apply_map_overrides(machine.definition, options.map_overrides(), state_machine=path)
+        machine = dataclasses.replace(machine, definition=definition)
         app.check_runnable(machine)
         source = objects_source(machine.definition)
         check_item_source(source, job_input.source, options.objects_given, options.endpoint_url)
@@ -428,6 +459,8 @@ def run_local(
     state_machine: str | None = None,
     input_dir: Path | str | None = None,
     input_objects: Mapping[str, bytes | str] | None = None,
+    synth: bool = False,
+    synth_timeout: float | None = None,
 ) -> LocalJobResult:
     """Run the app's job locally and return how it ended (a failed execution is a result, not an exception).
 
@@ -439,6 +472,10 @@ def run_local(
     ``output_dir``, the manifest, the result files and failed_items.json are copied there, and what the
     compute wrote under the output prefix too, at its key's path; the folder is checked and locked before
     anything runs and replaced as a whole at the end (:mod:`burstmap.client.output_dir`).
+
+    The app is synthesized when anything it reads changed since its last local synth (or always, with
+    ``synth=True``), within ``synth_timeout`` seconds; ``batch_size`` / ``max_concurrency`` apply to
+    its Distributed Maps, and ``state_machine`` picks one of its state machines when it has several.
 
     Exceptions are for what stops the job from running at all (``LocalBackend.cannot_start``): bad
     arguments (``JobInputError``), an app that does not synthesize or cannot run locally
@@ -456,6 +493,8 @@ def run_local(
         state_machine=state_machine,
         input_dir=input_dir,
         input_objects=input_objects,
+        synth=synth,
+        synth_timeout=synth_timeout,
     )
     job_input = JobInput.of(size=size, items=items, items_file=items_file, parameters=parameters)
     with ExitStack() as claimed:

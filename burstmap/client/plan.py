@@ -13,6 +13,10 @@ The model (Standard workflows, distributed Map with Standard child executions, t
   ``items_in_batch * duration_ms`` rounded up to the millisecond (Lambda bills 1 ms steps); start and
   combine are assumed to take ``overhead_ms`` each. GB-seconds = billed seconds * memory_mb / 1024.
 
+With ``max_concurrency`` the children run in waves of that many: ``ceil(children / max_concurrency)``
+waves of one batch's duration each is the compute's wall time (no limit: AWS's 10,000 at once). With
+``timeout_seconds`` a batch that takes longer than the function's timeout is flagged.
+
 Not counted: retries (each adds a transition and an invocation), free tiers (4,000 transitions and
 400,000 GB-s a month), S3 requests and storage of the ResultWriter files, CloudWatch Logs.
 With `--definition` the state counts come from a real ASL definition instead of the default shape.
@@ -30,6 +34,8 @@ from typing import Any, Literal
 
 Architecture = Literal["arm64", "x86_64"]
 
+#: ASL: a Distributed Map runs at most 10,000 child executions at once.
+MAX_DISTRIBUTED_CONCURRENCY = 10_000
 #: Environment variable naming a JSON file of price overrides (same keys as `Prices`).
 PRICES_ENV = "BURSTMAP_PRICES"
 
@@ -172,6 +178,27 @@ class Plan:
     cost_requests: Decimal
     cost_duration: Decimal
     prices: Prices
+    max_concurrency: int | None = None
+    """Children at once (None: no limit, AWS runs up to 10,000)."""
+    timeout_seconds: float | None = None
+    """The compute function's timeout (None: not known)."""
+    source: str | None = None
+    """Where the settings were read from (an app's state machine), for the reader."""
+
+    @property
+    def batch_seconds(self) -> float:
+        """How long one full batch computes."""
+        return min(self.items, self.batch_size) * self.duration_ms / 1000
+
+    @property
+    def compute_wall_seconds(self) -> float:
+        """The children in waves of ``max_concurrency``, each wave one batch long."""
+        at_once = self.max_concurrency or MAX_DISTRIBUTED_CONCURRENCY
+        return math.ceil(self.child_executions / at_once) * self.batch_seconds
+
+    @property
+    def over_timeout(self) -> bool:
+        return self.timeout_seconds is not None and self.batch_seconds > self.timeout_seconds
 
     @property
     def gb_seconds(self) -> Decimal:
@@ -199,6 +226,12 @@ class Plan:
                 "total": str(self.cost_total),
             },
             "prices": {"region": self.prices.region, "checked": self.prices.checked},
+            "max_concurrency": self.max_concurrency,
+            "timeout_seconds": self.timeout_seconds,
+            "batch_seconds": self.batch_seconds,
+            "compute_wall_seconds": self.compute_wall_seconds,
+            "over_timeout": self.over_timeout,
+            "source": self.source,
         }
 
 
@@ -217,6 +250,9 @@ def plan_job(
     overhead_ms: float = 1000.0,
     shape: StateMachineShape | None = None,
     prices: Prices | None = None,
+    max_concurrency: int | None = None,
+    timeout_seconds: float | None = None,
+    source: str | None = None,
 ) -> Plan:
     """Count and price one job (see the module docstring for the model)."""
     if items < 0:
@@ -230,6 +266,10 @@ def plan_job(
         raise InvalidPlan(f"--memory-mb must be between 128 and 10240 (Lambda's range), got {memory_mb}")
     if architecture not in ("arm64", "x86_64"):
         raise InvalidPlan(f"--architecture must be arm64 or x86_64, got {architecture!r}")
+    if max_concurrency is not None and not 0 <= max_concurrency <= MAX_DISTRIBUTED_CONCURRENCY:
+        raise InvalidPlan(
+            f"--max-concurrency must be 0 (no limit) to {MAX_DISTRIBUTED_CONCURRENCY}, got {max_concurrency}"
+        )
     shape = shape or StateMachineShape()
     prices = prices or DEFAULT_PRICES
 
@@ -261,6 +301,9 @@ def plan_job(
         cost_requests=invocations * prices.lambda_per_request,
         cost_duration=(compute_gb_s + overhead_gb_s) * prices.per_gb_second(architecture),
         prices=prices,
+        max_concurrency=max_concurrency or None,
+        timeout_seconds=timeout_seconds,
+        source=source,
     )
 
 
@@ -270,14 +313,23 @@ def render(plan: Plan) -> str:
     def usd(value: Decimal) -> str:
         return f"${value:.6f}"
 
+    at_once = f"{plan.max_concurrency:,} at once" if plan.max_concurrency else "no concurrency limit"
+    wall = f"~{plan.compute_wall_seconds:,.1f} s ({at_once}, {plan.batch_seconds:g} s a batch)"
+    timeout = []
+    if plan.timeout_seconds is not None:
+        verdict = "OVER it: lower --batch-size" if plan.over_timeout else "within it"
+        timeout = [f"function timeout     {plan.timeout_seconds:g} s a batch ({verdict})"]
     return "\n".join(
         [
+            *([f"settings from        {plan.source}"] if plan.source else []),
             f"items                {plan.items:,} (batch size {plan.batch_size})",
             f"child executions     {plan.child_executions:,}",
             f"state transitions    {plan.state_transitions:,}   {usd(plan.cost_transitions)}",
             f"Lambda invocations   {plan.lambda_invocations:,}   {usd(plan.cost_requests)}",
             f"Lambda GB-seconds    {plan.gb_seconds:,.3f} ({plan.memory_mb} MB, {plan.architecture}, "
             f"{plan.duration_ms:g} ms an item)   {usd(plan.cost_duration)}",
+            f"compute wall time    {wall}",
+            *timeout,
             f"estimated cost       {usd(plan.cost_total)}",
             f"prices: {plan.prices.region}, checked {plan.prices.checked}; no free tier, retries, S3 or logs",
         ]

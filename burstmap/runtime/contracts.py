@@ -35,6 +35,15 @@ MAX_SIZE = 100_000_000
 FAILED_ITEMS_LIMIT = 100
 """The combine output lists at most this many failed items (their count is always exact)."""
 
+MAX_BATCH_INPUT_BYTES = 262_144
+"""AWS: the largest ItemBatcher ``MaxInputBytesPerBatch`` (256 KiB)."""
+
+BATCH_ENVELOPE_BYTES = 1024
+"""Room in a child's input for ``{"Items": [], "BatchInput": {"parameters": }}`` around the items."""
+
+DEFAULT_MAX_INPUT_BYTES_PER_BATCH = MAX_BATCH_INPUT_BYTES - PARAMETERS_MAX_BYTES - BATCH_ENVELOPE_BYTES
+"""Items of a batch: 256 KiB minus the largest job parameters (they ride in every batch) and the envelope."""
+
 SAFE_JSON_INTEGER = 2**53
 """Integers at or beyond this magnitude do not survive every JSON parser: they travel as decimal strings."""
 
@@ -192,6 +201,48 @@ class CombineOutput(TypedDict):
     failed: int
     failed_items: list[FailedItemReport]
     manifest: str
+
+
+# ---------------------------------------------------------------------------------------------------
+# the compute Map: what BurstCompute renders around the compute task (and `--batch-size` rewrites)
+
+MAP_ITEM_VALUE = "$$.Map.Item.Value"
+MAP_ITEM_INDEX = "$$.Map.Item.Index"
+JOB_PARAMETERS_PATH = "$.parameters"
+"""Where the job parameters are in the Map's input (the start output, or the objects job's input)."""
+COMBINE_BATCHED_FIELD = "batched"
+"""The combine payload's flag: is a COMPACT record a batch's list of results or one item's output."""
+
+
+def compute_item_selector(item_field: Mapping[str, Any], *, batched: bool) -> dict[str, Any]:
+    """A compute Map's ItemSelector: the item (``{"item.$": path}`` or ``{"item": value}``) and its index,
+    and the job parameters when each child gets one item (a batch gets them once, in its BatchInput)."""
+    selector = {**item_field, "index.$": MAP_ITEM_INDEX}
+    if not batched:
+        selector["parameters.$"] = JOB_PARAMETERS_PATH
+    return selector
+
+
+def compute_batch_input() -> dict[str, Any]:
+    """A batched compute Map's ItemBatcher ``BatchInput``: the job parameters, once per batch."""
+    return {"parameters.$": JOB_PARAMETERS_PATH}
+
+
+def compute_item_field(selector: Any) -> dict[str, Any] | None:
+    """The item field of an ItemSelector that :func:`compute_item_selector` rendered (batched or not), or
+    None when the selector has any other shape."""
+    if not isinstance(selector, Mapping):
+        return None
+    item_keys = [key for key in ("item.$", "item") if key in selector]
+    if len(item_keys) != 1:
+        return None
+    item_field = {item_keys[0]: selector[item_keys[0]]}
+    if dict(selector) in (
+        compute_item_selector(item_field, batched=False),
+        compute_item_selector(item_field, batched=True),
+    ):
+        return item_field
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------

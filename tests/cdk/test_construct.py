@@ -26,14 +26,10 @@ from cdk_support import (
 
 from burstmap.cdk.construct import BurstCompute
 from burstmap.cdk.definition import RESULT_WRITER_V2_FLAG
-from burstmap.cdk.props import (
-    BATCH_ENVELOPE_BYTES,
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_MAX_INPUT_BYTES_PER_BATCH,
-    DEFAULT_RETRY_ATTEMPTS,
-    BurstComputeValidationError,
-)
+from burstmap.cdk.props import DEFAULT_BATCH_SIZE, DEFAULT_RETRY_ATTEMPTS, BurstComputeValidationError
 from burstmap.runtime.contracts import (
+    BATCH_ENVELOPE_BYTES,
+    DEFAULT_MAX_INPUT_BYTES_PER_BATCH,
     ENV_SUMMED_RESULTS,
     PARAMETERS_MAX_BYTES,
     STATE_PAYLOAD_LIMIT_BYTES,

@@ -1,5 +1,6 @@
 """The runtime layer: it ships burstmap's runtime folder (never a list of names), its asset hash follows
-exactly the shipped files, and an incomplete package fails the bundling with what to do."""
+exactly the shipped files, it is built once per content in a cache, and an incomplete package fails the
+build with what to do."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from aws_cdk import aws_lambda as lambda_
 from cdk_support import fast_app, template_of
 
 from burstmap.cdk.assets import lambdas_dir, package_dir
-from burstmap.cdk.layer import _CopyRuntimePackage, layer_files, runtime_layer_code
+from burstmap.cdk.layer import build_layer_directory, layer_cache_root, layer_files, runtime_layer_code
 
 FAKE_PACKAGE = {
     "__init__.py": "# package\n",
@@ -57,24 +58,47 @@ def test_the_layer_ships_the_top_modules_and_the_whole_runtime_folder(tmp_path: 
     assert layer_files(source) == SHIPPED
 
 
-def test_bundler_copies_the_runtime_folder_under_python_burstmap(tmp_path: Path) -> None:
+def test_the_layer_directory_holds_the_runtime_folder_under_python_burstmap(tmp_path: Path) -> None:
     source = _package(tmp_path, FAKE_PACKAGE)
-    output = tmp_path / "out"
-    output.mkdir()
-    assert _CopyRuntimePackage(source).try_bundle(str(output)) is True
+    output = build_layer_directory(source, cache_root=tmp_path / "cache")
     shipped = sorted(p.relative_to(output).as_posix() for p in output.rglob("*") if p.is_file())
     assert shipped == sorted([f"python/burstmap/{name}" for name in SHIPPED] + ["python/burstmap/py.typed"])
     assert (output / "python/burstmap/compute.py").read_text() == "# public path\n"
     assert (output / "python/burstmap/runtime/brand_new.py").read_text() == "# a module no list names\n"
 
 
+def test_the_layer_directory_is_built_once_per_content_and_rebuilt_when_damaged(tmp_path: Path) -> None:
+    source = _package(tmp_path, FAKE_PACKAGE)
+    cache = tmp_path / "cache"
+    first = build_layer_directory(source, cache_root=cache)
+    assert build_layer_directory(source, cache_root=cache) == first
+    assert first.parent == cache and len(first.name) == 64  # the sha256 of the shipped files
+
+    (first / "python/burstmap/runtime/results.py").write_text("# edited in the cache by hand\n")
+    assert build_layer_directory(source, cache_root=cache) == first
+    assert (first / "python/burstmap/runtime/results.py").read_text() == "# results\n"
+
+    (source / "runtime/results.py").write_text("# a new version\n")
+    second = build_layer_directory(source, cache_root=cache)
+    assert (
+        second != first and (second / "python/burstmap/runtime/results.py").read_text() == "# a new version\n"
+    )
+    assert sorted(path.name for path in cache.iterdir()) == sorted([first.name, second.name])  # no leftovers
+
+
+def test_the_cache_follows_xdg_cache_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert layer_cache_root() == tmp_path / "burstmap" / "layer"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert layer_cache_root() == Path.home() / ".cache" / "burstmap" / "layer"
+
+
 @pytest.mark.parametrize("missing", ["compute.py", "__init__.py", "runtime/__init__.py"])
-def test_an_incomplete_package_fails_the_bundling_and_says_what_to_do(tmp_path: Path, missing: str) -> None:
+def test_an_incomplete_package_fails_the_build_and_says_what_to_do(tmp_path: Path, missing: str) -> None:
     source = _package(tmp_path, {name: text for name, text in FAKE_PACKAGE.items() if name != missing})
-    output = tmp_path / "out"
-    output.mkdir()
     with pytest.raises(FileNotFoundError, match=rf"missing from .*: {missing}; reinstall burstmap"):
-        _CopyRuntimePackage(source).try_bundle(str(output))
+        build_layer_directory(source, cache_root=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
 
 
 # -------------------------------------------------------------------------------------------------
@@ -100,6 +124,7 @@ def asset_hashes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """The layer's asset hash over a copy of the real package, after each edit (one synth for all)."""
     app = fast_app()
     stacks = {}
+    cache = tmp_path_factory.mktemp("layer-cache")
     for label, (relative, _) in EDITS.items():
         source = tmp_path_factory.mktemp(label.replace(" ", "-")) / "burstmap"
         shutil.copytree(package_dir(), source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
@@ -108,7 +133,7 @@ def asset_hashes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             with (source / relative).open("a") as file:
                 file.write("\n# edited\n")
         stacks[label] = cdk.Stack(app, label.title().replace(" ", ""))
-        lambda_.LayerVersion(stacks[label], "Layer", code=runtime_layer_code(source))
+        lambda_.LayerVersion(stacks[label], "Layer", code=runtime_layer_code(source, cache_root=cache))
     return {
         label: next(
             r["Properties"]["Content"]["S3Key"]
@@ -173,10 +198,8 @@ print("ok")
 
 
 def test_the_layer_alone_runs_the_handlers_without_any_third_party_package(tmp_path: Path) -> None:
-    """The bundled layer, first on sys.path, with aws-cdk-lib, moto, rich, typer... made unimportable."""
-    output = tmp_path / "layer"
-    output.mkdir()
-    _CopyRuntimePackage(package_dir()).try_bundle(str(output))
+    """The built layer, first on sys.path, with aws-cdk-lib, moto, rich, typer... made unimportable."""
+    output = build_layer_directory(package_dir(), cache_root=tmp_path / "cache")
     result = subprocess.run(
         [sys.executable, "-c", _IMPORT_EVERYTHING_FROM_THE_LAYER, str(output / "python"), str(lambdas_dir())],
         capture_output=True,

@@ -187,6 +187,22 @@ def test_local_run_leaves_unset_options_to_the_engine_defaults(runner, local_eng
     assert started["options"] == LocalOptions()
 
 
+def test_state_machine_picks_one_of_the_apps_jobs(runner, local_engine):
+    started = local_engine(FakeLocalJob({"total_sum": "0"}))
+    result = runner.invoke(app, ["run", "--size", "8", "--state-machine", "MyStack/JobB"])
+    assert result.exit_code == 0, result.stderr
+    assert started["options"] == LocalOptions(state_machine="MyStack/JobB")
+
+
+def test_state_machine_is_refused_for_a_job_on_aws(runner):
+    result = runner.invoke(app, ["run", "--size", "8", "--stack", "S", "--state-machine", "MyStack/JobB"])
+    assert result.exit_code == 2
+    assert one_line(result.stderr) == (
+        "burstmap: --state-machine picks a state machine of the local app: on AWS, name it by its ARN "
+        "(--state-machine-arn ARN)"
+    )
+
+
 def test_local_failure_prints_error_and_cause_and_exits_1(runner, local_engine):
     cause = lambda_cause("size must be a non-negative integer, got -5", "InvalidInput")
     local_engine(FakeLocalJob(failure=JobFailed("arn:local", "FAILED", "InvalidInput", cause)))
@@ -319,7 +335,9 @@ def test_real_local_run_rejects_a_negative_size(runner, tmp_path):
     result = runner.invoke(app, ["run", "--size", "-5", "--app-dir", str(app_dir), "--retry-time-scale", "0"])
     assert result.exit_code == 1, result.stderr
     assert result.stdout == ""
-    assert result.stderr.startswith("burstmap: execution FAILED: InvalidInput: ")
+    synth_line, *rest = result.stderr.splitlines()
+    assert synth_line.startswith(("burstmap: synthesized ", "burstmap: reused the assembly in cdk.out/"))
+    assert rest[0].startswith("burstmap: execution FAILED: InvalidInput: ")
 
 
 # ------------------------------------------------------------------------------------------ AWS run

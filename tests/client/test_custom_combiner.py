@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from local_runs import without_synth_line
 from typer.testing import CliRunner
 
 from burstmap.cli import app as cli_app
@@ -75,7 +76,7 @@ def test_the_item_that_failed_inside_a_batch_is_the_one_reported(mean_app: Path)
     )
 
     assert result.exit_code == 1 and result.stdout == ""
-    lines: list[Any] = result.stderr.splitlines()
+    lines: list[Any] = without_synth_line(result.stderr).splitlines()
     assert lines[0] == (
         "burstmap: execution FAILED: States.ExceedToleratedFailureThreshold: "
         "The specified tolerated failure threshold was exceeded"

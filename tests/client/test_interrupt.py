@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from local_runs import without_synth_line
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BURSTMAP = Path(sys.executable).parent / "burstmap"
@@ -88,7 +89,7 @@ def test_a_running_local_job_stops_with_one_line_and_leaves_nothing(stop: signal
         job.send_signal(stop)
         stdout, stderr = job.communicate(timeout=30)
         assert (job.returncode, stdout) == (code, "")
-        assert stderr.splitlines() == ["burstmap: interrupted: the local job was stopped"]
+        assert without_synth_line(stderr).splitlines() == ["burstmap: interrupted: the local job was stopped"]
         assert wait_for(lambda: alive(started) == [], 10), {pid: _stat(pid) for pid in alive(started)}
     finally:
         ended(job, started)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from local_runs import without_synth_line
 from typer.testing import CliRunner
 
 from burstmap.cli import app as cli_app
@@ -58,14 +59,15 @@ def input_dir(tmp_path: Path) -> Path:
 
 
 def burstmap_run(app_dir: Path, *args: str) -> tuple[int, Any, str]:
-    """`burstmap run ARGS` in process: exit code, parsed stdout (None when empty), stderr."""
+    """`burstmap run ARGS` in process: exit code, parsed stdout (None when empty), stderr
+    without the line that says whether the app was synthesized."""
     result = CliRunner().invoke(
         cli_app,
         ["run", "--app-dir", str(app_dir), "--retry-time-scale", "0", "--no-progress", *args],
         catch_exceptions=False,
     )
     stdout = result.stdout.strip()
-    return result.exit_code, (json.loads(stdout) if stdout else None), result.stderr
+    return result.exit_code, (json.loads(stdout) if stdout else None), without_synth_line(result.stderr)
 
 
 def total_bytes(files: dict[str, bytes], *, without: tuple[str, ...] = ()) -> str:

@@ -143,3 +143,20 @@ def test_bad_prices_files_are_refused(tmp_path: Path):
         planning.load_prices(not_number)
     with pytest.raises(planning.InvalidPlan, match="cannot read prices file"):
         planning.load_prices(tmp_path / "missing.json")
+
+
+def test_concurrency_gives_the_compute_wall_time_and_the_timeout_flags_a_long_batch():
+    """2,500 items, batches of 10 at 500 ms an item (5 s a batch), 100 at once: 250 children in 3 waves."""
+    result = planning.plan_job(
+        items=2500, batch_size=10, duration_ms=500, max_concurrency=100, timeout_seconds=3.0
+    )
+    assert (result.child_executions, result.batch_seconds, result.compute_wall_seconds) == (250, 5.0, 15.0)
+    assert result.over_timeout
+    table = planning.render(result)
+    assert "compute wall time    ~15.0 s (100 at once, 5 s a batch)" in table
+    assert "function timeout     3 s a batch (OVER it: lower --batch-size)" in table
+    within = planning.plan_job(items=2500, batch_size=10, duration_ms=500, timeout_seconds=60)
+    assert not within.over_timeout and within.compute_wall_seconds == 5.0  # no limit: all at once
+    assert "function timeout     60 s a batch (within it)" in planning.render(within)
+    with pytest.raises(planning.InvalidPlan, match="--max-concurrency must be 0 \\(no limit\\) to 10000"):
+        planning.plan_job(items=1, max_concurrency=20_000)

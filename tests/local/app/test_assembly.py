@@ -13,7 +13,7 @@ import pytest
 from burstmap.client.local_app import function_specs
 from burstmap.local.app.assembly import load_assembly
 from burstmap.local.app.errors import AssemblyError, SynthesisError, UnresolvableToken
-from burstmap.local.app.synth import STAMP_FILE, synthesize
+from burstmap.local.app.synth import synthesize
 from burstmap.local.core.limits import LOCAL_ACCOUNT
 
 SMALL_APP = textwrap.dedent(
@@ -58,14 +58,11 @@ def _write_small_app(app_dir: Path) -> Path:
     return app_dir
 
 
-WATCH = ("app.py", "cdk.json", "code")  # not burstmap/: other work edits it while these tests run
-
-
 @pytest.fixture(scope="module")
 def small_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny CDK app (bucket, layer, function, state machine), synthesized once for the module."""
     app_dir = _write_small_app(tmp_path_factory.mktemp("small") / "app")
-    synthesize(app_dir, watch=WATCH)
+    synthesize(app_dir)
     return app_dir
 
 
@@ -115,25 +112,22 @@ def test_function_spec_matches_the_runtime_interface(small_app: Path) -> None:
 
 
 def test_synthesis_is_reused_until_an_input_or_the_context_changes(small_app: Path) -> None:
-    out_dir = small_app / "cdk.out"
-    first = json.loads((out_dir / STAMP_FILE).read_text())["started"]
-
-    synthesize(small_app, watch=WATCH)
-    assert json.loads((out_dir / STAMP_FILE).read_text())["started"] == first
+    assert not synthesize(small_app).synthesized
 
     handler = small_app / "code" / "h.py"
-    later = first + 5
+    later = handler.stat().st_mtime + 5
     os.utime(handler, (later, later))
-    synthesize(small_app, watch=("app.py",))  # code/ not watched: reused
-    assert json.loads((out_dir / STAMP_FILE).read_text())["started"] == first
-    synthesize(small_app, watch=WATCH)
-    second = json.loads((out_dir / STAMP_FILE).read_text())["started"]
-    assert second > first
+    assert not synthesize(small_app).synthesized  # touched, not changed
+    handler.write_text("def handler(event, context):\n    return [event]\n")
+    changed = synthesize(small_app)
+    assert (changed.synthesized, changed.reason) == (True, "code/h.py changed")
+    code_dir = load_assembly(small_app / "cdk.out").functions[0].code_paths[0]
+    assert (code_dir / "h.py").read_text().endswith("return [event]\n")  # the new copy
 
-    synthesize(small_app, context={"small:value": "override"}, watch=WATCH)
-    app = load_assembly(out_dir)
+    overridden = synthesize(small_app, context={"small:value": "override"})
+    assert (overridden.synthesized, overridden.reason) == (True, "CDK context small:value changed")
+    app = load_assembly(small_app / "cdk.out")
     assert app.functions[0].environment["FROM_CONTEXT"] == "override"
-    assert json.loads((out_dir / STAMP_FILE).read_text())["started"] > second
 
 
 def test_failing_app_reports_its_output(tmp_path: Path) -> None:
