@@ -13,17 +13,22 @@ states (one module per state type) <- execute.
 
 from __future__ import annotations
 
-from burstmap.local.core.context import Clock, ExecutionResult, FakeClock, RealClock
+from burstmap.local.core.context import Cancellation, Clock, ExecutionResult, FakeClock, RealClock
 from burstmap.local.core.errors import DefinitionError, StatesError, UnsupportedFeature
-from burstmap.local.execution import InputTooLarge, execute, load_definition
+from burstmap.local.core.history import HistoryEvent
+from burstmap.local.execution import InputTooLarge, NotRedrivable, RedrivePoint, execute, load_definition
 
 __all__ = [
+    "Cancellation",
     "Clock",
     "DefinitionError",
     "ExecutionResult",
     "FakeClock",
+    "HistoryEvent",
     "InputTooLarge",
+    "NotRedrivable",
     "RealClock",
+    "RedrivePoint",
     "StatesError",
     "UnsupportedFeature",
     "execute",
