@@ -16,8 +16,9 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from burstmap.serve.backend import (
@@ -27,6 +28,7 @@ from burstmap.serve.backend import (
     NotSupportedLocally,
     StateMachineSpec,
 )
+from burstmap.serve.child_executions import describe_child, find_child, list_children
 from burstmap.serve.store import ExecutionRecord, ExecutionStore, to_json_text
 from burstmap.serve.wire import (
     JSON_CONTENT_TYPE,
@@ -148,7 +150,7 @@ class StepFunctionsApi:
         with self._start_lock:
             existing = self.store.get(arn)
             if existing is not None:
-                current = existing.snapshot()
+                current = existing.describe()
                 if current["status"] == "RUNNING" and current["input_text"] == input_text:
                     return {"executionArn": arn, "startDate": current["start_date"]}
                 raise ApiError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
@@ -167,7 +169,7 @@ class StepFunctionsApi:
         arn = _express_arn(machine, name)
         record = self._run(machine, arn, name, input_text, execution_input, request, sync=True)
         record.wait()
-        current = record.snapshot()
+        current = record.describe()
         response = {
             "executionArn": current["execution_arn"],
             "stateMachineArn": machine.arn,
@@ -249,7 +251,15 @@ class StepFunctionsApi:
     # ------------------------------------------------------------------------------ executions
 
     def describe_execution(self, request: dict[str, Any]) -> dict[str, Any]:
-        current = self._execution(request["executionArn"]).snapshot()
+        arn = request["executionArn"]
+        _check_arn(arn, ("execution",))
+        record = self.store.get(arn)
+        if record is None:
+            child = find_child(self.store, arn)
+            if child is None:
+                raise ApiError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
+            return describe_child(*child)
+        current = record.describe()
         status, reason = self._redrive_status(current)
         response = {
             **_list_item(current),
@@ -274,27 +284,22 @@ class StepFunctionsApi:
                 "1 validation error detected: give either a stateMachineArn or a mapRunArn, not both "
                 "and not neither",
             )
+        status_filter, redrive_filter = request.get("statusFilter"), request.get("redriveFilter")
         if map_run is not None:
-            _check_arn(map_run, ("mapRun",))
-            raise ApiError(
-                "ValidationException",
-                "not supported locally yet: listing a map run's child executions needs the engine to "
-                "keep its child execution records (burstmap serve keeps each map run's counts)",
-            )
+            return self._list_children(map_run, request)
         machine = self._machine(arn)
         if machine.type == "EXPRESS":
             raise ApiError(
                 "StateMachineTypeNotSupported",
                 f"This operation is not supported by this type of state machine: {machine.arn} is EXPRESS",
             )
-        status_filter, redrive_filter = request.get("statusFilter"), request.get("redriveFilter")
         if status_filter == "PENDING_REDRIVE":
             raise ApiError(
                 "ValidationException", "The PENDING_REDRIVE statusFilter can only be used with a mapRunArn"
             )
         rows = [
             current
-            for current in (record.snapshot() for record in self.store.all())
+            for current in (record.describe() for record in self.store.all())
             if current["state_machine_arn"] == machine.arn
             and status_filter in (None, current["status"])
             and redrive_filter in (None, "REDRIVEN" if current["redrive_count"] else "NOT_REDRIVEN")
@@ -305,13 +310,27 @@ class StepFunctionsApi:
         )
         return {"executions": page, **token}
 
+    def _list_children(self, map_run_arn: str, request: dict[str, Any]) -> dict[str, Any]:
+        _check_arn(map_run_arn, ("mapRun",))
+        found = self.store.find_map_run(map_run_arn)
+        if found is None:
+            raise ApiError("ResourceNotFound", f"Resource not found: '{map_run_arn}'")
+        redrive_filter = request.get("redriveFilter")
+        children = (
+            child
+            for child in list_children(found[1], request.get("statusFilter"))
+            if redrive_filter in (None, "REDRIVEN" if child["redriveCount"] else "NOT_REDRIVEN")
+        )
+        page, token = _page_of(children, request, "ListExecutions", _request_key(request))
+        return {"executions": page, **token}
+
     def stop_execution(self, request: dict[str, Any]) -> dict[str, Any]:
         record = self._execution(request["executionArn"])
         record.stop(request.get("error"), request.get("cause"), datetime.now(UTC))
-        return {"stopDate": record.snapshot()["stop_date"]}
+        return {"stopDate": record.describe()["stop_date"]}
 
     def get_execution_history(self, request: dict[str, Any]) -> dict[str, Any]:
-        events = self._execution(request["executionArn"]).snapshot()["events"]
+        events = self._execution(request["executionArn"]).history()
         if request.get("reverseOrder"):
             events.reverse()
         if request.get("includeExecutionData") is False:
@@ -322,7 +341,7 @@ class StepFunctionsApi:
     # ------------------------------------------------------------------------------ map runs
 
     def list_map_runs(self, request: dict[str, Any]) -> dict[str, Any]:
-        current = self._execution(request["executionArn"]).snapshot()
+        runs = self._execution(request["executionArn"]).map_run_snapshots()
         items = [
             {
                 "executionArn": run.execution_arn,
@@ -331,7 +350,7 @@ class StepFunctionsApi:
                 "startDate": run.start_date,
                 "stopDate": run.stop_date,
             }
-            for run in sorted(current["map_runs"], key=lambda run: run.start_date)
+            for run in sorted(runs, key=lambda run: run.start_date)
         ]
         page, token = _page(items, request, "ListMapRuns", _request_key(request))
         return {"mapRuns": page, **token}
@@ -367,7 +386,7 @@ class StepFunctionsApi:
             earlier = self._earlier_redrive(record.execution_arn, token)
             if earlier is not None:
                 return {"redriveDate": earlier}
-        current = record.snapshot()
+        current = record.describe()
         status, reason = self._redrive_status(current)
         if status != "REDRIVABLE":
             raise ApiError("ExecutionNotRedrivable", reason or "Execution cannot be redriven")
@@ -379,7 +398,8 @@ class StepFunctionsApi:
             output=None,
             error=current["error"],
             cause=current["cause"],
-            map_runs=current["map_runs"],
+            map_runs=record.map_run_snapshots(),
+            redrive_point=current["redrive_point"],
         )
         record.redriven(when)
         run = ExecutionRequest(
@@ -406,9 +426,11 @@ class StepFunctionsApi:
             return "NOT_REDRIVABLE", f"Execution is {status} and cannot be redriven"
         if current["stop_date"] is not None and datetime.now(UTC) - current["stop_date"] > REDRIVABLE_PERIOD:
             return "NOT_REDRIVABLE", "Execution redrivable period exceeded"
-        missing = self.backend.capabilities.redrive
-        if missing is not None:
-            return "NOT_REDRIVABLE", missing
+        point = current["redrive_point"]
+        if point is None:
+            return "NOT_REDRIVABLE", "not supported locally: the execution ended before any of its states ran"
+        if point.get("unsupported"):
+            return "NOT_REDRIVABLE", point["unsupported"]
         return "REDRIVABLE", None
 
     def _earlier_redrive(self, arn: str, token: str) -> datetime | None:
@@ -522,6 +544,13 @@ def _request_key(request: dict[str, Any]) -> str:
 
 def _page(items: list[Any], request: dict[str, Any], op: str, key: str) -> tuple[list[Any], dict[str, str]]:
     """One page of ``items`` (maxResults, 0 = the default 100) and the nextToken for the rest."""
+    return _page_of(iter(items), request, op, key)
+
+
+def _page_of(
+    items: Iterator[Any], request: dict[str, Any], op: str, key: str
+) -> tuple[list[Any], dict[str, str]]:
+    """One page of the items an iterator yields, taking no more of them than the page needs."""
     size = request.get("maxResults") or DEFAULT_PAGE_SIZE
     start = 0
     token = request.get("nextToken")
@@ -533,8 +562,8 @@ def _page(items: list[Any], request: dict[str, Any], op: str, key: str) -> tuple
             start = int(decoded["offset"])
         except (ValueError, KeyError, TypeError) as exc:
             raise ApiError("InvalidToken", f"Invalid Token: '{token}'") from exc
-    page = items[start : start + size]
-    if start + size >= len(items):
+    page = list(islice(items, start, start + size + 1))
+    if len(page) <= size:
         return page, {}
     following = json.dumps({"op": op, "key": key, "offset": start + size}).encode()
-    return page, {"nextToken": base64.urlsafe_b64encode(following).decode()}
+    return page[:size], {"nextToken": base64.urlsafe_b64encode(following).decode()}
