@@ -4,7 +4,8 @@ The machines cover what the operations must answer for: a Lambda task (succeeds 
 Wait (to catch an execution RUNNING, and to stop it), a Distributed Map with a ResultWriter (map runs,
 their children, stops and redrives), an EXPRESS machine (StartSyncExecution), one the engine refuses
 (``not supported locally``) and one whose redrive it refuses (a failed Parallel). The handlers are Python
-callables, so they run in the server's process (``CONTROLS`` steers them) and the tests start in seconds.
+callables, so they run in the server's process (``CONTROLS`` steers them) and the tests start in seconds;
+the compute's timeout is 60 s, since tests hold it while they look.
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def served(**options: Any) -> LocalEndpoint:
     return LocalEndpoint(
         MACHINES,
         [STACK],
-        [FunctionSpec(name="compute", handler=compute)],
+        [FunctionSpec(name="compute", handler=compute, timeout_seconds=60)],
         buckets=[RESULTS_BUCKET],
         port=0,
         **options,

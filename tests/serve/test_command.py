@@ -96,7 +96,8 @@ def test_the_state_dir_keeps_executions_and_s3_data_across_a_restart(tmp_path: P
         assert sfn.list_map_runs(executionArn=finished["executionArn"])["mapRuns"] == map_runs
         assert sfn.get_execution_history(executionArn=finished["executionArn"])["events"] == history
         types = [event["type"] for event in history]
-        assert (types[0], types[-1]) == ("ExecutionStarted", "ExecutionSucceeded") and "MapRunStarted" in types
+        assert (types[0], types[-1]) == ("ExecutionStarted", "ExecutionSucceeded")
+        assert "MapRunStarted" in types
         # An execution the server stopped when it went down is ABORTED, and says why.
         stopped = sfn.describe_execution(executionArn=running["executionArn"])
         assert (stopped["status"], stopped["error"]) == ("ABORTED", "burstmap.ServerStopped")

@@ -68,7 +68,8 @@ def test_a_map_run_is_listed_and_its_counts_move_while_it_runs(sfn: Any, control
     described = aws_cli(sfn, "describe-map-run", "--map-run-arn", running["mapRunArn"])
     assert (described["status"], described["itemCounts"]["running"]) == ("RUNNING", 2)
     controls.gate.set()
-    wait_until_ended(sfn, arn)
+    execution = wait_until_ended(sfn, arn)
+    assert execution["status"] == "SUCCEEDED", execution
     ended = only_map_run(sfn, arn)
     assert ended["status"] == "SUCCEEDED" and ended["stopDate"] >= ended["startDate"]
     assert ended["itemCounts"]["succeeded"] == 6 and ended["itemCounts"]["resultsWritten"] == 6

@@ -22,7 +22,7 @@ def endpoint_over(state_dir: Path, machines: list[Any] = MACHINES) -> LocalEndpo
     return LocalEndpoint(
         machines,
         [STACK],
-        [FunctionSpec(name="compute", handler=compute)],
+        [FunctionSpec(name="compute", handler=compute, timeout_seconds=60)],
         buckets=[RESULTS_BUCKET],
         port=0,
         state_dir=state_dir,
