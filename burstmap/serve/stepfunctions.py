@@ -274,6 +274,9 @@ class StepFunctionsApi:
         response["redriveCount"] = current["redrive_count"]
         if current["status"] == "SUCCEEDED":
             response.update(output=current["output_text"], outputDetails={"included": True})
+        if request.get("includedData") == "METADATA_ONLY":  # a poller that needs only the status
+            for key in ("input", "inputDetails", "output", "outputDetails"):
+                response.pop(key, None)
         return response
 
     def list_executions(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -161,6 +161,16 @@ def test_the_output_is_the_handlers_result(sfn: Any) -> None:
     assert ended["inputDetails"] == {"included": True} and json.loads(ended["input"]) == {"value": 21}
 
 
+def test_metadata_only_leaves_the_input_and_output_out(sfn: Any) -> None:
+    arn = start(sfn, DOUBLE, {"value": 7})
+    wait_until_ended(sfn, arn)
+    metadata = shaped(
+        sfn, "DescribeExecution", sfn.describe_execution(executionArn=arn, includedData="METADATA_ONLY")
+    )
+    assert metadata["status"] == "SUCCEEDED" and metadata["name"] == arn.rsplit(":", 1)[1]
+    assert not {"input", "inputDetails", "output", "outputDetails"} & set(metadata)
+
+
 def test_a_failed_execution_has_the_handlers_error_and_cause(sfn: Any) -> None:
     ended = wait_until_ended(sfn, start(sfn, DOUBLE, {"value": 3, "fail": True}))
     assert (ended["status"], ended["error"]) == ("FAILED", "HandlerFailed")
