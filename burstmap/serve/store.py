@@ -252,6 +252,7 @@ class ExecutionRecord:
                 "redrive_count": self.redrive_count,
                 "redrive_date": self.redrive_date,
                 "redrive_point": self.redrive_point,
+                "end_reported": self.end_reported,
             }
 
     def history(self) -> list[dict[str, Any]]:
@@ -275,7 +276,8 @@ class ExecutionRecord:
     def snapshot(self) -> dict[str, Any]:
         """Every field, consistent, as plain values (what the state file holds)."""
         with self._lock:
-            return {**self.describe(), "events": self.history(), "map_runs": self.map_run_snapshots()}
+            fields = {key: value for key, value in self.describe().items() if key != "end_reported"}
+            return {**fields, "events": self.history(), "map_runs": self.map_run_snapshots()}
 
 
 def _copy(run: MapRunSnapshot) -> MapRunSnapshot:

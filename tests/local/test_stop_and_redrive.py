@@ -368,3 +368,19 @@ def test_a_map_run_is_reported_as_it_starts_and_its_counts_move_while_it_runs():
     )
     assert running["itemCounts"]["running"] > 0 and running["status"] == "RUNNING"
     assert end["status"] == "SUCCEEDED" and end["itemCounts"]["succeeded"] == 3 and "stopDate" in end
+
+
+def test_a_stop_during_a_state_that_then_finishes_still_aborts_there():
+    """StopExecution while a task runs: the task's result is not kept; a redrive runs it again."""
+    cancellation = Cancellation()
+
+    def stops_the_execution(event: Any) -> Any:
+        cancellation.cancel()
+        return "done"
+
+    definition = chain(("Call", task("call")), ("After", {"Type": "Pass"}))
+    result = execute(
+        definition, {"x": 1}, runtime=FakeRuntime({"call": stops_the_execution}), cancellation=cancellation
+    )
+    assert result.status == "ABORTED"
+    assert (result.redrive_point.state, result.redrive_point.input) == ("Call", {"x": 1})

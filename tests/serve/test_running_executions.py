@@ -221,3 +221,23 @@ def test_redrive_reruns_only_the_unsuccessful_children(sfn: Any, controls: Any) 
     assert sfn.describe_execution(executionArn=arn)["redriveStatus"] == "NOT_REDRIVABLE"
     listed = sfn.list_executions(stateMachineArn=MAPPER.arn, redriveFilter="REDRIVEN")["executions"]
     assert arn in [item["executionArn"] for item in listed]
+
+
+def test_a_stopped_execution_is_redriven_at_once_and_reruns_the_aborted_children(
+    sfn: Any, controls: Any
+) -> None:
+    controls.held.update({3, 4})
+    arn = start(sfn, MAPPER, {"items": [1, 2, 3, 4], "fail": False})
+    eventually(lambda: (run := only_map_run(sfn, arn))["itemCounts"]["running"] == 2 and run)
+    sfn.stop_execution(executionArn=arn)
+    controls.held.clear()  # the reruns go through; the first attempts stay held (and are abandoned)
+    sfn.redrive_execution(executionArn=arn)  # waits for the engine to report where it stopped
+    ended = wait_until_ended(sfn, arn)
+    assert (ended["status"], ended["redriveCount"]) == ("SUCCEEDED", 1)
+    assert (controls.calls[1], controls.calls[2], controls.calls[3], controls.calls[4]) == (1, 1, 2, 2)
+    run = only_map_run(sfn, arn)
+    assert (run["status"], run["itemCounts"]["succeeded"], run["itemCounts"]["aborted"]) == (
+        "SUCCEEDED",
+        4,
+        0,
+    )

@@ -68,7 +68,8 @@ class Interpreter:
     def run_state(
         self, name: str, state: dict[str, Any], data: Any, context: dict[str, Any], events: EventCounter
     ) -> tuple[str | None, Any]:
-        """Enter one state, run it, leave it: (the next state's name or None, its output)."""
+        """Enter one state, run it, leave it: (the next state's name or None, its output). A stopped
+        execution (its Cancellation) raises ExecutionAborted as a state begins or ends."""
         cancellation = self.services.cancellation
         if cancellation is not None:
             cancellation.check()
@@ -83,6 +84,8 @@ class Interpreter:
             next_name, output = STATE_TYPES[kind].run(step)
         except StateRuntimeError as exc:  # States.Runtime, or States.QueryEvaluationError (JSONata)
             raise StatesError(exc.error, runtime_cause(name, entered, exc.detail)) from exc
+        if cancellation is not None:  # stopped while the state ran: its result is not kept
+            cancellation.check()
         if kind != "Fail":
             events.emit(STATE_EXITED[kind], lambda: state_exited(name, output))
         check_output_size(name, output)
