@@ -354,7 +354,9 @@ class StepFunctionsApi:
     # ------------------------------------------------------------------------------ map runs
 
     def list_map_runs(self, request: dict[str, Any]) -> dict[str, Any]:
-        runs = self._execution(request["executionArn"]).map_run_snapshots()
+        arn = request["executionArn"]
+        # The map runs this execution started (those of a Map nested in its children belong to them).
+        runs = [run for run in self._execution(arn).map_run_snapshots() if run.execution_arn == arn]
         items = [
             {
                 "executionArn": run.execution_arn,

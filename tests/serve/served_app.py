@@ -140,7 +140,36 @@ BRANCHES = _machine(
         },
     },
 )
-MACHINES = [DOUBLE, WAITER, MAPPER, EXPRESS, UNSUPPORTED, BRANCHES]
+NESTED = _machine(
+    "Nested",
+    {
+        "StartAt": "Groups",
+        "States": {
+            "Groups": {
+                "Type": "Map",
+                "ItemsPath": "$.groups",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Each",
+                    "States": {
+                        "Each": {
+                            "Type": "Map",
+                            "ItemSelector": {"value.$": "$$.Map.Item.Value"},
+                            "ItemProcessor": {
+                                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                                "StartAt": "Double",
+                                "States": {"Double": {**TASK, "OutputPath": "$.Payload.value", "End": True}},
+                            },
+                            "End": True,
+                        }
+                    },
+                },
+                "End": True,
+            }
+        },
+    },
+)
+MACHINES = [DOUBLE, WAITER, MAPPER, EXPRESS, UNSUPPORTED, BRANCHES, NESTED]
 STACK = StackSpec(
     name="ServeTest",
     stack_id=stack_id("ServeTest"),

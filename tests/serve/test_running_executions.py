@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from served_app import CONTROLS, MAPPER, RESULTS_BUCKET, client
+from served_app import CONTROLS, MAPPER, NESTED, RESULTS_BUCKET, client
 from test_stepfunctions_api import error_of, shaped, start, wait_until_ended
 
 from burstmap.serve.endpoint import LocalEndpoint
@@ -241,3 +241,13 @@ def test_a_stopped_execution_is_redriven_at_once_and_reruns_the_aborted_children
         4,
         0,
     )
+
+
+def test_a_map_nested_in_the_children_belongs_to_them(sfn: Any) -> None:
+    arn = start(sfn, NESTED, {"groups": [[1, 2], [3]]})
+    ended = wait_until_ended(sfn, arn)
+    assert ended["status"] == "SUCCEEDED" and json.loads(ended["output"]) == [[2, 4], [6]]
+    (outer,) = sfn.list_map_runs(executionArn=arn)["mapRuns"]  # not the two inner ones
+    assert outer["mapRunArn"].startswith(NESTED.arn.replace(":stateMachine:", ":mapRun:") + "/Groups:")
+    children = sfn.list_executions(mapRunArn=outer["mapRunArn"])["executions"]
+    assert len(children) == 2 and {child["status"] for child in children} == {"SUCCEEDED"}

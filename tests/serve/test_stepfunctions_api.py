@@ -80,6 +80,7 @@ def test_list_state_machines_lists_every_served_machine_in_pages(sfn: Any) -> No
         ("Double", "STANDARD"),
         ("Express", "EXPRESS"),
         ("Mapper", "STANDARD"),
+        ("Nested", "STANDARD"),
         ("Unsupported", "STANDARD"),
         ("Waiter", "STANDARD"),
     ]
