@@ -343,7 +343,9 @@ class StepFunctionsApi:
         return {"stopDate": record.describe()["stop_date"]}
 
     def get_execution_history(self, request: dict[str, Any]) -> dict[str, Any]:
-        events = self._execution(request["executionArn"]).history()
+        record = self._execution(request["executionArn"])
+        record.settle_stop()
+        events = record.history()
         if request.get("reverseOrder"):
             events.reverse()
         if request.get("includeExecutionData") is False:

@@ -137,6 +137,17 @@ class ExecutionRecord:
             handle.stop()
         return True
 
+    def settle_stop(self) -> None:
+        """A just-stopped execution's history is about to be read: let the engine report its last events
+        (up to ABORT_EVENT_GRACE_SECONDS), then write ExecutionAborted, so the history ends with it."""
+        with self._lock:
+            if self._pending_abort is None:
+                return
+            self._ended.wait_for(lambda: self.end_reported, ABORT_EVENT_GRACE_SECONDS)
+            if self._pending_abort is not None:
+                self._write_pending_abort()
+                self._notify()
+
     def _abort_event_due(self) -> None:
         with self._lock:
             self._write_pending_abort()
