@@ -226,9 +226,10 @@ def test_bad_input_name_and_parameters_are_refused_with_awss_codes(sfn: Any) -> 
 
 
 def test_list_executions_is_newest_first_filtered_and_paged(sfn: Any) -> None:
-    arns = [start(sfn, DOUBLE, {"value": i, "fail": i == 1}) for i in range(3)]
-    for arn in arns:
-        wait_until_ended(sfn, arn)
+    arns = []
+    for i in range(3):  # one after the other, so they end in this order
+        arns.append(start(sfn, DOUBLE, {"value": i, "fail": i == 1}))
+        wait_until_ended(sfn, arns[-1])
     listed = shaped(sfn, "ListExecutions", sfn.list_executions(stateMachineArn=DOUBLE.arn))["executions"]
     ours = [item["executionArn"] for item in listed if item["executionArn"] in arns]
     assert ours == arns[::-1]  # ended one after the other: the last to stop comes first
