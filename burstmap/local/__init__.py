@@ -20,17 +20,21 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from burstmap.local.core.context import Clock, ExecutionResult, FakeClock, RealClock
+    from burstmap.local.core.context import Cancellation, Clock, ExecutionResult, FakeClock, RealClock
     from burstmap.local.core.errors import DefinitionError, StatesError, UnsupportedFeature
+    from burstmap.local.core.history import HistoryEvent
     from burstmap.local.execution import (
         ExecuteArgumentError,
         ExecuteArgumentTypeError,
         InputTooLarge,
+        NotRedrivable,
+        RedrivePoint,
         execute,
         load_definition,
     )
 
 _LAZY = {
+    "Cancellation": "burstmap.local.core.context",
     "Clock": "burstmap.local.core.context",
     "ExecutionResult": "burstmap.local.core.context",
     "FakeClock": "burstmap.local.core.context",
@@ -38,22 +42,29 @@ _LAZY = {
     "DefinitionError": "burstmap.local.core.errors",
     "StatesError": "burstmap.local.core.errors",
     "UnsupportedFeature": "burstmap.local.core.errors",
+    "HistoryEvent": "burstmap.local.core.history",
     "ExecuteArgumentError": "burstmap.local.execution",
     "ExecuteArgumentTypeError": "burstmap.local.execution",
     "InputTooLarge": "burstmap.local.execution",
+    "NotRedrivable": "burstmap.local.execution",
+    "RedrivePoint": "burstmap.local.execution",
     "execute": "burstmap.local.execution",
     "load_definition": "burstmap.local.execution",
 }
 
 __all__ = [
+    "Cancellation",
     "Clock",
     "DefinitionError",
     "ExecuteArgumentError",
     "ExecuteArgumentTypeError",
     "ExecutionResult",
     "FakeClock",
+    "HistoryEvent",
     "InputTooLarge",
+    "NotRedrivable",
     "RealClock",
+    "RedrivePoint",
     "StatesError",
     "UnsupportedFeature",
     "execute",

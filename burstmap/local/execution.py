@@ -6,8 +6,10 @@ import importlib.util
 import json
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +17,26 @@ from burstmap.local.core.context import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,
     DEFAULT_STATE_MACHINE_NAME,
+    Cancellation,
     Clock,
     EventCounter,
+    EventSink,
     ExecutionResult,
     RealClock,
     Services,
     Stats,
     execution_context,
 )
-from burstmap.local.core.errors import DefinitionError, StatesError
+from burstmap.local.core.errors import DefinitionError, ExecutionAborted, StatesError
+from burstmap.local.core.history import HistoryEvent
 from burstmap.local.core.json_text import json_size
 from burstmap.local.core.limits import STATE_PAYLOAD_LIMIT_BYTES
 from burstmap.local.core.progress import Progress
+from burstmap.local.dmap.map_run import MapRun, MapRunRedrive
+from burstmap.local.query.variables import VariableScope
 from burstmap.local.states.definition import validate_definition
 from burstmap.local.states.interpreter import Interpreter
+from burstmap.local.states.redrive import NotRedrivable, RedrivePoint
 
 
 class InputTooLarge(ValueError):
@@ -159,6 +167,13 @@ def execute(
     max_workers: int | None = None,
     seed: int | None = None,
     on_progress: Callable[[Any], None] | None = None,
+    on_event: Callable[[HistoryEvent], None] | None = None,
+    first_event_id: int = 2,
+    on_map_run: Callable[[MapRun], None] | None = None,
+    keep_child_records: bool = False,
+    cancellation: Cancellation | None = None,
+    redrive: RedrivePoint | None = None,
+    start_time: datetime | None = None,
 ) -> ExecutionResult:
     """Run one execution and return how it ended (a failed execution is a result, not an exception).
 
@@ -170,15 +185,28 @@ def execute(
     Raises UnsupportedFeature / DefinitionError before running anything the engine would not run
     as AWS does, InputTooLarge for an input past 256 KiB, and ExecuteArgumentError (a ValueError; the
     TypeError subclass for a wrong type) naming an argument that cannot run.
+
+    What a server needs to show a running execution as AWS does (nothing of it costs a run that does
+    not ask): `on_event` receives each history event (core/history.py), numbered from
+    `first_event_id` (ExecutionStarted, 1, and the execution's end are the caller's); `on_map_run`
+    receives each MapRun as it starts and ends, whose counts move in between (`MapRun.describe()`);
+    `keep_child_records` keeps each map run's children (`MapRun.ledger`); `cancellation` stops the
+    run (the result is ABORTED, its map runs end ABORTED). An unsuccessful result has a
+    `redrive_point`; `execute(..., redrive=point)` resumes there (states/redrive.py), with the original
+    `start_time` of the execution.
     """
     machine = load_definition(definition)
     _check_arguments(input, functions, retry_time_scale, max_workers)
     if json_size(input) > STATE_PAYLOAD_LIMIT_BYTES:
         raise InputTooLarge("the execution input is larger than 256 KiB: pass large item lists through S3")
+    if redrive is not None and redrive.unsupported is not None:
+        raise NotRedrivable(redrive.unsupported)
     owned_runtime = _runtime_for(functions) if runtime is None and functions else None
     if owned_runtime is not None:
         runtime = owned_runtime
     clock = clock or RealClock()
+    if cancellation is None and machine.get("TimeoutSeconds") is not None:
+        cancellation = Cancellation()  # a run past its TimeoutSeconds is stopped, not left running
     services = Services(
         runtime=runtime,
         s3=_s3_client(s3_client, s3_endpoint_url, region),
@@ -188,20 +216,26 @@ def execute(
         max_workers=max_workers or getattr(runtime, "workers", None),
         region=region,
         account=account,
+        on_map_run=on_map_run,
+        keep_child_records=keep_child_records or redrive is not None,
+        cancellation=cancellation,
     )
     if on_progress is not None:
         services.on_map_run_progress = _progress_callback(on_progress, services.stats, time.monotonic())
+    redrive_count = 0 if redrive is None else redrive.redrive_count + 1
     context = execution_context(
         execution_input=input,
-        start_time=clock.now(),
+        start_time=start_time or clock.now(),
         region=region,
         account=account,
         state_machine_name=state_machine_name,
         execution_name=name,
         role_arn=role_arn,
+        redrive_count=redrive_count,
     )
+    events = EventCounter(first_event_id, _sink(on_event, clock), first_event_id - 1 if redrive else 0)
     try:
-        result = _run(machine, input, context, services)
+        result = _run(machine, input, context, services, events, redrive, redrive_count)
     finally:
         if owned_runtime is not None:
             owned_runtime.close()
@@ -231,6 +265,16 @@ def _check_arguments(data: Any, functions: Any, retry_time_scale: Any, max_worke
         raise ExecuteArgumentError(f"max_workers={max_workers!r}: must be 1 or more")
 
 
+def _sink(on_event: Callable[[HistoryEvent], None] | None, clock: Clock) -> EventSink | None:
+    if on_event is None:
+        return None
+
+    def sink(event_id: int, event_type: str, previous: int, details: dict[str, Any] | None) -> None:
+        on_event(HistoryEvent(event_id, event_type, clock.now(), previous, details))
+
+    return sink
+
+
 def _s3_client(s3_client: Any, endpoint_url: str | None, region: str) -> Any:
     """The given S3 client, else one for the endpoint (None: no S3 for ItemReader/ResultWriter)."""
     if s3_client is None and endpoint_url is not None:
@@ -240,13 +284,42 @@ def _s3_client(s3_client: Any, endpoint_url: str | None, region: str) -> Any:
     return s3_client
 
 
-def _run(machine: dict[str, Any], data: Any, context: dict[str, Any], services: Services) -> ExecutionResult:
-    """Run the machine under its TimeoutSeconds: how it ended (a failure is a result)."""
+WIND_DOWN_SECONDS = 30.0
+"""How long a timed-out run may take to stop (its map runs abort their children) before the result."""
+
+
+def _run(
+    machine: dict[str, Any],
+    data: Any,
+    context: dict[str, Any],
+    services: Services,
+    events: EventCounter,
+    redrive: RedrivePoint | None,
+    redrive_count: int,
+) -> ExecutionResult:
+    """Run the machine (from a redrive point, if given) under its TimeoutSeconds: how it ended (a
+    failure is a result), with where a redrive would resume."""
     result = ExecutionResult(status="RUNNING", stats=services.stats)
     timeout = machine.get("TimeoutSeconds")
+    interpreter = Interpreter(services)
+    stopped_at: dict[str, Any] = {}
+    ended = threading.Event()
+    scope, start_at = None, None
+    if redrive is not None:
+        data, start_at = redrive.input, redrive.state
+        scope = VariableScope()
+        scope.assign(redrive.variables)
+        if redrive.map_run is not None:
+            services.map_run_redrives[redrive.state] = MapRunRedrive.from_state(redrive.map_run)
 
     def run() -> Any:
-        return Interpreter(services).run_machine(machine, data, context, EventCounter())
+        try:
+            return interpreter.run_machine(machine, data, context, events, scope=scope, start_at=start_at)
+        except (StatesError, ExecutionAborted) as exc:
+            stopped_at["at"] = getattr(exc, "unsuccessful", None)
+            raise
+        finally:
+            ended.set()
 
     try:
         result.output = run() if timeout is None else services.clock.call_with_timeout(run, float(timeout))
@@ -255,6 +328,17 @@ def _run(machine: dict[str, Any], data: Any, context: dict[str, Any], services: 
         # The execution's own TimeoutSeconds: AWS stops it with status TIMED_OUT and States.Timeout.
         result.status, result.error = "TIMED_OUT", "States.Timeout"
         result.cause = f"The execution ran longer than its TimeoutSeconds ({timeout} s)."
+        if services.cancellation is not None:
+            services.cancellation.cancel()
+            ended.wait(WIND_DOWN_SECONDS)
+    except ExecutionAborted:
+        result.status = "ABORTED"
     except StatesError as exc:
         result.status, result.error, result.cause = "FAILED", exc.error, exc.cause
+    where = stopped_at.get("at")
+    if result.status != "SUCCEEDED" and where is not None:
+        execution_arn = context["Execution"]["Id"]
+        result.redrive_point = RedrivePoint.at(
+            where, machine, services.map_runs, execution_arn, redrive_count
+        )
     return result

@@ -1,11 +1,10 @@
 """What the server needs from an engine: start, observe, stop and redrive executions in the background.
 
-The API layer (``stepfunctions.py``) speaks AWS's wire protocol and keeps the records; everything that
-runs an execution sits behind :class:`ExecutionBackend`. A backend reports what happens through an
-:class:`ExecutionListener` (history events, map runs with their counts, the end) and hands back an
-:class:`ExecutionHandle` to stop or join the run. :class:`BackendCapabilities` says which of AWS's
-behaviours a backend reproduces, so the API can refuse, by name, what it does not (``NotSupportedLocally``)
-instead of pretending.
+The API layer (``stepfunctions.py``) speaks AWS's wire protocol and keeps the records; what runs an
+execution sits behind :class:`ExecutionBackend`. A backend reports what happens through an
+:class:`ExecutionListener` (history events, map runs as they run, the end) and hands back an
+:class:`ExecutionHandle` to stop or join the run. An execution that ended unsuccessfully carries its
+``redrive_point`` (plain JSON), which a redrive hands back to the backend.
 """
 
 from __future__ import annotations
@@ -13,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from burstmap.local.core.history import HistoryEvent
+from burstmap.local.dmap.child_ledger import ChildLedger
 
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -53,21 +55,9 @@ class ExecutionRequest:
     after the ExecutionRedriven event (ids then match the ``entered at the event id #N`` of causes)."""
 
 
-@dataclass(frozen=True)
-class HistoryEvent:
-    """One GetExecutionHistory event as the backend numbered it."""
-
-    id: int
-    type: str  # TaskStateEntered, MapRunStarted, LambdaFunctionSucceeded, ...
-    timestamp: datetime
-    previous_event_id: int = 0
-    details: dict[str, Any] | None = None
-    """The event's ``*EventDetails`` member, e.g. ``{"stateEnteredEventDetails": {"name": "Start"}}``."""
-
-
 @dataclass
 class MapRunSnapshot:
-    """One map run as DescribeMapRun shows it, at one moment."""
+    """One map run as DescribeMapRun shows it, at one moment, with its children's records."""
 
     map_run_arn: str
     execution_arn: str
@@ -82,6 +72,16 @@ class MapRunSnapshot:
     stop_date: datetime | None = None
     redrive_count: int = 0
     redrive_date: datetime | None = None
+    execution_type: str = "STANDARD"
+    """Of its children: STANDARD children are listed and described; AWS records no EXPRESS ones."""
+    children: ChildLedger | None = field(default=None, compare=False, repr=False)
+    """Every child's status and dates, the unsuccessful ones in detail (None: not kept)."""
+
+
+class LiveMapRun(Protocol):
+    """A map run the backend is running: its current state on every read."""
+
+    def snapshot(self) -> MapRunSnapshot: ...
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,9 @@ class ExecutionOutcome:
     error: str | None = None
     cause: str | None = None
     map_runs: list[MapRunSnapshot] = field(default_factory=list)
+    redrive_point: dict[str, Any] | None = None
+    """Where a redrive resumes (the engine's RedrivePoint as JSON; its ``unsupported`` says why a
+    redrive is refused), or None when it cannot be redriven."""
 
 
 class ExecutionListener(Protocol):
@@ -101,11 +104,11 @@ class ExecutionListener(Protocol):
 
     def history_event(self, event: HistoryEvent) -> None:
         """One history event between ExecutionStarted and the end (which the server records itself);
-        events may arrive out of id order from concurrent branches and children."""
+        events may arrive out of id order from concurrent branches."""
         ...
 
-    def map_run_changed(self, run: MapRunSnapshot) -> None:
-        """A map run started, or its counts or status changed."""
+    def map_run_changed(self, run: LiveMapRun) -> None:
+        """A map run started, was redriven, or ended; between, its counts move on `run` itself."""
         ...
 
     def finished(self, outcome: ExecutionOutcome) -> None:
@@ -125,25 +128,8 @@ class ExecutionHandle(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class BackendCapabilities:
-    """Which AWS behaviours a backend does not reproduce: each field is None when it does, else a
-    sentence saying what is missing (the API reports it, instead of pretending)."""
-
-    state_history: str | None
-    """History events per state, map run and Lambda task (not only the execution's start and end)."""
-    live_map_runs: str | None
-    """Map runs reported while they run, with their ARN and moving counts (not only at the end)."""
-    stop_aborts_children: str | None
-    """``stop`` aborts a map run's running children (they end ABORTED), as StopExecution does on AWS."""
-    redrive: str | None
-    """``redrive`` reruns only the failed, aborted and timed-out parts of an execution, as AWS does."""
-
-
 class ExecutionBackend(Protocol):
     """Runs executions in the background, for the server's life (warm functions across executions)."""
-
-    capabilities: BackendCapabilities
 
     def check_runnable(self, state_machine: StateMachineSpec) -> None:
         """Raise NotSupportedLocally when this state machine cannot run (checked when it is loaded)."""
@@ -156,8 +142,9 @@ class ExecutionBackend(Protocol):
     def redrive(
         self, request: ExecutionRequest, previous: ExecutionOutcome, listener: ExecutionListener
     ) -> ExecutionHandle:
-        """Rerun the unsuccessful parts of an ended execution (``request.redrive_count`` already
-        counts this redrive); raises NotSupportedLocally when the backend cannot."""
+        """Resume an ended, unsuccessful execution at its ``previous.redrive_point``
+        (``request.redrive_count`` already counts this redrive); raises NotSupportedLocally when it
+        cannot."""
         ...
 
     def close(self) -> None:

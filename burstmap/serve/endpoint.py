@@ -23,13 +23,13 @@ from burstmap.local.services.s3 import LocalS3
 from burstmap.serve import DEFAULT_HOST, DEFAULT_PORT
 from burstmap.serve.backend import NotSupportedLocally, StateMachineSpec
 from burstmap.serve.cloudformation import CloudFormationApi
+from burstmap.serve.engine_backend import EngineBackend
 from burstmap.serve.http_server import EndpointServer
 from burstmap.serve.machines import StackSpec, load_served_app
 from burstmap.serve.s3_proxy import S3Proxy
 from burstmap.serve.s3_state import restore_objects, save_objects
 from burstmap.serve.stepfunctions import StepFunctionsApi
 from burstmap.serve.store import SERVER_STOPPED_CAUSE, SERVER_STOPPED_ERROR, ExecutionStore
-from burstmap.serve.thread_backend import ThreadBackend
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class LocalEndpoint:
         self.retry_time_scale = retry_time_scale
         self.s3: Any = None
         self.runtime: Any = None
-        self.backend: ThreadBackend | None = None
+        self.backend: EngineBackend | None = None
         self.store: ExecutionStore | None = None
         self.stepfunctions: StepFunctionsApi | None = None
         self._server: EndpointServer | None = None
@@ -95,7 +95,7 @@ class LocalEndpoint:
             # Workers reach S3 directly and every other AWS API (Step Functions, ...) through this server.
             worker_env = {**self.s3.env(), "AWS_ENDPOINT_URL": self.url}
             self.runtime = LambdaRuntime(self.functions, workers=self.workers, extra_env=worker_env)
-            self.backend = ThreadBackend(
+            self.backend = EngineBackend(
                 self.runtime,
                 self.s3.client(),
                 retry_time_scale=self.retry_time_scale,

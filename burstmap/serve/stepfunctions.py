@@ -9,8 +9,6 @@ ListExecutions newest first, redrive only of an ended, unsuccessful execution wi
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 import threading
@@ -20,6 +18,18 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from burstmap.serve.api_lists import (
+    check_arn,
+    execution_arn,
+    express_arn,
+    list_item,
+    list_order,
+    map_run_machine_arn,
+    one_page,
+    page_of,
+    request_key,
+    without_data,
+)
 from burstmap.serve.backend import (
     ExecutionBackend,
     ExecutionOutcome,
@@ -27,6 +37,7 @@ from burstmap.serve.backend import (
     NotSupportedLocally,
     StateMachineSpec,
 )
+from burstmap.serve.child_executions import describe_child, find_child, list_children
 from burstmap.serve.store import ExecutionRecord, ExecutionStore, to_json_text
 from burstmap.serve.wire import (
     JSON_CONTENT_TYPE,
@@ -40,9 +51,10 @@ from burstmap.serve.wire import (
 )
 
 TARGET_PREFIX = "AWSStepFunctions."
-DEFAULT_PAGE_SIZE = 100
 REDRIVABLE_PERIOD = timedelta(days=14)
 CLIENT_TOKEN_TTL_SECONDS = 15 * 60
+STOP_WIND_DOWN_SECONDS = 10.0
+"""How long RedriveExecution waits for a just-stopped execution's engine to report where it stopped."""
 CLIENT_TOKENS_KEPT = 10
 _NAME_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
 
@@ -109,8 +121,8 @@ class StepFunctionsApi:
             {"stateMachineArn": m.arn, "name": m.name, "type": m.type, "creationDate": m.creation_date}
             for m in sorted(self.machines.values(), key=lambda m: m.name)
         ]
-        page, token = _page(items, request, "ListStateMachines", "")
-        return {"stateMachines": page, **token}
+        listed, token = one_page(items, request, "ListStateMachines", "")
+        return {"stateMachines": listed, **token}
 
     def describe_state_machine(self, request: dict[str, Any]) -> dict[str, Any]:
         machine = self._machine(request["stateMachineArn"])
@@ -141,14 +153,14 @@ class StepFunctionsApi:
         name, input_text, execution_input = self._name_and_input(request)
         if machine.type == "EXPRESS":  # not recorded by AWS: no Describe/List/History, names reusable
             record = self._run(
-                machine, _express_arn(machine, name), name, input_text, execution_input, request
+                machine, express_arn(machine, name), name, input_text, execution_input, request
             )
             return {"executionArn": record.execution_arn, "startDate": record.start_date}
-        arn = _execution_arn(machine, name)
+        arn = execution_arn(machine, name)
         with self._start_lock:
             existing = self.store.get(arn)
             if existing is not None:
-                current = existing.snapshot()
+                current = existing.describe()
                 if current["status"] == "RUNNING" and current["input_text"] == input_text:
                     return {"executionArn": arn, "startDate": current["start_date"]}
                 raise ApiError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
@@ -164,10 +176,10 @@ class StepFunctionsApi:
                 f"EXPRESS state machines; {machine.arn} is {machine.type}",
             )
         name, input_text, execution_input = self._name_and_input(request)
-        arn = _express_arn(machine, name)
+        arn = express_arn(machine, name)
         record = self._run(machine, arn, name, input_text, execution_input, request, sync=True)
         record.wait()
-        current = record.snapshot()
+        current = record.describe()
         response = {
             "executionArn": current["execution_arn"],
             "stateMachineArn": machine.arn,
@@ -249,10 +261,18 @@ class StepFunctionsApi:
     # ------------------------------------------------------------------------------ executions
 
     def describe_execution(self, request: dict[str, Any]) -> dict[str, Any]:
-        current = self._execution(request["executionArn"]).snapshot()
+        arn = request["executionArn"]
+        check_arn(arn, ("execution",))
+        record = self.store.get(arn)
+        if record is None:
+            child = find_child(self.store, arn)
+            if child is None:
+                raise ApiError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
+            return describe_child(*child)
+        current = record.describe()
         status, reason = self._redrive_status(current)
         response = {
-            **_list_item(current),
+            **list_item(current),
             "input": current["input_text"],
             "inputDetails": {"included": True},
             "error": current["error"],
@@ -264,6 +284,9 @@ class StepFunctionsApi:
         response["redriveCount"] = current["redrive_count"]
         if current["status"] == "SUCCEEDED":
             response.update(output=current["output_text"], outputDetails={"included": True})
+        if request.get("includedData") == "METADATA_ONLY":  # a poller that needs only the status
+            for key in ("input", "inputDetails", "output", "outputDetails"):
+                response.pop(key, None)
         return response
 
     def list_executions(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -274,71 +297,84 @@ class StepFunctionsApi:
                 "1 validation error detected: give either a stateMachineArn or a mapRunArn, not both "
                 "and not neither",
             )
+        status_filter, redrive_filter = request.get("statusFilter"), request.get("redriveFilter")
         if map_run is not None:
-            _check_arn(map_run, ("mapRun",))
-            raise ApiError(
-                "ValidationException",
-                "not supported locally yet: listing a map run's child executions needs the engine to "
-                "keep its child execution records (burstmap serve keeps each map run's counts)",
-            )
+            return self._list_children(map_run, request)
         machine = self._machine(arn)
         if machine.type == "EXPRESS":
             raise ApiError(
                 "StateMachineTypeNotSupported",
                 f"This operation is not supported by this type of state machine: {machine.arn} is EXPRESS",
             )
-        status_filter, redrive_filter = request.get("statusFilter"), request.get("redriveFilter")
         if status_filter == "PENDING_REDRIVE":
             raise ApiError(
                 "ValidationException", "The PENDING_REDRIVE statusFilter can only be used with a mapRunArn"
             )
         rows = [
             current
-            for current in (record.snapshot() for record in self.store.all())
+            for current in (record.describe() for record in self.store.all())
             if current["state_machine_arn"] == machine.arn
             and status_filter in (None, current["status"])
             and redrive_filter in (None, "REDRIVEN" if current["redrive_count"] else "NOT_REDRIVEN")
         ]
-        rows.sort(key=_list_order, reverse=True)
-        page, token = _page(
-            [_list_item(row) for row in rows], request, "ListExecutions", _request_key(request)
+        rows.sort(key=list_order, reverse=True)
+        listed, token = one_page(
+            [list_item(row) for row in rows], request, "ListExecutions", request_key(request)
         )
-        return {"executions": page, **token}
+        return {"executions": listed, **token}
+
+    def _list_children(self, map_run_arn: str, request: dict[str, Any]) -> dict[str, Any]:
+        check_arn(map_run_arn, ("mapRun",))
+        found = self.store.find_map_run(map_run_arn)
+        if found is None:
+            raise ApiError("ResourceNotFound", f"Resource not found: '{map_run_arn}'")
+        redrive_filter = request.get("redriveFilter")
+        children = (
+            child
+            for child in list_children(found[1], request.get("statusFilter"))
+            if redrive_filter in (None, "REDRIVEN" if child["redriveCount"] else "NOT_REDRIVEN")
+        )
+        listed, token = page_of(children, request, "ListExecutions", request_key(request))
+        return {"executions": listed, **token}
 
     def stop_execution(self, request: dict[str, Any]) -> dict[str, Any]:
         record = self._execution(request["executionArn"])
         record.stop(request.get("error"), request.get("cause"), datetime.now(UTC))
-        return {"stopDate": record.snapshot()["stop_date"]}
+        return {"stopDate": record.describe()["stop_date"]}
 
     def get_execution_history(self, request: dict[str, Any]) -> dict[str, Any]:
-        events = self._execution(request["executionArn"]).snapshot()["events"]
+        record = self._execution(request["executionArn"])
+        record.settle_stop()
+        events = record.history()
         if request.get("reverseOrder"):
             events.reverse()
         if request.get("includeExecutionData") is False:
-            events = [_without_data(event) for event in events]
-        page, token = _page(events, request, "GetExecutionHistory", _request_key(request))
-        return {"events": page, **token}
+            events = [without_data(event) for event in events]
+        listed, token = one_page(events, request, "GetExecutionHistory", request_key(request))
+        return {"events": listed, **token}
 
     # ------------------------------------------------------------------------------ map runs
 
     def list_map_runs(self, request: dict[str, Any]) -> dict[str, Any]:
-        current = self._execution(request["executionArn"]).snapshot()
+        arn = request["executionArn"]
+        # The map runs this execution started (those of a Map nested in its children belong to them).
+        runs = [run for run in self._execution(arn).map_run_snapshots() if run.execution_arn == arn]
         items = [
             {
                 "executionArn": run.execution_arn,
                 "mapRunArn": run.map_run_arn,
-                "stateMachineArn": _map_run_machine_arn(run.map_run_arn),
+                "stateMachineArn": map_run_machine_arn(run.map_run_arn),
                 "startDate": run.start_date,
                 "stopDate": run.stop_date,
             }
-            for run in sorted(current["map_runs"], key=lambda run: run.start_date)
+            for run in sorted(runs, key=lambda run: run.start_date)
         ]
-        page, token = _page(items, request, "ListMapRuns", _request_key(request))
-        return {"mapRuns": page, **token}
+        listed, token = one_page(items, request, "ListMapRuns", request_key(request))
+        return {"mapRuns": listed, **token}
 
     def describe_map_run(self, request: dict[str, Any]) -> dict[str, Any]:
         arn = request["mapRunArn"]
-        _check_arn(arn, ("mapRun",))
+        check_arn(arn, ("mapRun",))
         found = self.store.find_map_run(arn)
         if found is None:
             raise ApiError("ResourceNotFound", f"Resource not found: '{arn}'")
@@ -367,7 +403,10 @@ class StepFunctionsApi:
             earlier = self._earlier_redrive(record.execution_arn, token)
             if earlier is not None:
                 return {"redriveDate": earlier}
-        current = record.snapshot()
+        current = record.describe()
+        if current["status"] != "RUNNING" and not current["end_reported"]:
+            record.wait(timeout=STOP_WIND_DOWN_SECONDS)  # a just-stopped engine reports where it stopped
+            current = record.describe()
         status, reason = self._redrive_status(current)
         if status != "REDRIVABLE":
             raise ApiError("ExecutionNotRedrivable", reason or "Execution cannot be redriven")
@@ -379,7 +418,8 @@ class StepFunctionsApi:
             output=None,
             error=current["error"],
             cause=current["cause"],
-            map_runs=current["map_runs"],
+            map_runs=record.map_run_snapshots(),
+            redrive_point=current["redrive_point"],
         )
         record.redriven(when)
         run = ExecutionRequest(
@@ -406,9 +446,16 @@ class StepFunctionsApi:
             return "NOT_REDRIVABLE", f"Execution is {status} and cannot be redriven"
         if current["stop_date"] is not None and datetime.now(UTC) - current["stop_date"] > REDRIVABLE_PERIOD:
             return "NOT_REDRIVABLE", "Execution redrivable period exceeded"
-        missing = self.backend.capabilities.redrive
-        if missing is not None:
-            return "NOT_REDRIVABLE", missing
+        point = current["redrive_point"]
+        if point is None and not current["end_reported"]:
+            return "NOT_REDRIVABLE", "the stopped execution is still winding down: try again in a moment"
+        if point is None:
+            return "NOT_REDRIVABLE", (
+                "not supported locally: no state of the execution was left unfinished (it failed before its "
+                "first state, or was stopped as its last one ended)"
+            )
+        if point.get("unsupported"):
+            return "NOT_REDRIVABLE", point["unsupported"]
         return "REDRIVABLE", None
 
     def _earlier_redrive(self, arn: str, token: str) -> datetime | None:
@@ -431,7 +478,7 @@ class StepFunctionsApi:
     # ------------------------------------------------------------------------------ lookups
 
     def _machine(self, arn: str) -> StateMachineSpec:
-        _check_arn(arn, ("stateMachine",))
+        check_arn(arn, ("stateMachine",))
         machine = self.machines.get(arn)
         if machine is None:
             raise ApiError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
@@ -450,91 +497,8 @@ class StepFunctionsApi:
         return machine
 
     def _execution(self, arn: str) -> ExecutionRecord:
-        _check_arn(arn, ("execution",))
+        check_arn(arn, ("execution",))
         record = self.store.get(arn)
         if record is None:
             raise ApiError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
         return record
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-
-
-def _check_arn(arn: str, resource_types: tuple[str, ...]) -> None:
-    """InvalidArn, worded as AWS words it, unless ``arn`` is a Step Functions ARN of one of the types."""
-    parts = arn.split(":")
-    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "states" or not all(parts[3:6]):
-        raise ApiError("InvalidArn", f"Invalid Arn: 'Invalid ARN prefix: {arn}'")
-    if parts[5] not in resource_types:
-        raise ApiError("InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {parts[5]}'")
-
-
-def _execution_arn(machine: StateMachineSpec, name: str) -> str:
-    """``...:execution:<machine>:<name>``: what the engine's context object calls the execution too."""
-    return machine.arn.replace(":stateMachine:", ":execution:", 1) + f":{name}"
-
-
-def _express_arn(machine: StateMachineSpec, name: str) -> str:
-    return machine.arn.replace(":stateMachine:", ":express:", 1) + f":{name}:{uuid.uuid4()}"
-
-
-def _map_run_machine_arn(map_run_arn: str) -> str:
-    """``...:mapRun:<machine>/<label>:<id>`` -> ``...:stateMachine:<machine>/<label>``."""
-    prefix, _, _ = map_run_arn.rpartition(":")
-    return prefix.replace(":mapRun:", ":stateMachine:", 1)
-
-
-def _list_item(current: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "executionArn": current["execution_arn"],
-        "stateMachineArn": current["state_machine_arn"],
-        "name": current["name"],
-        "status": current["status"],
-        "startDate": current["start_date"],
-        "stopDate": current["stop_date"],
-        "redriveCount": current["redrive_count"],
-        "redriveDate": current["redrive_date"],
-    }
-
-
-def _list_order(current: dict[str, Any]) -> datetime:
-    """Running executions by their start (or redrive) date, the others by their stop date."""
-    if current["status"] == "RUNNING":
-        return current["redrive_date"] or current["start_date"]
-    return current["stop_date"] or current["start_date"]
-
-
-def _without_data(event: dict[str, Any]) -> dict[str, Any]:
-    """A history event without its input and output (GetExecutionHistory includeExecutionData false)."""
-    stripped = {}
-    for key, value in event.items():
-        if key.endswith("EventDetails") and isinstance(value, dict):
-            value = {k: v for k, v in value.items() if k not in ("input", "output")}
-        stripped[key] = value
-    return stripped
-
-
-def _request_key(request: dict[str, Any]) -> str:
-    """The arguments a nextToken is tied to (AWS: "keep all other arguments unchanged")."""
-    kept = {k: v for k, v in request.items() if k not in ("nextToken", "maxResults")}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _page(items: list[Any], request: dict[str, Any], op: str, key: str) -> tuple[list[Any], dict[str, str]]:
-    """One page of ``items`` (maxResults, 0 = the default 100) and the nextToken for the rest."""
-    size = request.get("maxResults") or DEFAULT_PAGE_SIZE
-    start = 0
-    token = request.get("nextToken")
-    if token is not None:
-        try:
-            decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-            if decoded["op"] != op or decoded["key"] != key:
-                raise ValueError("the token belongs to other arguments")
-            start = int(decoded["offset"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ApiError("InvalidToken", f"Invalid Token: '{token}'") from exc
-    page = items[start : start + size]
-    if start + size >= len(items):
-        return page, {}
-    following = json.dumps({"op": op, "key": key, "offset": start + size}).encode()
-    return page, {"nextToken": base64.urlsafe_b64encode(following).decode()}

@@ -1,4 +1,5 @@
-"""Fixtures of the client tests: AWS accounts in moto, stubbed clients, and a process without credentials."""
+"""Fixtures of the client tests: AWS accounts in moto, a served engine for what moto cannot answer
+(map runs, executions that run, redrives), clients to swap in, and a process without credentials."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import boto3
 import pytest
 from aws_fakes import BUCKET, DEFINITION, MACHINE, REGION, ROLE_ARN, stack_template
 from moto import mock_aws
+from served_job import CONTROLS, served_clients, served_endpoint
 
 from burstmap.client import aws
+from burstmap.serve.endpoint import LocalEndpoint
 
 
 @pytest.fixture
@@ -36,9 +39,26 @@ def stack() -> Iterator[aws.BurstmapStack]:
         yield aws.BurstmapStack.from_stack(MACHINE, cloudformation=cloudformation)
 
 
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[LocalEndpoint, aws.Clients]]:
+    """``burstmap serve`` in process over served_job.py's machine, and clients pointed at it."""
+    CONTROLS.reset()
+    with served_endpoint() as endpoint:
+        yield endpoint, served_clients(endpoint.url)
+
+
+@pytest.fixture
+def served_clients_of(served: tuple[LocalEndpoint, aws.Clients]) -> Iterator[aws.Clients]:
+    """The served endpoint's clients, its compute reset (not repaired, nothing held) after each test."""
+    CONTROLS.reset()
+    CONTROLS.gate.clear()
+    yield served[1]
+    CONTROLS.reset()
+
+
 @pytest.fixture
 def use_clients(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Make every AWS client the code creates these ones (stubbed or moto): ``use_clients(sfn, s3=...)``."""
+    """Make every AWS client the code creates these: ``use_clients(sfn, s3=...)`` (moto, served, stubbed)."""
 
     def install(sfn: Any, s3: Any = None, cloudformation: Any = None) -> None:
         clients = aws.Clients(sfn=sfn, s3=s3, cloudformation=cloudformation)

@@ -1,15 +1,19 @@
 """Jobs on AWS (burstmap.client.aws_job, public as burstmap.remote) against moto (Step Functions, S3,
-CloudFormation), Stubber for what moto lacks."""
+CloudFormation) and, for what moto lacks (map runs, executions that run, failures, redrives), against a
+served engine (served_job.py). Stubber and raw HTTP answers only for what no server here produces:
+access denied and throttling."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.endpoint
 import pytest
+import served_job
 from aws_fakes import (
     BUCKET,
     EXECUTION_ARN,
@@ -17,19 +21,16 @@ from aws_fakes import (
     MAP_RUN_ARN,
     REGION,
     child_record,
-    describe_map_run,
-    describe_state_machine,
     execution,
     finish_moto_execution,
     lambda_cause,
-    list_map_runs,
     put_results,
     stack_template,
     stubbed_sfn,
 )
 from botocore.awsrequest import AWSResponse
-from botocore.stub import ANY
 from moto import mock_aws
+from served_job import CONTROLS, job_input
 
 from burstmap import remote
 from burstmap.client.aws import Clients, aws_clients
@@ -111,17 +112,13 @@ def test_download_results_copies_manifest_files_and_failed_items(moto_account, t
     ]
 
 
-def test_download_results_without_a_manifest_says_to_wait(moto_account, tmp_path: Path):
-    clients, arn = moto_account
-    job = AwsJob.start(arn, {"size": 3}, clients=clients)
-    finish_moto_execution(job.execution_arn, "SUCCEEDED", output={"total_sum": "3"})
-    sfn, stubber = stubbed_sfn()  # moto's ListMapRuns is a no-op: answer like AWS, with one map run
-    stubber.add_response("describe_execution", execution("SUCCEEDED", output={"total_sum": "3"}))
-    stubber.add_response("describe_state_machine", describe_state_machine())
-    stubber.add_response("list_map_runs", list_map_runs())
-    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=clients.s3, cloudformation=None))
-    with pytest.raises(remote.NoResults, match="no ResultWriter manifest yet"):
-        job.download_results(tmp_path)
+def test_download_results_before_the_map_writes_says_to_wait(served_clients_of, tmp_path: Path):
+    job = AwsJob.start(served_job.MACHINE_ARN, job_input([1], wait_seconds=60), clients=served_clients_of)
+    try:
+        with pytest.raises(remote.NoResults, match="no ResultWriter manifest yet"):
+            job.download_results(tmp_path)
+    finally:
+        job.cancel()
 
 
 def test_stack_outputs_resolve_the_state_machine_and_bucket():
@@ -153,97 +150,102 @@ def test_stack_without_burstmap_outputs_is_refused():
             remote.BurstmapStack.from_stack("other", cloudformation=cloudformation)
 
 
-# ------------------------------------------------------------------------------------------- stubbed
-def test_progress_sums_describe_map_run_item_counts():
-    sfn, stubber = stubbed_sfn()
-    stubber.add_response("describe_execution", execution("RUNNING"))
-    stubber.add_response("list_map_runs", list_map_runs(), {"executionArn": EXECUTION_ARN})
-    stubber.add_response(
-        "describe_map_run",
-        describe_map_run(succeeded=5, failed=1, running=3, pending=1, total=10),
-        {"mapRunArn": MAP_RUN_ARN},
+# ------------------------------------------------------------------------------------------- served
+def eventually(condition, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.02)
+    return value
+
+
+def test_progress_sums_describe_map_run_item_counts_while_the_job_runs(served_clients_of):
+    served_input = job_input(list(range(6)), hold=[4, 5])
+    job = AwsJob.start(served_job.MACHINE_ARN, served_input, clients=served_clients_of)
+    progress = eventually(lambda: (p := job.progress()).succeeded == 4 and p.running == 2 and p)
+    assert (progress.total, progress.failed, progress.pending, progress.done) == (6, 0, 0, 4)
+    CONTROLS.gate.set()
+    assert job.wait(poll_seconds=0.05)["status"] == "SUCCEEDED"
+    assert job.progress().succeeded == 6
+
+
+def test_progress_before_the_map_starts_has_no_total(served_clients_of):
+    job = AwsJob.start(served_job.MACHINE_ARN, job_input([1], wait_seconds=60), clients=served_clients_of)
+    try:
+        assert job.status == "RUNNING" and job.map_run_arns() == []
+        assert job.progress().total is None
+    finally:
+        job.cancel()
+
+
+def test_wait_polls_until_the_execution_ends_and_reports_progress(served_clients_of):
+    calls: list[str] = []
+    served_clients_of.sfn.meta.events.register(
+        "before-call.sfn.*", lambda model, **kwargs: calls.append(model.name)
     )
-    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
-    progress = job.progress()
-    assert (progress.total, progress.succeeded, progress.failed, progress.running, progress.pending) == (
-        10,
-        5,
-        1,
-        3,
-        1,
-    )
-    assert progress.done == 6
-    stubber.assert_no_pending_responses()
-
-
-def test_progress_before_the_map_starts_has_no_total():
-    sfn, stubber = stubbed_sfn()
-    stubber.add_response("describe_execution", execution("RUNNING"))
-    stubber.add_response("list_map_runs", {"mapRuns": []})
-    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
-    assert job.progress().total is None
-
-
-def test_wait_polls_until_the_execution_ends_and_reports_progress():
-    sfn, stubber = stubbed_sfn()
-    for status, done in (("RUNNING", 1), ("RUNNING", 3), ("SUCCEEDED", 4)):
-        output = {"total_sum": "10"} if status == "SUCCEEDED" else None
-        stubber.add_response("describe_execution", execution(status, output=output))
-        stubber.add_response("list_map_runs", list_map_runs())
-        stubber.add_response("describe_map_run", describe_map_run(succeeded=done, running=4 - done, total=4))
+    job = AwsJob.start(served_job.MACHINE_ARN, job_input(list(range(8)), hold=[7]), clients=served_clients_of)
     seen: list[Progress] = []
     sleeps: list[float] = []
-    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
-    final = job.wait(on_progress=seen.append, poll_seconds=0.5, sleep=sleeps.append)
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(seen) >= 2:
+            CONTROLS.gate.set()  # once a held item has been seen running, let it finish
+        time.sleep(0.05)
+
+    final = job.wait(on_progress=seen.append, poll_seconds=0.5, sleep=sleep)
     assert final["status"] == "SUCCEEDED"
-    assert [p.done for p in seen] == [1, 3, 4]
-    assert sleeps == [0.5, 0.5]
-    assert job.result() == {"total_sum": "10"}  # the final description is reused: no more calls
-    stubber.assert_no_pending_responses()
+    assert [p.done for p in seen] == sorted(p.done for p in seen) and seen[-1].done == 8
+    assert any(p.running >= 1 for p in seen) and set(sleeps) == {0.5}
+    calls.clear()
+    map_run_arn = served_job.MACHINE_ARN.replace(":stateMachine:", ":mapRun:") + "/Compute:"
+    assert job.result()["MapRunArn"].startswith(map_run_arn)
+    assert calls == []  # the final description is reused: no more calls
 
 
-def test_failed_execution_raises_job_failed_with_the_first_failing_item():
-    with mock_aws():
-        s3 = boto3.client("s3", region_name=REGION)
-        s3.create_bucket(Bucket=BUCKET)
-        put_results(
-            s3,
-            succeeded=[child_record(0, 0, output=0)],
-            failed=[
-                child_record(3, 3, error="ValueError", cause=lambda_cause("item 3 is odd")),
-                child_record(5, 5, error="ValueError", cause=lambda_cause("item 5 is odd")),
-            ],
-        )
-        sfn, stubber = stubbed_sfn()
-        stubber.add_response(
-            "describe_execution",
-            execution(
-                "FAILED",
-                error="States.ExceedToleratedFailureThreshold",
-                cause="The specified tolerated failure threshold was exceeded",
-            ),
-        )
-        stubber.add_response(
-            "describe_state_machine", describe_state_machine(), {"stateMachineArn": MACHINE_ARN}
-        )
-        stubber.add_response("list_map_runs", list_map_runs())
-        stubber.add_response(
-            "describe_map_run", describe_map_run(succeeded=1, failed=2, total=3, status="FAILED")
-        )
-        job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=s3, cloudformation=None))
-        with pytest.raises(remote.JobFailed) as raised:
-            job.result()
+def test_a_failed_execution_raises_job_failed_with_the_first_failing_item(served_clients_of):
+    job = AwsJob.start(served_job.MACHINE_ARN, job_input(list(range(6)), fail=[3]), clients=served_clients_of)
+    assert job.wait(poll_seconds=0.05)["status"] == "FAILED"
+    with pytest.raises(remote.JobFailed) as raised:
+        job.result()
     failed = raised.value
-    assert failed.error == "States.ExceedToleratedFailureThreshold"
-    first = failed.first_failure
-    assert (first.status, first.index, first.item, first.error, first.cause) == (
-        "FAILED",
-        3,
-        3,
-        "ValueError",
-        lambda_cause("item 3 is odd"),
+    assert (failed.error, failed.cause) == (
+        "States.ExceedToleratedFailureThreshold",
+        "The specified tolerated failure threshold was exceeded",
     )
-    assert failed.failed_items == 2
+    first = failed.first_failure
+    assert (first.status, first.index, first.item, first.error) == ("FAILED", 3, 3, "ValueError")
+    assert json.loads(first.cause)["errorMessage"] == "item 3 is odd"
+    assert failed.failed_items == 1
+
+
+def test_redrive_reruns_the_failed_items_and_the_job_succeeds(served_clients_of, tmp_path: Path):
+    job = AwsJob.start(served_job.MACHINE_ARN, job_input(list(range(6)), fail=[2]), clients=served_clients_of)
+    assert job.wait(poll_seconds=0.05)["status"] == "FAILED"
+    CONTROLS.repaired = True
+    redriven = job.redrive()
+    assert redriven.tzinfo is not None
+    final = job.wait(poll_seconds=0.05)
+    assert (final["status"], final["redriveCount"]) == ("SUCCEEDED", 1)
+    downloaded = job.download_results(tmp_path / "out")
+    outputs = [
+        json.loads(record["Output"])
+        for path in downloaded.result_files
+        if path.name.startswith("SUCCEEDED")
+        for record in json.loads(path.read_text())
+    ]
+    assert sorted(outputs) == [i * 10 for i in range(6)] and downloaded.failed_count == 0
+    (run,) = job.map_runs()
+    assert (run["redriveCount"], run["itemCounts"]["succeeded"]) == (1, 6)
+
+
+def test_redrive_of_a_succeeded_execution_says_why_not(served_clients_of):
+    job = AwsJob.start(served_job.MACHINE_ARN, job_input([1]), clients=served_clients_of)
+    assert job.wait(poll_seconds=0.05)["status"] == "SUCCEEDED"
+    with pytest.raises(
+        remote.AwsError, match="cannot be redriven: Execution is SUCCEEDED and cannot be redriven"
+    ):
+        job.redrive()
 
 
 def test_batched_failures_name_every_item_of_the_batch(moto_account):
@@ -259,30 +261,6 @@ def test_batched_failures_name_every_item_of_the_batch(moto_account):
         (8, "a", "KeyError", "c"),
         (9, "b", "KeyError", "c"),
     ]
-
-
-def test_redrive_calls_redrive_execution_with_an_idempotency_token():
-    sfn, stubber = stubbed_sfn()  # moto 5.2.5: "The redrive_execution action has not been implemented"
-    stubber.add_response(
-        "redrive_execution",
-        {"redriveDate": execution("FAILED")["startDate"]},
-        {"executionArn": EXECUTION_ARN, "clientToken": ANY},
-    )
-    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
-    assert job.redrive() == execution("FAILED")["startDate"]
-    stubber.assert_no_pending_responses()
-
-
-def test_redrive_of_a_redrive_refused_execution_says_why():
-    sfn, stubber = stubbed_sfn()
-    stubber.add_client_error(
-        "redrive_execution", "ExecutionNotRedrivable", "Execution cannot be redriven: it succeeded", 400
-    )
-    job = AwsJob(EXECUTION_ARN, clients=Clients(sfn=sfn, s3=None, cloudformation=None))
-    with pytest.raises(
-        remote.AwsError, match="cannot be redriven: Execution cannot be redriven: it succeeded"
-    ):
-        job.redrive()
 
 
 # ------------------------------------------------------------------------------------------- errors

@@ -1,14 +1,18 @@
 """A small app to serve in the API tests: state machines over Python handlers, and client helpers.
 
 The machines cover what the operations must answer for: a Lambda task (succeeds or fails on demand), a
-Wait (to catch an execution RUNNING, and to stop it), a Distributed Map with a ResultWriter (map runs),
-an EXPRESS machine (StartSyncExecution) and one the engine refuses (``not supported locally``). The
-handlers are Python callables, so they run in the server's process and the tests start in seconds.
+Wait (to catch an execution RUNNING, and to stop it), a Distributed Map with a ResultWriter (map runs,
+their children, stops and redrives), an EXPRESS machine (StartSyncExecution), one the engine refuses
+(``not supported locally``) and one whose redrive it refuses (a failed Parallel). The handlers are Python
+callables, so they run in the server's process (``CONTROLS`` steers them) and the tests start in seconds;
+the compute's timeout is 60 s, since tests hold it while they look.
 """
 
 from __future__ import annotations
 
 import socket
+import threading
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,10 +35,40 @@ class HandlerFailed(Exception):
     """What ``compute`` raises for an item asked to fail (the ASL error name the tests match)."""
 
 
+class Controls:
+    """What the tests steer ``compute`` with (it runs in the server's process): values that fail until
+    they are repaired, a gate that holds values back, and how often each value was computed."""
+
+    def __init__(self) -> None:
+        self.broken: set[Any] = set()
+        self.held: set[Any] = set()
+        self.gate = threading.Event()
+        self.calls: Counter[Any] = Counter()
+        self._lock = threading.Lock()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.broken.clear()
+            self.held.clear()
+            self.calls.clear()
+        self.gate.set()
+
+    def called(self, value: Any) -> None:
+        with self._lock:
+            self.calls[value] += 1
+
+
+CONTROLS = Controls()
+
+
 def compute(event: dict[str, Any], context: Any) -> Any:
-    if event.get("fail"):
-        raise HandlerFailed(f"asked to fail: {event['value']}")
-    return {"value": event["value"] * 2}
+    value = event["value"]
+    CONTROLS.called(value)
+    if value in CONTROLS.held:
+        CONTROLS.gate.wait(30)
+    if event.get("fail") or value in CONTROLS.broken:
+        raise HandlerFailed(f"asked to fail: {value}")
+    return {"value": value * 2}
 
 
 def machine_arn(name: str) -> str:
@@ -91,7 +125,51 @@ UNSUPPORTED = _machine(
         "States": {"Poll": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "End": True}},
     },
 )
-MACHINES = [DOUBLE, WAITER, MAPPER, EXPRESS, UNSUPPORTED]
+BRANCHES = _machine(
+    "Branches",
+    {
+        "StartAt": "Both",
+        "States": {
+            "Both": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Broken", "States": {"Broken": {"Type": "Fail", "Error": "Broken"}}}
+                ],
+                "End": True,
+            }
+        },
+    },
+)
+NESTED = _machine(
+    "Nested",
+    {
+        "StartAt": "Groups",
+        "States": {
+            "Groups": {
+                "Type": "Map",
+                "ItemsPath": "$.groups",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Each",
+                    "States": {
+                        "Each": {
+                            "Type": "Map",
+                            "ItemSelector": {"value.$": "$$.Map.Item.Value"},
+                            "ItemProcessor": {
+                                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                                "StartAt": "Double",
+                                "States": {"Double": {**TASK, "OutputPath": "$.Payload.value", "End": True}},
+                            },
+                            "End": True,
+                        }
+                    },
+                },
+                "End": True,
+            }
+        },
+    },
+)
+MACHINES = [DOUBLE, WAITER, MAPPER, EXPRESS, UNSUPPORTED, BRANCHES, NESTED]
 STACK = StackSpec(
     name="ServeTest",
     stack_id=stack_id("ServeTest"),
@@ -108,7 +186,7 @@ def served(**options: Any) -> LocalEndpoint:
     return LocalEndpoint(
         MACHINES,
         [STACK],
-        [FunctionSpec(name="compute", handler=compute)],
+        [FunctionSpec(name="compute", handler=compute, timeout_seconds=60)],
         buckets=[RESULTS_BUCKET],
         port=0,
         **options,

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from served_app import DOUBLE, MACHINES, MAPPER, RESULTS_BUCKET, STACK, client, compute
+from served_app import CONTROLS, DOUBLE, MACHINES, MAPPER, RESULTS_BUCKET, STACK, client, compute
 
+from burstmap.local import HistoryEvent
 from burstmap.local.services.lambda_runtime import FunctionSpec
-from burstmap.serve.backend import ExecutionOutcome, HistoryEvent
+from burstmap.serve.backend import ExecutionOutcome
 from burstmap.serve.endpoint import LocalEndpoint
 from burstmap.serve.store import ExecutionRecord, ExecutionStore
 
@@ -21,7 +22,7 @@ def endpoint_over(state_dir: Path, machines: list[Any] = MACHINES) -> LocalEndpo
     return LocalEndpoint(
         machines,
         [STACK],
-        [FunctionSpec(name="compute", handler=compute)],
+        [FunctionSpec(name="compute", handler=compute, timeout_seconds=60)],
         buckets=[RESULTS_BUCKET],
         port=0,
         state_dir=state_dir,
@@ -117,3 +118,28 @@ def test_backend_events_are_kept_in_id_order_between_start_and_end(tmp_path: Pat
         (4, "ExecutionSucceeded", 3),
     ]
     assert events[1]["stateEnteredEventDetails"] == entered["stateEnteredEventDetails"]
+
+
+def test_a_failed_execution_is_redriven_after_a_restart(tmp_path: Path) -> None:
+    """The redrive point and the map run's child records are in the state directory."""
+    CONTROLS.reset()
+    CONTROLS.broken.update({2, 3})  # two failures: past the one the map tolerates
+    try:
+        with endpoint_over(tmp_path) as first:
+            sfn = client("stepfunctions", first.url)
+            arn = sfn.start_execution(
+                stateMachineArn=MAPPER.arn, input='{"items": [1, 2, 3], "fail": false}'
+            )["executionArn"]
+            assert ended(sfn, arn)["status"] == "FAILED"
+        CONTROLS.reset()
+        with endpoint_over(tmp_path) as second:
+            sfn = client("stepfunctions", second.url)
+            assert sfn.describe_execution(executionArn=arn)["redriveStatus"] == "REDRIVABLE"
+            sfn.redrive_execution(executionArn=arn)
+            after = ended(sfn, arn)
+            assert (after["status"], after["redriveCount"]) == ("SUCCEEDED", 1)
+            assert set(CONTROLS.calls) == {2, 3}  # the child that succeeded before the restart is kept
+            (run,) = sfn.list_map_runs(executionArn=arn)["mapRuns"]
+            assert sfn.describe_map_run(mapRunArn=run["mapRunArn"])["itemCounts"]["succeeded"] == 3
+    finally:
+        CONTROLS.reset()

@@ -22,6 +22,7 @@ import botocore.exceptions
 import pytest
 from botocore.validate import ParamValidator
 from served_app import (
+    BRANCHES,
     DOUBLE,
     EXPRESS,
     MAPPER,
@@ -75,9 +76,11 @@ def start(sfn: Any, machine: Any, execution_input: Any, **kwargs: Any) -> str:
 def test_list_state_machines_lists_every_served_machine_in_pages(sfn: Any) -> None:
     listed = shaped(sfn, "ListStateMachines", sfn.list_state_machines())["stateMachines"]
     assert [(m["name"], m["type"]) for m in listed] == [
+        ("Branches", "STANDARD"),
         ("Double", "STANDARD"),
         ("Express", "EXPRESS"),
         ("Mapper", "STANDARD"),
+        ("Nested", "STANDARD"),
         ("Unsupported", "STANDARD"),
         ("Waiter", "STANDARD"),
     ]
@@ -159,6 +162,16 @@ def test_the_output_is_the_handlers_result(sfn: Any) -> None:
     assert ended["inputDetails"] == {"included": True} and json.loads(ended["input"]) == {"value": 21}
 
 
+def test_metadata_only_leaves_the_input_and_output_out(sfn: Any) -> None:
+    arn = start(sfn, DOUBLE, {"value": 7})
+    wait_until_ended(sfn, arn)
+    metadata = shaped(
+        sfn, "DescribeExecution", sfn.describe_execution(executionArn=arn, includedData="METADATA_ONLY")
+    )
+    assert metadata["status"] == "SUCCEEDED" and metadata["name"] == arn.rsplit(":", 1)[1]
+    assert not {"input", "inputDetails", "output", "outputDetails"} & set(metadata)
+
+
 def test_a_failed_execution_has_the_handlers_error_and_cause(sfn: Any) -> None:
     ended = wait_until_ended(sfn, start(sfn, DOUBLE, {"value": 3, "fail": True}))
     assert (ended["status"], ended["error"]) == ("FAILED", "HandlerFailed")
@@ -213,9 +226,10 @@ def test_bad_input_name_and_parameters_are_refused_with_awss_codes(sfn: Any) -> 
 
 
 def test_list_executions_is_newest_first_filtered_and_paged(sfn: Any) -> None:
-    arns = [start(sfn, DOUBLE, {"value": i, "fail": i == 1}) for i in range(3)]
-    for arn in arns:
-        wait_until_ended(sfn, arn)
+    arns = []
+    for i in range(3):  # one after the other, so they end in this order
+        arns.append(start(sfn, DOUBLE, {"value": i, "fail": i == 1}))
+        wait_until_ended(sfn, arns[-1])
     listed = shaped(sfn, "ListExecutions", sfn.list_executions(stateMachineArn=DOUBLE.arn))["executions"]
     ours = [item["executionArn"] for item in listed if item["executionArn"] in arns]
     assert ours == arns[::-1]  # ended one after the other: the last to stop comes first
@@ -301,22 +315,53 @@ def test_history_has_ids_timestamps_and_pages(sfn: Any) -> None:
     events = shaped(sfn, "GetExecutionHistory", sfn.get_execution_history(executionArn=arn))["events"]
     assert [(e["type"], e["id"], e["previousEventId"]) for e in events] == [
         ("ExecutionStarted", 1, 0),
-        ("ExecutionSucceeded", 2, 1),
+        ("TaskStateEntered", 2, 0),
+        ("TaskScheduled", 3, 2),
+        ("TaskStarted", 4, 3),
+        ("TaskSucceeded", 5, 4),
+        ("TaskStateExited", 6, 5),
+        ("ExecutionSucceeded", 7, 6),
     ]
     assert events[0]["executionStartedEventDetails"] == {
         "input": '{"value": 5}',
         "inputDetails": {"truncated": False},
         "roleArn": ROLE_ARN,
     }
-    assert json.loads(events[1]["executionSucceededEventDetails"]["output"]) == {"value": 10}
-    assert events[0]["timestamp"] <= events[1]["timestamp"]
+    assert events[1]["stateEnteredEventDetails"] == {
+        "name": "Double",
+        "input": '{"value":5}',
+        "inputDetails": {"truncated": False},
+    }
+    scheduled = events[2]["taskScheduledEventDetails"]
+    assert (scheduled["resourceType"], scheduled["resource"]) == ("lambda", "invoke")
+    assert json.loads(scheduled["parameters"]) == {"FunctionName": "compute", "Payload": {"value": 5}}
+    assert json.loads(events[4]["taskSucceededEventDetails"]["output"])["Payload"] == {"value": 10}
+    assert json.loads(events[6]["executionSucceededEventDetails"]["output"]) == {"value": 10}
+    assert [e["timestamp"] for e in events] == sorted(e["timestamp"] for e in events)
     without_data = sfn.get_execution_history(executionArn=arn, includeExecutionData=False)["events"]
     assert "input" not in without_data[0]["executionStartedEventDetails"]
-    assert "output" not in without_data[1]["executionSucceededEventDetails"]
+    assert "input" not in without_data[1]["stateEnteredEventDetails"]
+    assert "output" not in without_data[6]["executionSucceededEventDetails"]
     paged = sfn.get_paginator("get_execution_history").paginate(
-        executionArn=arn, reverseOrder=True, PaginationConfig={"PageSize": 1}
+        executionArn=arn, reverseOrder=True, PaginationConfig={"PageSize": 2}
     )
-    assert [e["id"] for page in paged for e in page["events"]] == [2, 1]
+    assert [e["id"] for page in paged for e in page["events"]] == [7, 6, 5, 4, 3, 2, 1]
+
+
+def test_a_failed_tasks_history_names_the_error_and_ends_failed(sfn: Any) -> None:
+    arn = start(sfn, DOUBLE, {"value": 3, "fail": True})
+    wait_until_ended(sfn, arn)
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    assert [e["type"] for e in events] == [
+        "ExecutionStarted",
+        "TaskStateEntered",
+        "TaskScheduled",
+        "TaskStarted",
+        "TaskFailed",
+        "ExecutionFailed",
+    ]
+    assert events[4]["taskFailedEventDetails"]["error"] == "HandlerFailed"
+    assert events[5]["previousEventId"] == 5
 
 
 # ------------------------------------------------------------------------------------ map runs
@@ -379,11 +424,14 @@ def test_redrive_refuses_a_running_or_succeeded_execution_as_aws_does(sfn: Any) 
     }
 
 
-def test_redrive_of_a_failed_execution_says_it_is_not_supported_locally_yet(sfn: Any) -> None:
-    arn = start(sfn, DOUBLE, {"value": 1, "fail": True})
+def test_a_redrive_the_engine_cannot_do_as_aws_does_is_refused_with_the_reason(sfn: Any) -> None:
+    arn = start(sfn, BRANCHES, {})
     described = wait_until_ended(sfn, arn)
+    assert described["status"] == "FAILED"
     assert described["redriveStatus"] == "NOT_REDRIVABLE"
-    assert described["redriveStatusReason"].startswith("not supported locally yet: ")
+    assert described["redriveStatusReason"].startswith(
+        "not supported locally: redriving from the Parallel state 'Both'"
+    )
     refused = error_of(lambda: sfn.redrive_execution(executionArn=arn))
     assert refused == {"Code": "ExecutionNotRedrivable", "Message": described["redriveStatusReason"]}
     assert sfn.describe_execution(executionArn=arn)["status"] == "FAILED"  # nothing half-done

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from burstmap.local.core.errors import ExecutionAborted
 from burstmap.local.core.limits import LOCAL_ACCOUNT as DEFAULT_ACCOUNT
 from burstmap.local.core.limits import LOCAL_REGION as DEFAULT_REGION
 from burstmap.local.core.protocols import LambdaService
@@ -92,6 +93,34 @@ class FakeClock:
         return value
 
 
+class Cancellation:
+    """Stops a running execution (StopExecution): set once, from any thread. The engine checks it as
+    each state begins and while a map run waits for its children; waits (Wait states, Retry backoffs)
+    end at it. Where the engine notices, it raises ExecutionAborted."""
+
+    POLL_SECONDS = 0.05
+    """How often a map run waiting for its children looks at the cancellation."""
+
+    def __init__(self) -> None:
+        self._set = threading.Event()
+
+    def cancel(self) -> None:
+        self._set.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._set.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds`; True when cancelled (at once, if it was already)."""
+        return self._set.wait(seconds) if seconds > 0 else self._set.is_set()
+
+    def check(self) -> None:
+        """Raise ExecutionAborted when cancelled."""
+        if self._set.is_set():
+            raise ExecutionAborted("the execution was stopped")
+
+
 @dataclass
 class Stats:
     """Thread-safe counters of one execution (children of distributed Maps included)."""
@@ -131,6 +160,13 @@ class Services:
     max_workers: int | None = None
     map_runs: list[Any] = field(default_factory=list)
     on_map_run_progress: Callable[[Any], None] | None = None
+    on_map_run: Callable[[Any], None] | None = None
+    """Called with a MapRun when it starts (or is redriven) and when it ends; its counts move between."""
+    keep_child_records: bool = False
+    """Map runs keep a ChildLedger of their children (listing, describing and redriving them)."""
+    cancellation: Cancellation | None = None
+    map_run_redrives: dict[str, Any] = field(default_factory=dict)
+    """State name -> the map run a redrive resumes there (taken by the first run of that state)."""
     region: str = DEFAULT_REGION
     account: str = DEFAULT_ACCOUNT
 
@@ -138,28 +174,79 @@ class Services:
         """A Retry backoff, scaled by retry_time_scale (0: no wait at all)."""
         scaled = seconds * self.retry_time_scale
         if scaled > 0:
-            self.clock.sleep(scaled)
+            self.sleep(scaled)
+
+    def sleep(self, seconds: float) -> None:
+        """A wait of the execution's (a Wait state, a backoff); a cancellation ends it early, raising
+        ExecutionAborted."""
+        cancellation = self.cancellation
+        if cancellation is None:
+            self.clock.sleep(seconds)
+        elif type(self.clock) is RealClock:
+            if cancellation.wait(seconds):
+                raise ExecutionAborted("the execution was stopped")
+        else:
+            cancellation.check()
+            self.clock.sleep(seconds)
+            cancellation.check()
 
 
-class EventCounter:
-    """History event ids of one execution, approximating AWS's numbering (ExecutionStarted = 1).
+EventSink = Callable[[int, str, int, dict[str, Any] | None], None]
+"""Receives one history event as it happens: (id, type, previous event id, details member)."""
 
-    Only the ids of StateEntered events are visible (they appear in States.Runtime causes), so each
-    state kind adds what its AWS history adds: Entered + Exited for most states, plus Scheduled,
-    Started and Succeeded/Failed per Task attempt.
-    """
 
-    def __init__(self) -> None:
-        self._ids = itertools.count(2)
+class _EventIds:
+    """The id sequence one execution's event counters share (Parallel branches, Map iterations)."""
+
+    def __init__(self, first: int) -> None:
+        self._ids = itertools.count(first)
         self._lock = threading.Lock()
 
-    def next(self, count: int = 1) -> int:
-        """Take `count` ids and return the first."""
+    def take(self, count: int) -> int:
         with self._lock:
             first = next(self._ids)
             for _ in range(count - 1):
                 next(self._ids)
             return first
+
+
+class EventCounter:
+    """History event ids of one execution, as AWS numbers them (ExecutionStarted = 1), and, when a
+    sink is attached, the events themselves (core/history.py).
+
+    Each state kind takes the ids its AWS history takes: Entered and Exited for most states, plus
+    Scheduled, Started and Succeeded/Failed per Task attempt, the Map and Parallel states' own events.
+    A Parallel branch or an inline Map iteration gets a `branch()`: the same ids and sink, its own
+    previous event.
+    """
+
+    def __init__(self, first: int = 2, sink: EventSink | None = None, previous: int = 0) -> None:
+        self._ids = _EventIds(first)
+        self.sink = sink
+        self.previous = previous
+        """The last event of this flow: the next event's previousEventId."""
+
+    @property
+    def recording(self) -> bool:
+        return self.sink is not None
+
+    def next(self, count: int = 1) -> int:
+        """Take `count` ids and return the first (no events are built)."""
+        return self._ids.take(count)
+
+    def emit(self, event_type: str, details: Callable[[], dict[str, Any] | None] | None = None) -> int:
+        """Take the next id for an event of `event_type`; a sink receives it with `details()`."""
+        event_id = self._ids.take(1)
+        if self.sink is not None:
+            self.sink(event_id, event_type, self.previous, details() if details is not None else None)
+            self.previous = event_id
+        return event_id
+
+    def branch(self) -> EventCounter:
+        """A counter for a Parallel branch or an inline Map iteration: shared ids, its own flow."""
+        branch = EventCounter.__new__(EventCounter)
+        branch._ids, branch.sink, branch.previous = self._ids, self.sink, self.previous
+        return branch
 
 
 def iso_timestamp(moment: datetime | None = None) -> str:
@@ -178,6 +265,7 @@ def execution_context(
     state_machine_name: str,
     execution_name: str | None = None,
     role_arn: str | None = None,
+    redrive_count: int = 0,
 ) -> dict[str, Any]:
     """The context object's Execution and StateMachine parts for a top-level execution."""
     name = execution_name or str(uuid.uuid4())
@@ -189,7 +277,7 @@ def execution_context(
             "StartTime": iso_timestamp(start_time),
             "Name": name,
             "RoleArn": role_arn or f"arn:aws:iam::{account}:role/{state_machine_name}-role",
-            "RedriveCount": 0,
+            "RedriveCount": redrive_count,
         },
         "StateMachine": {"Id": machine_arn, "Name": state_machine_name},
     }
@@ -208,7 +296,8 @@ class MapRunSummary:
 
 @dataclass
 class ExecutionResult:
-    """How an execution ended: SUCCEEDED with an output, or FAILED with an error and a cause."""
+    """How an execution ended: SUCCEEDED with an output, FAILED (or TIMED_OUT) with an error and a
+    cause, or ABORTED (stopped through its Cancellation)."""
 
     status: str
     output: Any = None
@@ -216,6 +305,8 @@ class ExecutionResult:
     cause: str | None = None
     map_runs: list[MapRunSummary] = field(default_factory=list)
     stats: Stats = field(default_factory=Stats)
+    redrive_point: Any = None
+    """Where a redrive resumes an unsuccessful execution (a redrive.RedrivePoint), or None."""
 
     @property
     def succeeded(self) -> bool:

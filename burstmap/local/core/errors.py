@@ -72,6 +72,11 @@ class FailStateError(StatesError):
         super().__init__(error, cause)  # type: ignore[arg-type]
 
 
+class ExecutionAborted(Exception):
+    """The execution was stopped (StopExecution, or its TimeoutSeconds passed): raised where the engine
+    notices, it ends the run at once. Not an ASL error, so no Retry or Catch handles it."""
+
+
 class DefinitionError(ValueError):
     """A state machine definition that AWS would reject when the state machine is created."""
 

@@ -7,7 +7,6 @@ in as `Services.runtime`, and the states layer hands the distributed Map a `RunC
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -60,6 +59,10 @@ def dispatcher_for(runtime: Any, function: str) -> InvocationDispatcher | None:
     return dispatcher(function) if dispatcher is not None else None
 
 
-RunChild = Callable[[Any, dict[str, Any]], Any]
-"""Runs one child workflow execution of a distributed Map: (child input, its context object) ->
-its output; a failed child raises an exception carrying an ASL `error` (and `cause`)."""
+class RunChild(Protocol):
+    """Runs one child workflow execution of a distributed Map: (child input, its context object) ->
+    its output; a failed child raises an exception carrying an ASL `error` (and `cause`). A redriven
+    STANDARD child is resumed: `resume` (a dmap.child_ledger.ResumeAt) names the state it failed in,
+    that state's input and the variables it saw."""
+
+    def __call__(self, child_input: Any, child_context: dict[str, Any], resume: Any = None) -> Any: ...

@@ -63,10 +63,15 @@ class ChildOutcome:
     failed: bool = False
     error: str | None = None
     cause: str | None = None
+    aborted: bool = False
+    """The map run was aborted (StopExecution) while this child ran: it ended ABORTED."""
+    resume: Any = None
+    """Where a failed child stopped (a child_ledger.ResumeAt), kept for a redrive."""
+    redrive_count: int = 0
 
     @property
     def succeeded(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.aborted
 
     @cached_property
     def name(self) -> str:
@@ -76,6 +81,10 @@ class ChildOutcome:
     @cached_property
     def execution_arn(self) -> str:
         return self.identity.child_execution_arn(self.name)
+
+
+_NODE_BITS = 48
+_SEQUENCE_BITS = 40
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,8 @@ class MapRunIdentity:
     label: str
     map_run_id: str
     execution_type: str
+    redrive_count: int = 0
+    """How often the map run was redriven: a redriven EXPRESS child is a new execution, named anew."""
 
     @property
     def map_run_arn(self) -> str:
@@ -104,9 +115,26 @@ class MapRunIdentity:
     def child_state_machine_arn(self) -> str:
         return f"arn:aws:states:{self.region}:{self.account}:stateMachine:{self.child_state_machine_name}"
 
+    @cached_property
+    def _name_base(self) -> int:
+        return uuid.UUID(self.map_run_id).int >> _NODE_BITS << _NODE_BITS
+
     def child_name(self, sequence: int) -> str:
-        """A UUID per child, stable for a map run (AWS names children with UUIDs too)."""
-        return str(uuid.uuid5(uuid.UUID(self.map_run_id), str(sequence)))
+        """A UUID per child (AWS names children with UUIDs too): the map run's id with its last 48 bits
+        (the UUID's node field) holding the child's sequence and, for EXPRESS children, the redrive
+        that started it; so the name leads back to the map run and the child (``child_sequence``)."""
+        generation = self.redrive_count if self.execution_type == "EXPRESS" else 0
+        return str(uuid.UUID(int=self._name_base | generation << _SEQUENCE_BITS | sequence))
+
+    def child_sequence(self, name: str) -> int | None:
+        """The sequence of the child ``name`` names, or None when it is not one of this map run's."""
+        try:
+            value = uuid.UUID(name).int
+        except ValueError:
+            return None
+        if value >> _NODE_BITS << _NODE_BITS != self._name_base:
+            return None
+        return value & ((1 << _SEQUENCE_BITS) - 1)
 
     def child_execution_arn(self, name: str) -> str:
         kind = "express" if self.execution_type == "EXPRESS" else "execution"
@@ -139,7 +167,7 @@ def succeeded_record(outcome: ChildOutcome) -> dict[str, Any]:
         "Name": outcome.name,
         "Output": to_json(outcome.output),
         "OutputDetails": {"Included": True},
-        "RedriveCount": 0,
+        "RedriveCount": outcome.redrive_count,
         "RedriveStatus": "NOT_REDRIVABLE",
         "RedriveStatusReason": "Execution is SUCCEEDED and cannot be redriven",
         "StartDate": iso_timestamp(outcome.start),
@@ -150,7 +178,8 @@ def succeeded_record(outcome: ChildOutcome) -> dict[str, Any]:
 
 
 def failed_record(outcome: ChildOutcome) -> dict[str, Any]:
-    """A FAILED child as ResultWriter writes it, and as a tolerated failure appears in the output."""
+    """A FAILED (or ABORTED) child as ResultWriter writes it, and as a tolerated failure appears in the
+    output."""
     identity = outcome.identity
     record: dict[str, Any] = {}
     if outcome.cause is not None:
@@ -163,13 +192,13 @@ def failed_record(outcome: ChildOutcome) -> dict[str, Any]:
             "Input": outcome.batch.input_json(),
             "InputDetails": {"Included": True},
             "Name": outcome.name,
-            "RedriveCount": 0,
+            "RedriveCount": outcome.redrive_count,
             "RedriveStatus": "REDRIVABLE_BY_MAP_RUN"
             if identity.execution_type == "EXPRESS"
             else "REDRIVABLE",
             "StartDate": iso_timestamp(outcome.start),
             "StateMachineArn": identity.child_state_machine_arn,
-            "Status": "FAILED",
+            "Status": "ABORTED" if outcome.aborted else "FAILED",
             "StopDate": iso_timestamp(outcome.stop),
         }
     )
@@ -190,7 +219,7 @@ def child_context(outcome: ChildOutcome, role_arn: str | None) -> dict[str, Any]
             "Name": outcome.name,
             "Input": outcome.batch.child_input,
             "StartTime": iso_timestamp(outcome.start),
-            "RedriveCount": 0,
+            "RedriveCount": outcome.redrive_count,
         },
         "StateMachine": {
             "Id": identity.child_state_machine_arn,

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from queue import Empty, SimpleQueue
 from typing import Any, Protocol
 
-from burstmap.local.core.context import RealClock, Services
+from burstmap.local.core.context import Cancellation, RealClock, Services
 from burstmap.local.core.errors import StatesError
 from burstmap.local.core.protocols import InvocationDispatcher, RunChild, dispatcher_for
 from burstmap.local.dmap.child import Batch, ChildOutcome, MapRunIdentity, child_context
@@ -31,6 +31,8 @@ THREADS_PER_WORKER = 2
 every worker busy while another child's result is being recorded, and no more."""
 
 Record = Callable[[ChildOutcome], None]
+Rerun = Callable[[int], tuple[int, Any]]
+"""On a redrive: a child's sequence -> (its redrive count, where it resumes or None)."""
 
 
 class Children(Protocol):
@@ -45,6 +47,10 @@ class Children(Protocol):
         ...
 
     def close(self, cancel: bool) -> None: ...
+
+    def abort(self) -> list[ChildOutcome]:
+        """Abandon the running children (the map run is aborted): each one's outcome, ABORTED."""
+        ...
 
 
 def pool_size(max_concurrency: int, services: Services) -> int:
@@ -78,13 +84,22 @@ def start_children(
     pool: int,
     run_child: RunChild,
     role_arn: str | None,
+    rerun: Rerun | None = None,
 ) -> Children:
     """The dispatcher for a worker-served one-Task child, else a thread pool."""
+    cancellation = services.cancellation
     if direct is not None:
         dispatcher = dispatcher_for(services.runtime, direct.function)
         if dispatcher is not None:
-            return DispatchedChildren(direct, dispatcher, identity)
-    return ThreadedChildren(_runner(direct, identity, run_child, role_arn), pool, identity.label)
+            return DispatchedChildren(direct, dispatcher, identity, cancellation, rerun)
+    runner = _runner(direct, identity, run_child, role_arn, rerun)
+    return ThreadedChildren(runner, pool, identity, cancellation, rerun)
+
+
+def _aborted(batch: Batch, identity: MapRunIdentity, start: datetime, redrive_count: int) -> ChildOutcome:
+    outcome = ChildOutcome(batch, identity, start, datetime.now(UTC), aborted=True)
+    outcome.redrive_count = redrive_count
+    return outcome
 
 
 def _asl_error(exc: Exception) -> StatesError | None:
@@ -97,16 +112,25 @@ def _asl_error(exc: Exception) -> StatesError | None:
 
 
 def _runner(
-    direct: DirectLambdaTask | None, identity: MapRunIdentity, run_child: RunChild, role_arn: str | None
+    direct: DirectLambdaTask | None,
+    identity: MapRunIdentity,
+    run_child: RunChild,
+    role_arn: str | None,
+    rerun: Rerun | None,
 ) -> Callable[[Batch], ChildOutcome]:
     """One child on a pool thread: the direct Task, or the item processor run by the interpreter."""
 
     def run_one(batch: Batch) -> ChildOutcome:
         start = datetime.now(UTC)
         outcome = ChildOutcome(batch, identity, start, start)
+        resume = None
+        if rerun is not None:
+            outcome.redrive_count, resume = rerun(batch.sequence)
         try:
             if direct is not None:
                 outcome.output = direct(batch)
+            elif resume is not None:
+                outcome.output = run_child(batch.child_input, child_context(outcome, role_arn), resume)
             else:
                 outcome.output = run_child(batch.child_input, child_context(outcome, role_arn))
         except Exception as exc:
@@ -114,6 +138,7 @@ def _runner(
             if error is None:
                 raise
             outcome.failed, outcome.error, outcome.cause = True, error.error, error.cause
+            outcome.resume = getattr(exc, "unsuccessful", None)
         outcome.stop = datetime.now(UTC)
         return outcome
 
@@ -123,10 +148,20 @@ def _runner(
 class ThreadedChildren:
     """Children run on a thread pool, one thread each while it runs (any ItemProcessor)."""
 
-    def __init__(self, run_one: Callable[[Batch], ChildOutcome], size: int, label: str) -> None:
+    def __init__(
+        self,
+        run_one: Callable[[Batch], ChildOutcome],
+        size: int,
+        identity: MapRunIdentity,
+        cancellation: Cancellation | None = None,
+        rerun: Rerun | None = None,
+    ) -> None:
         self.run_one = run_one
-        self.executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"map-{label}")
-        self.in_flight: dict[Future[ChildOutcome], Batch] = {}
+        self.identity = identity
+        self.cancellation = cancellation
+        self.rerun = rerun
+        self.executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"map-{identity.label}")
+        self.in_flight: dict[Future[ChildOutcome], tuple[Batch, datetime]] = {}
         self.finished: SimpleQueue[Future[ChildOutcome]] = SimpleQueue()  # in_flight's, as they finish
 
     def __len__(self) -> int:
@@ -134,11 +169,11 @@ class ThreadedChildren:
 
     def start(self, batch: Batch) -> None:
         future = self.executor.submit(self.run_one, batch)
-        self.in_flight[future] = batch
+        self.in_flight[future] = (batch, datetime.now(UTC))
         future.add_done_callback(self.finished.put)
 
     def collect(self, record: Record) -> None:
-        future = self.finished.get()
+        future = self._next_finished()
         while True:
             self.in_flight.pop(future)
             record(future.result())
@@ -147,8 +182,34 @@ class ThreadedChildren:
             except Empty:
                 break
 
+    def _next_finished(self) -> Future[ChildOutcome]:
+        """The next finished child; with a cancellation, looked at every POLL_SECONDS meanwhile."""
+        cancellation = self.cancellation
+        if cancellation is None:
+            return self.finished.get()
+        while True:
+            cancellation.check()
+            try:
+                return self.finished.get(timeout=cancellation.POLL_SECONDS)
+            except Empty:
+                continue
+
     def close(self, cancel: bool) -> None:
         self.executor.shutdown(wait=True, cancel_futures=cancel)
+
+    def abort(self) -> list[ChildOutcome]:
+        """Children still running are left to finish on their threads, unrecorded."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        rerun = self.rerun
+        outcomes = []
+        for future, (batch, start) in self.in_flight.items():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                outcomes.append(future.result())  # it finished before the abort
+            else:
+                count = rerun(batch.sequence)[0] if rerun is not None else 0
+                outcomes.append(_aborted(batch, self.identity, start, count))
+        self.in_flight.clear()
+        return outcomes
 
 
 @dataclass
@@ -167,11 +228,19 @@ class DispatchedChildren:
     `services.retry_wait` as in the thread path."""
 
     def __init__(
-        self, direct: DirectLambdaTask, dispatcher: InvocationDispatcher, identity: MapRunIdentity
+        self,
+        direct: DirectLambdaTask,
+        dispatcher: InvocationDispatcher,
+        identity: MapRunIdentity,
+        cancellation: Cancellation | None = None,
+        rerun: Rerun | None = None,
     ) -> None:
         self.direct = direct
         self.dispatcher = dispatcher
         self.identity = identity
+        self.cancellation = cancellation
+        self.rerun = rerun
+        self.in_flight: dict[int, _DispatchedChild] = {}  # by sequence, until finished
         services = direct.services
         self.real_time = type(services.clock) is RealClock and (
             getattr(type(services), "retry_wait", None) is Services.retry_wait
@@ -187,8 +256,11 @@ class DispatchedChildren:
     def start(self, batch: Batch) -> None:
         start = datetime.now(UTC)
         outcome = ChildOutcome(batch, self.identity, start, start)
+        if self.rerun is not None:
+            outcome.redrive_count = self.rerun(batch.sequence)[0]
         child = _DispatchedChild(outcome, self.direct.entered(batch), self.direct.retry.new_attempts())
         self.running += 1
+        self.in_flight[batch.sequence] = child
         self._attempt(child)
 
     def _attempt(self, child: _DispatchedChild) -> None:
@@ -235,16 +307,24 @@ class DispatchedChildren:
         if exc is not None:
             outcome.failed, outcome.error, outcome.cause = True, exc.error, exc.cause
         outcome.stop = datetime.now(UTC)
+        self.in_flight.pop(outcome.batch.sequence, None)
         self.done.append(outcome)
 
     def collect(self, record: Record) -> None:
+        cancellation = self.cancellation
         while not self.done:
+            if cancellation is not None:
+                cancellation.check()
             now = time.monotonic()
             while self.waiting and self.waiting[0][0] <= now:
                 self._attempt(heapq.heappop(self.waiting)[2])
             if self.done:
                 break
             timeout = max(0.0, self.waiting[0][0] - now) if self.waiting else None
+            if cancellation is not None:  # look at the cancellation while waiting
+                timeout = (
+                    cancellation.POLL_SECONDS if timeout is None else min(timeout, cancellation.POLL_SECONDS)
+                )
             if not self.dispatcher.pending:
                 if timeout is not None:
                     threading.Event().wait(timeout)
@@ -259,3 +339,15 @@ class DispatchedChildren:
     def close(self, cancel: bool) -> None:
         if cancel:
             self.dispatcher.abandon()
+
+    def abort(self) -> list[ChildOutcome]:
+        """Pending invocations are given up and the workers running them stopped."""
+        self.dispatcher.abandon()
+        aborted = [
+            _aborted(child.outcome.batch, self.identity, child.outcome.start, child.outcome.redrive_count)
+            for child in self.in_flight.values()
+        ]
+        finished, self.done = self.done, []  # answered but not yet collected: they did finish
+        self.in_flight.clear()
+        self.running = 0
+        return finished + aborted

@@ -20,13 +20,20 @@ shared/conformance/cases/map_distributed and map_item_reader.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from burstmap.local.core.context import MapRunSummary, Services, iso_timestamp
+from burstmap.local.core.context import Cancellation, EventCounter, MapRunSummary, Services, iso_timestamp
+from burstmap.local.core.errors import ExecutionAborted, StatesError
+from burstmap.local.core.history import error_details, map_run_redriven, map_run_started
+from burstmap.local.core.json_text import to_json
 from burstmap.local.core.protocols import RunChild
 from burstmap.local.dmap.child import Batch, ChildOutcome, MapRunIdentity, map_run_identity
+from burstmap.local.dmap.child_ledger import ChildLedger, ResumeAt
 from burstmap.local.dmap.direct_task import DirectLambdaTask
 from burstmap.local.dmap.dispatch import Children, pool_size, start_children, tolerance_exceeded
 from burstmap.local.dmap.item_reader import read_items
@@ -34,7 +41,7 @@ from burstmap.local.dmap.item_selector import SelectItem, child_inputs
 from burstmap.local.dmap.result_writer import RESULT_FILE_MAX_BYTES, MapResults
 from burstmap.local.dmap.settings import MapSettings
 
-__all__ = ["MapRun", "MapRunCounts", "run_distributed_map"]
+__all__ = ["MapRun", "MapRunCounts", "MapRunRedrive", "run_distributed_map"]
 
 
 @dataclass
@@ -65,7 +72,8 @@ class MapRunCounts:
 
 @dataclass
 class MapRun:
-    """One run of a distributed Map state: what ListMapRuns / DescribeMapRun would show."""
+    """One run of a distributed Map state: what ListMapRuns / DescribeMapRun show. Its counts move while
+    it runs; read them with `describe()` (consistent, from any thread)."""
 
     map_run_arn: str
     state_name: str
@@ -80,40 +88,82 @@ class MapRun:
     execution_counts: MapRunCounts = field(default_factory=MapRunCounts)
     items_read_complete: bool = False
     """True once the item reader is exhausted: `total` is final from then on."""
+    execution_arn: str = ""
+    """The execution that started it (the parent workflow)."""
+    start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    redrive_count: int = 0
+    redrive_date: datetime | None = None
+    identity: MapRunIdentity | None = field(default=None, repr=False, compare=False)
+    ledger: ChildLedger | None = field(default=None, repr=False, compare=False)
+    """Its children, kept when the execution keeps child records (Services.keep_child_records)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     """Counts are read by progress callbacks on other threads."""
 
     @classmethod
-    def start(cls, identity: MapRunIdentity, state_name: str, settings: MapSettings) -> MapRun:
-        return cls(
+    def start(
+        cls,
+        identity: MapRunIdentity,
+        state_name: str,
+        settings: MapSettings,
+        *,
+        execution_arn: str = "",
+        redrive: MapRunRedrive | None = None,
+        ledger: ChildLedger | None = None,
+    ) -> MapRun:
+        run = cls(
             identity.map_run_arn,
             state_name,
             identity.label,
             settings.max_concurrency,
             settings.tolerated_count,
             settings.tolerated_percentage,
+            execution_arn=execution_arn,
+            identity=identity,
+            ledger=ledger,
         )
+        if redrive is not None:  # the same map run, again: its ARN, start and child records
+            run.start_time, run.start_date = redrive.start_time, iso_timestamp(redrive.start_time)
+            run.redrive_count, run.redrive_date = identity.redrive_count, datetime.now(UTC)
+        return run
 
     def read(self, batch: Batch) -> None:
         """A child's input was read (and its items counted in the total)."""
         with self._lock:
             self.item_counts.total += batch.item_count
             self.execution_counts.total += 1
+        if self.ledger is not None:
+            self.ledger.read(batch)
+
+    def kept(self, batch: Batch, written: bool) -> None:
+        """A child that succeeded before a redrive: not run again, counted as it ended."""
+        with self._lock:
+            for counts, amount in ((self.item_counts, batch.item_count), (self.execution_counts, 1)):
+                counts.succeeded += amount
+                if written:
+                    counts.resultsWritten += amount
 
     def started(self, batch: Batch) -> None:
         with self._lock:
             self.item_counts.running += batch.item_count
             self.execution_counts.running += 1
+        if self.ledger is not None:
+            self.ledger.started(batch, time.time())
 
     def finished(self, outcome: ChildOutcome, written: bool) -> None:
         """A child ended (and its record was written to the ResultWriter's files)."""
-        ended = "succeeded" if outcome.succeeded else "failed"
+        ended = "succeeded" if outcome.succeeded else "aborted" if outcome.aborted else "failed"
         with self._lock:
             for counts, amount in ((self.item_counts, outcome.batch.item_count), (self.execution_counts, 1)):
                 counts.running -= amount
                 setattr(counts, ended, getattr(counts, ended) + amount)
                 if written:
                     counts.resultsWritten += amount
+        if self.ledger is not None:
+            if outcome.aborted:
+                self.ledger.aborted(outcome)
+            else:
+                kept = to_json(outcome.output) if self.ledger.keep_outputs and outcome.succeeded else None
+                self.ledger.finished(outcome, kept)
 
     def not_started(self, batch: Batch) -> None:
         """A child never started because the map run failed."""
@@ -126,8 +176,9 @@ class MapRun:
             self.items_read_complete = True
 
     def ended(self, status: str) -> None:
-        self.status = status
-        self.stop_date = iso_timestamp()
+        with self._lock:
+            self.status = status
+            self.stop_date = iso_timestamp()
 
     def tolerance_exceeded(self, settings: MapSettings) -> bool:
         return tolerance_exceeded(
@@ -140,27 +191,82 @@ class MapRun:
 
     def summary(self) -> MapRunSummary:
         """The counts an ExecutionResult reports for this map run."""
-        return MapRunSummary(
-            map_run_arn=self.map_run_arn,
-            state_name=self.state_name,
-            status=self.status,
-            item_counts=self.item_counts.as_dict(),
-            execution_counts=self.execution_counts.as_dict(),
-        )
+        with self._lock:
+            return MapRunSummary(
+                map_run_arn=self.map_run_arn,
+                state_name=self.state_name,
+                status=self.status,
+                item_counts=self.item_counts.as_dict(),
+                execution_counts=self.execution_counts.as_dict(),
+            )
 
     def describe(self) -> dict[str, Any]:
-        """A DescribeMapRun-shaped snapshot."""
+        """A DescribeMapRun-shaped snapshot, consistent while the run moves."""
+        with self._lock:
+            return {
+                "mapRunArn": self.map_run_arn,
+                "executionArn": self.execution_arn,
+                "status": self.status,
+                "startDate": self.start_date,
+                **({"stopDate": self.stop_date} if self.stop_date else {}),
+                "maxConcurrency": self.max_concurrency,
+                "toleratedFailurePercentage": self.tolerated_failure_percentage or 0.0,
+                "toleratedFailureCount": self.tolerated_failure_count or 0,
+                "itemCounts": self.item_counts.as_dict(),
+                "executionCounts": self.execution_counts.as_dict(),
+                "redriveCount": self.redrive_count,
+                **({"redriveDate": iso_timestamp(self.redrive_date)} if self.redrive_date else {}),
+            }
+
+    def resume_state(self) -> dict[str, Any] | None:
+        """What a redrive of this map run needs (JSON-serializable), or None without child records."""
+        if self.ledger is None or self.identity is None:
+            return None
+        identity = self.identity
         return {
-            "mapRunArn": self.map_run_arn,
-            "status": self.status,
-            "startDate": self.start_date,
-            **({"stopDate": self.stop_date} if self.stop_date else {}),
-            "maxConcurrency": self.max_concurrency,
-            "toleratedFailurePercentage": self.tolerated_failure_percentage or 0.0,
-            "toleratedFailureCount": self.tolerated_failure_count or 0,
-            "itemCounts": self.item_counts.as_dict(),
-            "executionCounts": self.execution_counts.as_dict(),
+            "region": identity.region,
+            "account": identity.account,
+            "state_machine_name": identity.state_machine_name,
+            "label": identity.label,
+            "map_run_id": identity.map_run_id,
+            "execution_type": identity.execution_type,
+            "redrive_count": self.redrive_count,
+            "start_time": self.start_time.isoformat(),
+            "ledger": self.ledger.to_json(),
         }
+
+
+@dataclass
+class MapRunRedrive:
+    """A map run a redrive resumes: the same ARN and start, its children that succeeded kept."""
+
+    identity: MapRunIdentity
+    start_time: datetime
+    ledger: ChildLedger
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> MapRunRedrive:
+        """From `MapRun.resume_state()`; the identity counts this redrive."""
+        identity = MapRunIdentity(
+            data["region"],
+            data["account"],
+            data["state_machine_name"],
+            data["label"],
+            data["map_run_id"],
+            data["execution_type"],
+            int(data["redrive_count"]) + 1,
+        )
+        return cls(
+            identity, datetime.fromisoformat(data["start_time"]), ChildLedger.from_json(data["ledger"])
+        )
+
+    def child(self, sequence: int) -> tuple[int, ResumeAt | None]:
+        """A rerun child's redrive count and where it resumes: a STANDARD child that ran before is the
+        same execution redriven (from its failed state); an EXPRESS one is a new execution, from the
+        start; one that never ran starts for the first time."""
+        if self.identity.execution_type == "EXPRESS" or sequence not in self.ledger.unsuccessful:
+            return 0, None
+        return self.ledger.redrive_count(sequence) + 1, self.ledger.resume_of(sequence)
 
 
 def run_distributed_map(
@@ -174,6 +280,7 @@ def run_distributed_map(
     on_progress: Callable[[MapRun], None] | None = None,
     result_file_max_bytes: int = RESULT_FILE_MAX_BYTES,
     select_item: SelectItem | None = None,
+    events: EventCounter | None = None,
 ) -> Any:
     """Run one distributed Map state and return its raw result (before ResultSelector/ResultPath).
 
@@ -182,25 +289,115 @@ def run_distributed_map(
     {"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}. Past the tolerated failures it raises
     States.ExceedToleratedFailureThreshold, after writing the results (PENDING for unstarted items).
 
-    The MapRun is appended to `services.map_runs`; `on_progress` (default
-    `services.on_map_run_progress`) is called with it as children end. `select_item(value,
-    item_context)` replaces the state's ItemSelector (a JSONata ItemSelector).
+    The MapRun is appended to `services.map_runs` and passed to `services.on_map_run` as it starts
+    and ends; `on_progress` (default `services.on_map_run_progress`) is called with it as children
+    end. `select_item(value, item_context)` replaces the state's ItemSelector (a JSONata
+    ItemSelector). `events` gets the map run's history events. A redrive of this state
+    (`services.map_run_redrives`) resumes the map run it names: only the children that did not
+    succeed run again. A cancellation aborts the run: its running children end ABORTED, the results
+    so far are written, and ExecutionAborted is raised.
     """
     settings = MapSettings.resolve(state, effective_input, context)
-    identity = map_run_identity(state_name, state, context)
-    pool = pool_size(settings.max_concurrency, services)
-    run = MapRun.start(identity, state_name, settings)
+    redrive: MapRunRedrive | None = services.map_run_redrives.pop(state_name, None)
+    identity = redrive.identity if redrive is not None else map_run_identity(state_name, state, context)
+    ledger = None
+    if redrive is not None:
+        ledger = redrive.ledger
+    elif services.keep_child_records:
+        ledger = ChildLedger(time.time(), keep_outputs="Resource" not in (state.get("ResultWriter") or {}))
+    execution_arn = (context.get("Execution") or {}).get("Id") or ""
+    run = MapRun.start(
+        identity, state_name, settings, execution_arn=execution_arn, redrive=redrive, ledger=ledger
+    )
     services.map_runs.append(run)
+    if events is not None:
+        if redrive is None:
+            events.emit("MapRunStarted", lambda: map_run_started(run.map_run_arn))
+        else:
+            events.emit("MapRunRedriven", lambda: map_run_redriven(run.map_run_arn, run.redrive_count))
+    observe = services.on_map_run
+    if observe is not None:
+        observe(run)
+    progress = on_progress or services.on_map_run_progress
+    try:
+        result = _run(
+            run,
+            state_name,
+            state,
+            effective_input,
+            context,
+            services,
+            run_child,
+            settings,
+            redrive,
+            select_item,
+            result_file_max_bytes,
+            progress,
+        )
+    except ExecutionAborted:
+        _ended(run, "ABORTED", events, "MapRunAborted", None, observe)
+        raise
+    except StatesError as exc:
+        failed = partial(error_details, "mapRunFailedEventDetails", exc.error, exc.cause)
+        _ended(run, "FAILED", events, "MapRunFailed", failed, observe)
+        raise
+    except BaseException:
+        _ended(run, "FAILED", None, "", None, observe)
+        raise
+    _ended(run, "SUCCEEDED", events, "MapRunSucceeded", None, observe)
+    return result
+
+
+def _ended(
+    run: MapRun,
+    status: str,
+    events: EventCounter | None,
+    event_type: str,
+    details: Callable[[], dict[str, Any]] | None,
+    observe: Callable[[MapRun], None] | None,
+) -> None:
+    run.ended(status)
+    if events is not None:
+        events.emit(event_type, details)
+    if observe is not None:
+        observe(run)
+
+
+def _run(
+    run: MapRun,
+    state_name: str,
+    state: dict[str, Any],
+    effective_input: Any,
+    context: dict[str, Any],
+    services: Services,
+    run_child: RunChild,
+    settings: MapSettings,
+    redrive: MapRunRedrive | None,
+    select_item: SelectItem | None,
+    result_file_max_bytes: int,
+    progress: Callable[[MapRun], None] | None,
+) -> Any:
+    identity = run.identity
+    assert identity is not None
+    pool = pool_size(settings.max_concurrency, services)
     results = MapResults.open(
-        state_name, state, effective_input, context, services.s3, identity, result_file_max_bytes
+        state_name,
+        state,
+        effective_input,
+        context,
+        services.s3,
+        identity,
+        result_file_max_bytes,
+        redriven=redrive.ledger if redrive is not None else None,
     )
     processor = state.get("ItemProcessor") or state.get("Iterator") or {}
     direct = DirectLambdaTask.for_processor(processor, services)
     batches = _batches(state_name, state, effective_input, context, services, settings, direct, select_item)
     role_arn = (context.get("Execution") or {}).get("RoleArn")
-    children = start_children(direct, services, identity, pool, run_child, role_arn)
-    progress = on_progress or services.on_map_run_progress
-    exceeded = _MapRunLoop(run, settings, results, children, progress).run(batches, pool)
+    rerun = redrive.child if redrive is not None else None
+    children = start_children(direct, services, identity, pool, run_child, role_arn, rerun)
+    loop = _MapRunLoop(run, settings, results, children, progress, services.cancellation)
+    exceeded = loop.run(batches, pool, redrive.ledger.to_rerun if redrive is not None else None)
     return results.finish(identity.map_run_arn, exceeded)
 
 
@@ -238,38 +435,48 @@ class _MapRunLoop:
         results: MapResults,
         children: Children,
         progress: Callable[[MapRun], None] | None,
+        cancellation: Cancellation | None,
     ) -> None:
         self.run_record = run
         self.settings = settings
         self.results = results
         self.children = children
         self.progress = progress
+        self.cancellation = cancellation
         self.exceeded = False
 
-    def run(self, batches: Iterator[Batch], pool: int) -> bool:
-        """Run every child; True when the tolerated failures were exceeded."""
-        run, children = self.run_record, self.children
+    def run(self, batches: Iterator[Batch], pool: int, to_rerun: Callable[[int], bool] | None) -> bool:
+        """Run every child (on a redrive, those `to_rerun` names); True when the tolerated failures
+        were exceeded."""
+        run, children, cancellation = self.run_record, self.children, self.cancellation
+        written = self.results.writer is not None
         try:
             for batch in batches:
                 run.read(batch)
+                if to_rerun is not None and not to_rerun(batch.sequence):
+                    run.kept(batch, written)
+                    continue
                 while len(children) >= pool:
                     self._collect()
                 if self.exceeded:
                     self._not_started(batch, batches)
                     break
+                if cancellation is not None:
+                    cancellation.check()
                 run.started(batch)
                 children.start(batch)
             run.all_read()
             while len(children):
                 self._collect()
             self.exceeded = self.exceeded or run.tolerance_exceeded(self.settings)
+        except ExecutionAborted:
+            self._abort()
+            raise
         except BaseException:
-            run.ended("FAILED")
             children.close(cancel=True)
             self.results.close()
             raise
         children.close(cancel=False)
-        run.ended("FAILED" if self.exceeded else "SUCCEEDED")
         if self.progress is not None:
             self.progress(run)
         return self.exceeded
@@ -294,3 +501,11 @@ class _MapRunLoop:
             self.run_record.read(batch)
             self.run_record.not_started(batch)
             self.results.add_pending(batch)
+
+    def _abort(self) -> None:
+        """StopExecution: the running children are abandoned and end ABORTED; what finished is
+        written as usual (aborted children in FAILED_n, as AWS files them), so a redrive keeps the
+        children that succeeded. Items not read yet are not read: the total counts those read."""
+        for outcome in self.children.abort():
+            self._record(outcome)
+        self.results.write_what_is_done()

@@ -13,10 +13,19 @@ written as NONE records. `WriterConfig.OutputType` JSON writes a JSON array, JSO
 
 Records are spooled to temporary files as they arrive and uploaded at the end (managed multipart
 upload), so memory is bounded by the records in flight, never by the item count.
+
+An aborted map run (StopExecution) writes what it has, its aborted children in FAILED_n. A redriven
+map run writes under the same map run id: its SUCCEEDED files are numbered after the ones already
+there, which stay (their children are not run again); FAILED_n and PENDING_n are written anew (the old
+ones that are not rewritten are deleted); manifest.json lists the old and new SUCCEEDED files and the
+new FAILED and PENDING ones, so a reader of the manifest sees every child once. (AWS documents that a
+redrive reruns only the unsuccessful children; the files' layout after a redrive is this engine's
+reading of it.)
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,6 +48,7 @@ from burstmap.local.dmap.child import (
     pending_record,
     succeeded_record,
 )
+from burstmap.local.dmap.child_ledger import ChildLedger
 from burstmap.local.dmap.fields import field_names, invalid
 from burstmap.local.query.payload_template import resolve_template
 
@@ -178,6 +188,18 @@ class ResultWriter:
         json_array = config.output_type == "JSON"
         self.extension = "json" if json_array else "jsonl"
         self._spools = {status: _StatusSpool(status, json_array, max_file_bytes) for status in STATUSES}
+        self._previous: dict[str, list[dict[str, Any]]] = {status: [] for status in STATUSES}
+
+    def continue_previous(self) -> None:
+        """A redriven map run: keep the SUCCEEDED files its manifest lists (see the module docstring)."""
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=self.manifest_key)["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return  # the first attempt wrote nothing
+            raise
+        files = json.loads(body).get("ResultFiles") or {}
+        self._previous = {status: list(files.get(status) or []) for status in STATUSES}
 
     @property
     def manifest_key(self) -> str:
@@ -197,9 +219,10 @@ class ResultWriter:
         """Upload every result file, then the manifest; returns ResultWriterDetails {Bucket, Key}."""
         result_files: dict[str, list[dict[str, Any]]] = {}
         for status in STATUSES:
-            entries = []
+            kept = self._previous[status] if status == "SUCCEEDED" else []
+            entries = list(kept)
             spool = self._spools[status]
-            for number, (handle, size) in enumerate(spool.finished_files()):
+            for number, (handle, size) in enumerate(spool.finished_files(), start=len(kept)):
                 key = f"{self.directory}/{status}_{number}.{self.extension}"
                 self.s3.upload_fileobj(handle, self.bucket, key)
                 entries.append({"Key": key, "Size": size})
@@ -215,6 +238,11 @@ class ResultWriter:
             Body=to_json(manifest).encode("utf-8"),
             ContentType="application/json",
         )
+        written = {entry["Key"] for entries in result_files.values() for entry in entries}
+        for status in ("FAILED", "PENDING"):
+            for entry in self._previous[status]:
+                if entry["Key"] not in written:
+                    self.s3.delete_object(Bucket=self.bucket, Key=entry["Key"])
         return {"Bucket": self.bucket, "Key": self.manifest_key}
 
     def close(self) -> None:
@@ -272,12 +300,26 @@ class MapResults:
         s3: Any,
         identity: MapRunIdentity,
         max_file_bytes: int = RESULT_FILE_MAX_BYTES,
+        *,
+        redriven: ChildLedger | None = None,
     ) -> MapResults:
-        """The results of a map run of `state` (its ResultWriter's Parameters resolved from `data`)."""
+        """The results of a map run of `state` (its ResultWriter's Parameters resolved from `data`);
+        on a redrive (`redriven`, the map run's children so far) they continue the earlier ones."""
         spec = state.get("ResultWriter")
         config = WriterConfig.from_state(spec)
         writer = _open_writer(state_name, spec, data, context, s3, identity, config, max_file_bytes)
-        return cls(config, writer)
+        results = cls(config, writer)
+        if redriven is not None:
+            if writer is not None:
+                try:
+                    writer.continue_previous()
+                except (ClientError, BotoCoreError) as exc:
+                    raise StatesError(
+                        RESULT_WRITER_FAILED, f"reading the earlier manifest failed: {exc}"
+                    ) from exc
+            for sequence, text in redriven.outputs.items():
+                results.outputs[sequence] = json.loads(text)
+        return results
 
     def add(self, outcome: ChildOutcome) -> None:
         """A finished child: a succeeded output or record, or a failed child's full record."""
@@ -300,6 +342,18 @@ class MapResults:
 
     def close(self) -> None:
         if self.writer is not None:
+            self.writer.close()
+
+    def write_what_is_done(self) -> None:
+        """An aborted map run: write the records so far (best effort: the execution ends ABORTED
+        whatever S3 says)."""
+        if self.writer is None:
+            return
+        try:
+            self.writer.finish()
+        except (ClientError, BotoCoreError):
+            pass
+        finally:
             self.writer.close()
 
     def finish(self, map_run_arn: str, exceeded: bool) -> Any:

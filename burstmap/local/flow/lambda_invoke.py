@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import partial
 from typing import Any
 
 from burstmap.local.core.context import EventCounter, Services, Stats
 from burstmap.local.core.errors import DATA_LIMIT_EXCEEDED, TIMEOUT, StateRuntimeError, StatesError
+from burstmap.local.core.history import TaskEvents
 from burstmap.local.core.json_text import to_json
 from burstmap.local.core.limits import LAMBDA_INVOKE, STATE_PAYLOAD_LIMIT_BYTES
 from burstmap.local.core.protocols import Invocation
@@ -52,15 +54,20 @@ class LambdaRequest:
     payload: bytes
     integration: bool
     """True for lambda:invoke (the result is the response envelope), False for a function ARN."""
+    parameters: Any = field(default=None, compare=False)
+    """The resolved Parameters (or Arguments), as the TaskScheduled history event shows them."""
 
     @classmethod
     def for_task(cls, resource: str, parameters: Any) -> LambdaRequest:
         """The request from a Task's Resource and its resolved Parameters (or Arguments)."""
         if resource != LAMBDA_INVOKE:
-            return cls(resource, to_json(parameters).encode("utf-8"), integration=False)
+            return cls(
+                resource, to_json(parameters).encode("utf-8"), integration=False, parameters=parameters
+            )
         if not isinstance(parameters, dict) or not isinstance(parameters.get("FunctionName"), str):
             raise StateRuntimeError("The lambda:invoke Parameters must give FunctionName as a string")
-        return cls(parameters["FunctionName"], payload_bytes(parameters.get("Payload")), integration=True)
+        payload = payload_bytes(parameters.get("Payload"))
+        return cls(parameters["FunctionName"], payload, integration=True, parameters=parameters)
 
 
 def require_runtime(services: Services, function: str) -> None:
@@ -80,38 +87,22 @@ def count_refusal(stats: Stats, error: StatesError) -> None:
         stats.add("throttles")
 
 
-def invoke(
-    services: Services,
-    function: str,
-    payload: bytes,
-    *,
-    timeout: float | None = None,
-    events: EventCounter | None = None,
-) -> Invocation:
+def invoke(services: Services, function: str, payload: bytes, *, timeout: float | None = None) -> Invocation:
     """One attempt, counted; a refusal or a timeout (States.Timeout) is counted as a failure and
-    raised. `events` takes the Task's history events (scheduled, started, then how it ended)."""
-    if events is not None:
-        events.next(2)  # TaskScheduled, TaskStarted
+    raised."""
     services.stats.add("invocations")
 
     def call() -> Invocation:
         return services.runtime.invoke(function, payload)
 
     try:
-        invocation = services.clock.call_with_timeout(call, timeout) if timeout is not None else call()
+        return services.clock.call_with_timeout(call, timeout) if timeout is not None else call()
     except TimeoutError:
-        if events is not None:
-            events.next()
         services.stats.add("failures")
         raise StatesError(TIMEOUT, "") from None
     except StatesError as exc:
-        if events is not None:
-            events.next()
         count_refusal(services.stats, exc)
         raise
-    if events is not None:
-        events.next()  # TaskSucceeded / TaskFailed
-    return invocation
 
 
 def function_error(body: bytes, *, integration: bool) -> StatesError:
@@ -152,22 +143,38 @@ def response_payload(invocation: Invocation, function: str, *, integration: bool
 
 
 def run_task(services: Services, request: LambdaRequest, timeout: float | None, events: EventCounter) -> Any:
-    """A Task state's attempt: invoke, then its result (the envelope for lambda:invoke)."""
-    invocation = invoke(services, request.function, request.payload, timeout=timeout, events=events)
-    result = response_payload(
-        invocation, request.function, integration=request.integration, stats=services.stats
+    """A Task state's attempt: invoke, then its result (the envelope for lambda:invoke), with the
+    attempt's history events (scheduled, started, then succeeded, failed or timed out)."""
+    history = TaskEvents(
+        request.function, request.integration, request.parameters, request.payload, services.region, timeout
     )
-    if not request.integration:
-        return result
-    return {
-        "ExecutedVersion": invocation.executed_version,
-        "Payload": result,
-        "SdkHttpMetadata": _http_metadata(
-            invocation.request_id, invocation.executed_version, len(invocation.payload), services.clock.now()
-        ),
-        "SdkResponseMetadata": {"RequestId": invocation.request_id},
-        "StatusCode": 200,
-    }
+    events.emit(history.scheduled, history.scheduled_details)
+    events.emit(history.started, history.started_details)
+    try:
+        invocation = invoke(services, request.function, request.payload, timeout=timeout)
+        result = response_payload(
+            invocation, request.function, integration=request.integration, stats=services.stats
+        )
+    except StatesError as exc:
+        timed_out = exc.error == TIMEOUT
+        failed = partial(history.failed_details, exc.error, exc.cause, timed_out)
+        events.emit(history.ended_badly(timed_out), failed)
+        raise
+    if request.integration:
+        result = {
+            "ExecutedVersion": invocation.executed_version,
+            "Payload": result,
+            "SdkHttpMetadata": _http_metadata(
+                invocation.request_id,
+                invocation.executed_version,
+                len(invocation.payload),
+                services.clock.now(),
+            ),
+            "SdkResponseMetadata": {"RequestId": invocation.request_id},
+            "StatusCode": 200,
+        }
+    events.emit(history.succeeded, lambda: history.succeeded_details(result))
+    return result
 
 
 def _http_metadata(request_id: str, version: str, length: int, now: datetime) -> dict[str, Any]:

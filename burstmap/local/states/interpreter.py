@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from burstmap.local.core.context import EventCounter, Services, iso_timestamp
-from burstmap.local.core.errors import StateRuntimeError, StatesError, runtime_cause
+from burstmap.local.core.errors import ExecutionAborted, StateRuntimeError, StatesError, runtime_cause
+from burstmap.local.core.history import STATE_ENTERED, STATE_EXITED, state_entered, state_exited
+from burstmap.local.dmap.child_ledger import ResumeAt
 from burstmap.local.flow.io import check_output_size
 from burstmap.local.flow.retry_catch import ErrorHandlers
 from burstmap.local.query.jsonata import JSONPATH
@@ -37,40 +39,55 @@ class Interpreter:
         events: EventCounter,
         *,
         scope: VariableScope | None = None,
+        start_at: str | None = None,
     ) -> Any:
-        """Run from StartAt to a terminal state; return the output or raise StatesError.
+        """Run from StartAt (or `start_at`, where a redrive resumes) to a terminal state; return the
+        output or raise StatesError.
 
         `scope` holds the workflow variables its states read and assign: a child of the enclosing
         scope for a Parallel branch or an inline Map iteration, a new one (the default) for an
-        execution or a distributed Map's child execution.
+        execution or a distributed Map's child execution. An error (or an abort) leaving this machine
+        carries `unsuccessful`, where it stopped (a ResumeAt); an enclosing machine overwrites it, so
+        the outermost one's is what remains.
         """
         if self.query_language is None:
             self.query_language = machine.get("QueryLanguage", JSONPATH)
         states = machine["States"]
-        name = machine["StartAt"]
-        with using_scope(scope if scope is not None else VariableScope()):
+        name = start_at or machine["StartAt"]
+        with using_scope(scope if scope is not None else VariableScope()) as current:
             while True:
-                name_next, data = self.run_state(name, states[name], data, context, events)
+                try:
+                    name_next, output = self.run_state(name, states[name], data, context, events)
+                except (StatesError, ExecutionAborted) as exc:
+                    exc.unsuccessful = ResumeAt(name, data, current.visible())  # type: ignore[union-attr]
+                    raise
                 if name_next is None:
-                    return data
-                name = name_next
+                    return output
+                name, data = name_next, output
 
     def run_state(
         self, name: str, state: dict[str, Any], data: Any, context: dict[str, Any], events: EventCounter
     ) -> tuple[str | None, Any]:
-        """Enter one state, run it, leave it: (the next state's name or None, its output)."""
-        entered = events.next()
+        """Enter one state, run it, leave it: (the next state's name or None, its output). A stopped
+        execution (its Cancellation) raises ExecutionAborted as a state begins or ends."""
+        cancellation = self.services.cancellation
+        if cancellation is not None:
+            cancellation.check()
+        kind = state["Type"]
+        entered = events.emit(STATE_ENTERED[kind], lambda: state_entered(name, data))
         self.services.stats.add("state_transitions")
         state_context = {key: value for key, value in context.items() if key != "Map"}
         state_context["State"] = {"EnteredTime": iso_timestamp(self.services.clock.now()), "Name": name}
         language = state.get("QueryLanguage", self.query_language)
         step = Step(self, name, state, data, state_context, events, language)
         try:
-            next_name, output = STATE_TYPES[state["Type"]].run(step)
+            next_name, output = STATE_TYPES[kind].run(step)
         except StateRuntimeError as exc:  # States.Runtime, or States.QueryEvaluationError (JSONata)
             raise StatesError(exc.error, runtime_cause(name, entered, exc.detail)) from exc
-        if state["Type"] != "Fail":
-            events.next()  # ...StateExited
+        if cancellation is not None:  # stopped while the state ran: its result is not kept
+            cancellation.check()
+        if kind != "Fail":
+            events.emit(STATE_EXITED[kind], lambda: state_exited(name, output))
         check_output_size(name, output)
         return next_name, output
 

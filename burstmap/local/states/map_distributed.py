@@ -11,13 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from burstmap.local.core.context import EventCounter
-from burstmap.local.core.errors import DefinitionError, InvalidDefinition, QueryEvaluationError, unsupported
+from burstmap.local.core.errors import (
+    DefinitionError,
+    InvalidDefinition,
+    QueryEvaluationError,
+    StatesError,
+    unsupported,
+)
+from burstmap.local.core.history import map_state_started
 from burstmap.local.core.json_text import to_json
+from burstmap.local.dmap.child_ledger import ResumeAt
 from burstmap.local.dmap.item_reader import GET_OBJECT, LIST_OBJECTS_V2, refuse_object_items
 from burstmap.local.dmap.item_selector import SelectItem
 from burstmap.local.dmap.map_run import run_distributed_map
 from burstmap.local.dmap.settings import validate_distributed_map
 from burstmap.local.query.jsonata import Env, resolve, state_env
+from burstmap.local.query.jsonpath import read_path
+from burstmap.local.query.variables import VariableScope
 from burstmap.local.states.checks import StateCheck, check_fields, jsonpath_only
 from burstmap.local.states.step import Step
 
@@ -86,13 +96,46 @@ def _run_map(
     processor = step.state.get("ItemProcessor", step.state.get("Iterator"))
     machine = step.machine
 
-    def run_child(child_input: Any, child_context: dict[str, Any]) -> Any:
-        """One child workflow execution: its own context object, event history and (empty) variables."""
-        return machine.run_machine(processor, child_input, child_context, EventCounter())
+    def run_child(child_input: Any, child_context: dict[str, Any], resume: ResumeAt | None = None) -> Any:
+        """One child workflow execution: its own context object, event history and (empty) variables;
+        a redriven one resumes where it failed."""
+        if resume is None:
+            return machine.run_machine(processor, child_input, child_context, EventCounter())
+        scope = VariableScope()
+        scope.assign(resume.variables)
+        return machine.run_machine(
+            processor, resume.input, child_context, EventCounter(), scope=scope, start_at=resume.state
+        )
 
-    return run_distributed_map(
-        step.name, state, items_input, context, step.services, run_child, select_item=select_item
-    )
+    events = step.events
+    events.emit("MapStateStarted", lambda: map_state_started(_length(state, items_input, context)))
+    try:
+        result = run_distributed_map(
+            step.name,
+            state,
+            items_input,
+            context,
+            step.services,
+            run_child,
+            select_item=select_item,
+            events=events,
+        )
+    except StatesError:
+        events.emit("MapStateFailed")
+        raise
+    events.emit("MapStateSucceeded")
+    return result
+
+
+def _length(state: dict[str, Any], items_input: Any, context: dict[str, Any]) -> int:
+    """MapStateStarted's length: the items in the state's input (0 with an ItemReader, as AWS shows)."""
+    if "ItemReader" in state:
+        return 0
+    try:
+        items = read_path(state["ItemsPath"], items_input, context) if "ItemsPath" in state else items_input
+    except StatesError:
+        return 0
+    return len(items) if isinstance(items, list) else 0
 
 
 def _jsonpath_attempt(step: Step, effective: Any, context: dict[str, Any]) -> Any:

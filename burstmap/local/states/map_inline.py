@@ -14,7 +14,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from burstmap.local.core.errors import DefinitionError, StateRuntimeError, unsupported
+from burstmap.local.core.errors import DefinitionError, StateRuntimeError, StatesError, unsupported
+from burstmap.local.core.history import map_iteration, map_state_started
 from burstmap.local.core.json_text import value_text
 from burstmap.local.dmap.item_reader import STATE_DATA
 from burstmap.local.dmap.settings import is_distributed
@@ -179,12 +180,31 @@ def _iterate(
 
     def iteration(index: int, value: Any) -> Any:
         value = select(value, _item_context(context, index, value))
-        events.next()  # MapIterationStarted
-        output = step.machine.run_machine(processor, value, base, events, scope=outer.child())
-        events.next()  # MapIterationSucceeded
+        flow = events.branch()
+        flow.emit(
+            "MapIterationStarted", lambda: map_iteration("mapIterationStartedEventDetails", step.name, index)
+        )
+        try:
+            output = step.machine.run_machine(processor, value, base, flow, scope=outer.child())
+        except StatesError:
+            flow.emit(
+                "MapIterationFailed",
+                lambda: map_iteration("mapIterationFailedEventDetails", step.name, index),
+            )
+            raise
+        flow.emit(
+            "MapIterationSucceeded",
+            lambda: map_iteration("mapIterationSucceededEventDetails", step.name, index),
+        )
         return output
 
-    events.next()  # MapStateStarted
-    results = run_all([partial(iteration, index, value) for index, value in enumerate(items)], concurrency)
-    events.next()  # MapStateSucceeded
+    events.emit("MapStateStarted", lambda: map_state_started(len(items)))
+    try:
+        results = run_all(
+            [partial(iteration, index, value) for index, value in enumerate(items)], concurrency
+        )
+    except StatesError:
+        events.emit("MapStateFailed")
+        raise
+    events.emit("MapStateSucceeded")
     return results

@@ -9,7 +9,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from functools import partial
 from typing import Any
 
-from burstmap.local.core.errors import DefinitionError
+from burstmap.local.core.errors import DefinitionError, StatesError
 from burstmap.local.query.jsonata import JSONATA, JSONPATH
 from burstmap.local.query.variables import current_scope
 from burstmap.local.states.checks import FLOW, JSONATA_COMMON, JSONPATH_BASE, JSONPATH_RESULT, StateCheck
@@ -36,12 +36,21 @@ def run(step: Step) -> tuple[str | None, Any]:
 
     def attempt(attempt_context: dict[str, Any]) -> Any:
         branch_input = step.io.arguments(step.state, effective, attempt_context)
-        step.events.next()  # ParallelStateStarted
+        events = step.events
+        events.emit("ParallelStateStarted")
         jobs = [
-            partial(step.machine.run_machine, branch, branch_input, base, step.events, scope=outer.child())
+            partial(
+                step.machine.run_machine, branch, branch_input, base, events.branch(), scope=outer.child()
+            )
             for branch in step.state["Branches"]
         ]
-        return run_all(jobs, len(jobs))
+        try:
+            outputs = run_all(jobs, len(jobs))
+        except StatesError:
+            events.emit("ParallelStateFailed")
+            raise
+        events.emit("ParallelStateSucceeded")
+        return outputs
 
     return step.with_retry_and_catch(attempt)
 

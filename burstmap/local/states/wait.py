@@ -63,13 +63,13 @@ def validate(check: StateCheck) -> None:
 
 
 def run(step: Step) -> tuple[str | None, Any]:
-    clock = step.services.clock
+    services = step.services  # services.sleep: a stopped execution's wait ends at the stop
     if step.jsonata:
         env = state_env(step.data, step.context)
-        clock.sleep(_jsonata_seconds(step, env))
+        services.sleep(_jsonata_seconds(step, env))
         return step.next_state(), JSONATA_IO.finish(step.state, env, step.data)
     effective = JSONPATH_IO.effective_input(step.state, step.data, step.context)
-    clock.sleep(_jsonpath_seconds(step, effective))
+    services.sleep(_jsonpath_seconds(step, effective))
     return step.next_state(), JSONPATH_IO.finish(step.state, effective, effective, step.context)
 
 
