@@ -25,6 +25,7 @@ from burstmap.runtime.contracts import (
     DEFAULT_MAX_INPUT_BYTES_PER_BATCH,
     DEFAULT_RESULT_PREFIX,
     MAX_BATCH_INPUT_BYTES,
+    MAX_DISTRIBUTED_CONCURRENCY,
 )
 
 #: Python 3.13: the newest Python runtime this project supports and tests (AL2023 base, supported to 2029).
@@ -35,8 +36,6 @@ DEFAULT_ARCHITECTURE = lambda_.Architecture.ARM_64
 DEFAULT_RETRY_ATTEMPTS = 13
 #: Below the default account concurrency quota (1,000) so start, combine and other functions still run.
 DEFAULT_MAX_CONCURRENCY = 900
-#: Distributed Map runs at most 10,000 child executions at once.
-MAX_DISTRIBUTED_CONCURRENCY = 10_000
 #: Items per child: the smallest measured size that captures 95 % of batching's saving (README, Batching).
 DEFAULT_BATCH_SIZE = 50
 #: ResultWriter transformations the default combiner reads exactly (FLATTEN loses which results were a batch).

@@ -43,7 +43,7 @@ from burstmap.client.local_app import (
     prepare_app,
     upload_inputs,
 )
-from burstmap.client.map_overrides import MAX_DISTRIBUTED_CONCURRENCY, MapOverrides, apply_map_overrides
+from burstmap.client.map_overrides import MapOverrides, apply_map_overrides
 from burstmap.client.output_dir import OutputDir
 from burstmap.client.results import (
     DownloadedResults,
@@ -62,6 +62,7 @@ from burstmap.local.core.limits import LOCAL_ACCOUNT, LOCAL_REGION
 from burstmap.local.core.progress import Progress
 from burstmap.local.services.lambda_runtime import LambdaConfigurationError, LambdaRuntime
 from burstmap.local.services.s3 import LocalS3, LocalS3Error
+from burstmap.runtime.contracts import MAX_DISTRIBUTED_CONCURRENCY
 from burstmap.runtime.results import ItemResult
 
 PROGRESS_INTERVAL_SECONDS = 0.25

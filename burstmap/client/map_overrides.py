@@ -24,13 +24,13 @@ from burstmap.client.job_input import JobInputError
 from burstmap.runtime.contracts import (
     COMBINE_BATCHED_FIELD,
     DEFAULT_MAX_INPUT_BYTES_PER_BATCH,
+    MAX_DISTRIBUTED_CONCURRENCY,
     compute_batch_input,
     compute_item_field,
     compute_item_selector,
 )
 
 #: ASL: a Distributed Map runs at most 10,000 child executions at once (0 means that many).
-MAX_DISTRIBUTED_CONCURRENCY = 10_000
 
 
 class MapOverrideError(JobInputError):

@@ -32,10 +32,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from burstmap.runtime.contracts import MAX_DISTRIBUTED_CONCURRENCY
+
 Architecture = Literal["arm64", "x86_64"]
 
 #: ASL: a Distributed Map runs at most 10,000 child executions at once.
-MAX_DISTRIBUTED_CONCURRENCY = 10_000
 #: Environment variable naming a JSON file of price overrides (same keys as `Prices`).
 PRICES_ENV = "BURSTMAP_PRICES"
 

@@ -32,6 +32,9 @@ PARAMETERS_MAX_BYTES = 64 * 1024
 MAX_SIZE = 100_000_000
 """AWS: a Distributed Map ItemReader reads at most 100,000,000 items."""
 
+MAX_DISTRIBUTED_CONCURRENCY = 10_000
+"""AWS: a Distributed Map runs at most 10,000 child executions at once (MaxConcurrency 0 means that)."""
+
 FAILED_ITEMS_LIMIT = 100
 """The combine output lists at most this many failed items (their count is always exact)."""
 

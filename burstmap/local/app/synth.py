@@ -10,8 +10,6 @@ what the app read outside its directory; the stamp beside the assembly records e
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -19,7 +17,6 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ from typing import Any
 from burstmap.local.app import freshness, synth_probe
 from burstmap.local.app.app_process import run_app
 from burstmap.local.app.errors import SynthesisError, read_json
+from burstmap.local.core.file_lock import locked
 
 STAMP_FILE = ".burstmap-synth.json"
 LOCK_FILE = ".burstmap-synth.lock"
@@ -95,7 +93,7 @@ def synthesize(
     full_context = _synth_context(app_dir, context or {})
     environment = _app_environment(out_dir, full_context, validate=validate)
     compared = freshness.environment_digest({k: v for k, v in environment.items() if k not in _SET_HERE})
-    with _locked(out_dir / LOCK_FILE):
+    with locked(out_dir / LOCK_FILE):  # one synth at a time per output folder (parallel tests and runs)
         stamp = _read_stamp(out_dir)
         manifest = out_dir / "manifest.json"
         if force:
@@ -241,17 +239,6 @@ def _write_stamp(out_dir: Path, stamp: freshness.Stamp) -> None:
 def _plain(value: dict[str, Any]) -> dict[str, Any]:
     """The context as JSON gives it back (tuples become lists), so a stored stamp compares equal."""
     return json.loads(json.dumps(value))
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One synth at a time per output directory (parallel tests and CLI runs share cdk.out)."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _sha256(path: Path) -> str:

@@ -15,8 +15,6 @@ must then be on ``PATH``.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -24,9 +22,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
+from burstmap.local.core.file_lock import locked
 from burstmap.local.services.lambda_errors import LambdaConfigurationError
 from burstmap.local.services.python_interpreters import Interpreter
 
@@ -82,7 +80,7 @@ def installed_dependencies(function: str, folder: Path, interpreter: Interpreter
     if target.is_dir():
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    with _locked(cache / f"{key}.lock"):
+    with locked(cache / f"{key}.lock"):
         if target.is_dir():  # another run installed it while this one waited
             return target
         LOGGER.info(
@@ -198,13 +196,3 @@ def _pip_install(
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
