@@ -3,9 +3,8 @@
 ``Ref``, ``Fn::GetAtt``, ``Fn::Join``, ``Fn::Sub``, ``Fn::Select``, ``Fn::Split``, ``Fn::FindInMap`` and
 ``Fn::Base64`` resolve to deterministic local values: function ARNs in the local account and region,
 lowercase bucket names, pseudo parameters. A function's code and its layers resolve to their asset
-directories (the BurstmapLayer's, when its bundling was skipped, to the layout it has on AWS:
-runtime_layer.py). A token without a local value is an ``UnresolvableToken`` naming the resource and
-property.
+directories (the BurstmapLayer's is built, ready, in burstmap's cache even when bundling is skipped).
+A token without a local value is an ``UnresolvableToken`` naming the resource and property.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from burstmap.local.app.errors import AssemblyError, UnresolvableToken, read_json
-from burstmap.local.app.runtime_layer import is_unbundled_runtime_layer, runtime_layer_content
 from burstmap.local.core.limits import LOCAL_ACCOUNT, LOCAL_PARTITION, LOCAL_REGION, LOCAL_URL_SUFFIX
 
 
@@ -239,10 +237,7 @@ class TemplateResolver:
                 layer,
                 "only layers defined in the same stack from a local asset can run locally",
             )
-        root = self._asset_directory(target, resource, "Content")
-        if bundling_skipped(resource) and is_unbundled_runtime_layer(root):
-            return runtime_layer_content(self.assembly_dir)
-        return root
+        return self._asset_directory(target, resource, "Content")
 
     def _asset_directory(self, logical_id: str, resource: dict[str, Any], prop: str) -> Path:
         metadata = resource.get("Metadata", {})

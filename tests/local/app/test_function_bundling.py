@@ -11,7 +11,6 @@ from typing import Any
 from burstmap.client.local_app import function_spec
 from burstmap.local.app.assembly import BURSTMAP_FUNCTION_METADATA, load_assembly
 from burstmap.local.app.construct_tree import PYTHON_FUNCTION, construct_types
-from burstmap.local.app.runtime_layer import PACKAGE_DIR, SHIPPED
 
 
 def _assembly(out: Path, resources: dict[str, Any], tree: dict[str, Any] | None = None) -> Path:
@@ -146,34 +145,3 @@ def test_the_construct_tree_is_read_across_its_files(tmp_path: Path) -> None:
     )
 
     assert construct_types(out)["S/Compute"] == PYTHON_FUNCTION
-
-
-def test_the_unbundled_burstmap_layer_has_its_aws_layout(tmp_path: Path) -> None:
-    layer = {
-        "Type": "AWS::Lambda::LayerVersion",
-        "Metadata": {
-            "aws:asset:path": str(PACKAGE_DIR),
-            "aws:asset:is-bundled": True,
-            "aws:asset:property": "Content",
-        },
-        "Properties": {"Content": {"S3Key": "l.zip"}},
-    }
-    out = _assembly(tmp_path, {"L": layer, "F": _function(Layers=[{"Ref": "L"}])})
-
-    (fn,) = load_assembly(out).functions
-
-    (content,) = fn.layers
-    package = content / "python" / "burstmap"
-    assert sorted(entry.name for entry in package.iterdir() if entry.name != "__pycache__") == sorted(SHIPPED)
-    assert (package / "compute.py").resolve() == PACKAGE_DIR / "compute.py"
-    assert (package / "runtime" / "contracts.py").is_file()
-    assert content.parent == out  # made inside the assembly folder
-    assert load_assembly(out).functions[0].layers == [content]  # made again, the same
-
-
-def test_the_layer_view_ships_what_the_burstmap_layer_bundles() -> None:
-    """runtime_layer.SHIPPED repeats cdk/layer.py's rule; both must name the same files."""
-    from burstmap.cdk.layer import LAYER_PACKAGE, LAYER_TOP_MODULES, layer_files
-
-    assert set(SHIPPED) == {*LAYER_TOP_MODULES, LAYER_PACKAGE}
-    assert {name.split("/")[0] for name in layer_files(PACKAGE_DIR)} == set(SHIPPED)
