@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -479,9 +480,21 @@ def _app_job(app_dir: Path, state_machine: str | None, synth: bool) -> Any:
 app.command(name="serve")(serve_command)
 
 
+def log_to_stderr() -> None:
+    """Show burstmap's notices (a dependency install, an unenforced MemorySize, what serve restored) on
+    stderr as ``burstmap: ...`` lines; else Python drops the INFO ones, prints the rest bare."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("burstmap: %(message)s"))
+    logger = logging.getLogger("burstmap")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main() -> None:
     """Console script entry point."""
     stop_on_signals()
+    log_to_stderr()
     app(prog_name="burstmap")
 
 

@@ -127,7 +127,7 @@ StateMachine = Annotated[
         "--state-machine",
         metavar="ID",
         help="Local: which state machine of the app, when it has several: its construct path "
-        "(MyStack/JobB), logical id or name.",
+        "(MyStack/JobB), logical id, name, or its stack's name when the stack has one job.",
         show_default=False,
     ),
 ]

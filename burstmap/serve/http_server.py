@@ -150,7 +150,7 @@ class EndpointHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception:
-            log.exception("burstmap serve: internal error answering %s %s", self.command, self.path)
+            log.exception("serve: internal error answering %s %s", self.command, self.path)
             message = {"__type": "InternalFailure", "message": "burstmap serve failed; see its stderr"}
             self._reply(Reply(500, {"Content-Type": JSON_CONTENT_TYPE}, json.dumps(message).encode()))
 

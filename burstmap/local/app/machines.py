@@ -2,7 +2,8 @@
 
 An app may hold several jobs (two BurstCompute in one stack): a run names one by its construct path
 (``MyStack/JobB``, what the CDK app wrote), its logical id (``JobBStateMachine1A2B3C4D``, alone or as
-``MyStack/JobBStateMachine1A2B3C4D``), its state machine name or ARN. Paths come from each resource's
+``MyStack/JobBStateMachine1A2B3C4D``), its state machine name or ARN, or its stack's name when that
+stack holds no other. Paths come from each resource's
 ``aws:cdk:path`` metadata (synthesized with path metadata on, as the CDK CLI does).
 """
 
@@ -78,6 +79,7 @@ def _names_of(path: str, machine: LocalStateMachine) -> tuple[str, ...]:
         machine.name,
         machine.arn,
         machine.arn.rsplit(":", 1)[-1],  # the name AWS knows it by (StateMachineName, when set)
+        machine.stack,  # a stack with one job; with several, naming it lists them
     )
 
 

@@ -64,6 +64,19 @@ def test_the_same_compute_unbundled_fails_as_on_lambda_with_one_hint(
     assert len(hints) == 1 and "PythonFunction" in hints[0] and "requirements.txt" in hints[0]
 
 
+def test_burstmap_run_shows_the_hint_once_on_stderr_as_a_burstmap_line() -> None:
+    """The CLI names a one-job stack by its name and prints engine notices as ``burstmap: ...`` lines."""
+    burstmap = str(Path(sys.executable).parent / "burstmap")
+    command = [burstmap, "run", "--app-dir", str(TITLES_APP), "--state-machine", "TitlesPlain", "--size", "5"]
+
+    run = subprocess.run([*command, "--no-progress"], capture_output=True, text=True, timeout=600)
+
+    assert run.returncode == 1, run.stderr
+    hints = [line for line in run.stderr.splitlines() if "No module named 'inflection'" in line]
+    assert hints[0].startswith("burstmap: function TitlesPlain-") and "PythonFunction" in hints[0]
+    assert len([hint for hint in hints if "PythonFunction" in hint]) == 1
+
+
 # ------------------------------------------------------------------------------------------ memory
 
 

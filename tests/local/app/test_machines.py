@@ -48,9 +48,20 @@ def _map_of(function: str, **fields: Any) -> dict[str, Any]:
     }
 
 
+def _assembly(out: Path, stacks: dict[str, dict[str, Any]]):
+    (out / "asset.code").mkdir()
+    artifacts = {
+        stack: {"type": "aws:cloudformation:stack", "properties": {"templateFile": f"{stack}.json"}}
+        for stack in stacks
+    }
+    (out / "manifest.json").write_text(json.dumps({"version": "55.0.0", "artifacts": artifacts}))
+    for stack, resources in stacks.items():
+        (out / f"{stack}.json").write_text(json.dumps({"Resources": resources}))
+    return load_assembly(out)
+
+
 @pytest.fixture
 def two_jobs(tmp_path: Path):
-    (tmp_path / "asset.code").mkdir()
     resources = {
         "SquaresFn": _function(
             "MyStack/Squares/Fn/Resource", MemorySize=1769, Timeout=60, Architectures=["arm64"]
@@ -62,18 +73,7 @@ def two_jobs(tmp_path: Path):
         ),
         "DigitsSM": _machine("MyStack/Digits/Resource", _map_of("DigitsFn"), StateMachineName="digits-job"),
     }
-    (tmp_path / "manifest.json").write_text(
-        json.dumps(
-            {
-                "version": "55.0.0",
-                "artifacts": {
-                    "MyStack": {"type": "aws:cloudformation:stack", "properties": {"templateFile": "T.json"}}
-                },
-            }
-        )
-    )
-    (tmp_path / "T.json").write_text(json.dumps({"Resources": resources}))
-    return load_assembly(tmp_path)
+    return _assembly(tmp_path, {"MyStack": resources})
 
 
 def test_state_machines_are_named_by_their_construct(two_jobs) -> None:
@@ -102,6 +102,31 @@ def test_several_and_none_named_lists_them_in_one_line(two_jobs, tmp_path: Path)
         f"the app in {tmp_path} has 2 state machines (MyStack/Squares, MyStack/Digits): choose one with "
         "--state-machine (state_machine= in Python), e.g. --state-machine MyStack/Squares"
     )
+
+
+def test_a_stack_with_two_jobs_names_both(two_jobs) -> None:
+    with pytest.raises(
+        AssemblyError,
+        match=r"^--state-machine MyStack names several state machines: "
+        r"MyStack/Squares, MyStack/Digits$",
+    ):
+        select_state_machine(two_jobs, "MyStack")
+
+
+def test_a_stack_with_one_job_names_it(tmp_path: Path) -> None:
+    """Two stacks of one job each (a user's TitlesBundled and TitlesPlain): the stack's name is enough."""
+    app = _assembly(
+        tmp_path,
+        {
+            stack: {
+                "Fn": _function(f"{stack}/Job/Fn/Resource"),
+                "SM": _machine(f"{stack}/Job/StateMachine/Resource", _map_of("Fn")),
+            }
+            for stack in ("Bundled", "Plain")
+        },
+    )
+    assert select_state_machine(app, "Plain")[0] == "Plain/Job"
+    assert select_state_machine(app, "Bundled")[0] == "Bundled/Job"
 
 
 def test_an_unknown_name_lists_what_there_is(two_jobs) -> None:
