@@ -308,7 +308,7 @@ def _run(
     if redrive is not None:
         data, start_at = redrive.input, redrive.state
         scope = VariableScope()
-        scope.assign(redrive.variables)
+        scope.restore(redrive.variables)
         if redrive.map_run is not None:
             services.map_run_redrives[redrive.state] = MapRunRedrive.from_state(redrive.map_run)
 

@@ -10,6 +10,12 @@ AWS behaviour followed here (developer guide, "Passing data between states with 
   scope of its own that can read the outer scopes; what it assigns stays in its scope (data leaves a
   branch or an iteration through its output only). A distributed Map's child executions start with
   an empty scope: their states cannot read the parent's variables (pass them with ItemSelector).
+* Size limits ("Limits"): one variable's value at most 256 KiB, the values of one `Assign` together at
+  most 256 KiB, all stored variables at most 10 MiB per execution (sizes are of the values' compact
+  UTF-8 JSON). The guide names no error for them; a state past one fails with States.DataLimitExceeded,
+  the error AWS gives every other payload limit, and a cause naming the variable and the limit. The
+  10 MiB total counts the scope being assigned and its enclosing scopes, never sibling branches or
+  iterations running at once: it may let pass what AWS refuses, never the reverse.
 * In a JSONPath state `Assign` is a payload template (`"name.$": "$.path"`), where `$` is the
   state's result (after ResultSelector; the effective input for Choice and Wait; the error output
   in a Catch clause), `$$` the context object and `$name` a variable.
@@ -27,11 +33,18 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from burstmap.local.core.errors import DefinitionError
+from burstmap.local.core.errors import DATA_LIMIT_EXCEEDED, DefinitionError, StatesError
+from burstmap.local.core.json_text import json_size
 
 RESERVED_NAMES = frozenset({"states"})
 MAX_NAME_LENGTH = 80
 """Guide, "Variable name syntax": "The maximum length of a variable name is 80"."""
+MAX_VARIABLE_BYTES = 256 * 1024
+"""Guide, "Limits": "The maximum size of a single variable is 256Kib"."""
+MAX_ASSIGN_BYTES = 256 * 1024
+"""Guide, "Limits": "The maximum combined size for all variables in a single Assign field is also 256Kib"."""
+MAX_EXECUTION_VARIABLE_BYTES = 10 * 1024 * 1024
+"""Guide, "Limits": "The total size of all stored variables cannot exceed 10MiB per execution"."""
 VARIABLE_PATH = re.compile(r"^\$([^\W\d]\w*)(.*)$", re.DOTALL)
 """A JSONPath reference to a variable: `$name`, then an optional path into its value."""
 
@@ -61,6 +74,7 @@ class VariableScope:
     def __init__(self, parent: VariableScope | None = None) -> None:
         self.parent = parent
         self._values: dict[str, Any] = {}
+        self._sizes: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def child(self) -> VariableScope:
@@ -85,9 +99,54 @@ class VariableScope:
         return merged
 
     def assign(self, values: dict[str, Any]) -> None:
-        """Store a state's new values at once (they were all evaluated before any is stored)."""
+        """Store a state's new values at once (they were all evaluated before any is stored).
+
+        StatesError (States.DataLimitExceeded) when a value, the values together or the execution's
+        stored variables would pass their limit; nothing is stored then."""
+        if not values:
+            return
+        sizes = {name: json_size(value) for name, value in values.items()}
+        for name, size in sizes.items():
+            if size > MAX_VARIABLE_BYTES:
+                raise _too_large(
+                    f"the variable '{name}' would hold {size} bytes", MAX_VARIABLE_BYTES, "one variable"
+                )
+        combined = sum(sizes.values())
+        if combined > MAX_ASSIGN_BYTES:
+            raise _too_large(
+                f"the variables of one Assign total {combined} bytes", MAX_ASSIGN_BYTES, "one Assign"
+            )
+        outer = self.parent.stored_bytes() if self.parent is not None else 0
+        with self._lock:
+            kept = sum(size for name, size in self._sizes.items() if name not in sizes)
+            stored = outer + kept + combined
+            if stored > MAX_EXECUTION_VARIABLE_BYTES:
+                raise _too_large(
+                    f"the stored variables would total {stored} bytes",
+                    MAX_EXECUTION_VARIABLE_BYTES,
+                    "an execution",
+                )
+            self._values.update(values)
+            self._sizes.update(sizes)
+
+    def restore(self, values: dict[str, Any]) -> None:
+        """Put back variables an execution held before (a redrive): they were within the limits then."""
         with self._lock:
             self._values.update(values)
+            self._sizes.update((name, json_size(value)) for name, value in values.items())
+
+    def stored_bytes(self) -> int:
+        """The size of the variables of this scope and the scopes around it."""
+        outer = self.parent.stored_bytes() if self.parent is not None else 0
+        with self._lock:
+            return outer + sum(self._sizes.values())
+
+
+def _too_large(what: str, limit: int, per: str) -> StatesError:
+    return StatesError(
+        DATA_LIMIT_EXCEEDED,
+        f"{what}, past the {limit} bytes Step Functions allows for {per} (workflow variables: Limits)",
+    )
 
 
 _CURRENT: ContextVar[VariableScope | None] = ContextVar("burstmap_variable_scope", default=None)

@@ -102,7 +102,7 @@ def _run_map(
         if resume is None:
             return machine.run_machine(processor, child_input, child_context, EventCounter())
         scope = VariableScope()
-        scope.assign(resume.variables)
+        scope.restore(resume.variables)
         return machine.run_machine(
             processor, resume.input, child_context, EventCounter(), scope=scope, start_at=resume.state
         )

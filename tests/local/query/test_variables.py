@@ -433,3 +433,69 @@ def test_succeed_and_fail_states_cannot_assign(kind: str, language: str) -> None
     with pytest.raises(DefinitionError, match=f"a {kind} state cannot have Assign") as refused:
         load_definition(definition)
     assert not isinstance(refused.value, UnsupportedFeature)
+
+
+# Developer guide, "Passing data between states with variables", section "Limits":
+# https://docs.aws.amazon.com/step-functions/latest/dg/workflow-variables.html#variable-limits
+KIB = 1024
+DOUBLED = "States.Format('{}{}', $.x, $.x)"  # a value twice the input's string, past what an input may be
+
+
+def test_one_variable_past_256_kib_fails_the_state() -> None:
+    definition = chain(("Big", {"Type": "Pass", "Assign": {"big.$": DOUBLED}}))
+
+    result = run(definition, {"x": "a" * (129 * KIB)})
+
+    assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
+    assert "'big'" in result.cause and "262144 bytes" in result.cause
+
+
+def test_one_assign_may_hold_256_kib_in_all_and_two_states_may_hold_more() -> None:
+    halves = {"x.$": "$.x", "y.$": "$.x"}  # two variables of about 150 KiB each
+    together = chain(("Both", {"Type": "Pass", "Assign": halves}))
+    apart = chain(
+        ("First", {"Type": "Pass", "Assign": {"x.$": "$.x"}}),
+        ("Second", {"Type": "Pass", "Assign": {"y.$": "$.x"}}),
+        ("Show", {"Type": "Pass", "Parameters": {"same.$": "States.ArrayLength(States.Array($x, $y))"}}),
+    )
+    data = {"x": "a" * (150 * KIB)}
+
+    refused = run(together, data)
+    assert (refused.status, refused.error) == ("FAILED", "States.DataLimitExceeded")
+    assert "one Assign" in refused.cause
+    assert run(apart, data).output == {"same": 2}
+
+
+def test_an_executions_variables_may_hold_10_mib_in_all() -> None:
+    """40 variables of 250 KiB fit (10,240,000 bytes), a 41st passes 10 MiB; assigning again adds nothing."""
+
+    def assigning(count: int) -> list[tuple[str, dict[str, Any]]]:
+        return [(f"V{i}", {"Type": "Pass", "Assign": {f"v{i}.$": DOUBLED}}) for i in range(count)]
+
+    again = [(f"Again{i}", {"Type": "Pass", "Assign": {"v0.$": DOUBLED}}) for i in range(5)]
+    data = {"x": "a" * (125 * KIB - 1)}
+
+    assert run(chain(*assigning(40), *again), data).status == "SUCCEEDED"
+
+    one_more = run(chain(*assigning(41)), data)
+    assert (one_more.status, one_more.error) == ("FAILED", "States.DataLimitExceeded")
+    assert "10485760 bytes" in one_more.cause
+
+
+def test_jsonata_assign_has_the_same_limit() -> None:
+    definition = chain(
+        ("Big", {"Type": "Pass", "Assign": {"big": "{% $states.input.x & $states.input.x %}"}}),
+        language="JSONata",
+    )
+
+    result = run(definition, {"x": "a" * (129 * KIB)})
+
+    assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
+
+
+def test_a_refused_assign_stores_nothing() -> None:
+    scope = VariableScope()
+    scope.assign({"small": 1})
+    with pytest.raises(Exception, match="one Assign"):
+        scope.assign({"a": "a" * (200 * KIB), "small": "b" * (100 * KIB)})
+    assert scope.visible() == {"small": 1}
