@@ -20,7 +20,14 @@ from burstmap.local.core.limits import LAMBDA_INVOKE
 from burstmap.local.core.protocols import Invocation
 from burstmap.local.dmap.child import Batch
 from burstmap.local.flow.io import check_output_size
-from burstmap.local.flow.lambda_invoke import count_refusal, invoke, payload_bytes, response_payload
+from burstmap.local.flow.lambda_invoke import (
+    count_refusal,
+    envelope_bytes,
+    invoke,
+    payload_bytes,
+    response_payload,
+    task_input_error,
+)
 from burstmap.local.flow.retry_catch import RetryPolicy, retrying
 
 _PROCESSOR_FIELDS = frozenset({"StartAt", "States", "ProcessorConfig", "Comment"})
@@ -63,6 +70,7 @@ class DirectLambdaTask:
         self.function: str = task["Parameters"]["FunctionName"]
         self.retry = RetryPolicy.parse(task.get("Retry"), name)
         self.services = services
+        self._envelope = envelope_bytes({"FunctionName": self.function})
 
     @classmethod
     def for_processor(cls, processor: dict[str, Any], services: Services) -> DirectLambdaTask | None:
@@ -84,7 +92,14 @@ class DirectLambdaTask:
         return payload_bytes(batch.child_input)
 
     def _attempt(self, payload: bytes) -> Any:
+        error = self.input_error(payload)
+        if error is not None:
+            raise error
         return self.answered(invoke(self.services, self.function, payload))
+
+    def input_error(self, payload: bytes) -> StatesError | None:
+        """The Task's input past the payload limit: its Parameters are FunctionName and this payload."""
+        return task_input_error(self.name, self._envelope + len(payload))
 
     def refused(self, error: StatesError) -> None:
         """The Lambda service refused an invocation the dispatcher sent (counted as a failure)."""

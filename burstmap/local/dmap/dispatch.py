@@ -264,6 +264,10 @@ class DispatchedChildren:
         self._attempt(child)
 
     def _attempt(self, child: _DispatchedChild) -> None:
+        too_large = self.direct.input_error(child.payload)
+        if too_large is not None:
+            self._attempt_failed(child, too_large)
+            return
         self.direct.services.stats.add("invocations")
         try:
             self.dispatcher.submit(child.payload, child)

@@ -24,7 +24,7 @@ from typing import Any
 from burstmap.local.core.context import EventCounter, Services, Stats
 from burstmap.local.core.errors import DATA_LIMIT_EXCEEDED, TIMEOUT, StateRuntimeError, StatesError
 from burstmap.local.core.history import TaskEvents
-from burstmap.local.core.json_text import to_json
+from burstmap.local.core.json_text import json_size, to_json
 from burstmap.local.core.limits import LAMBDA_INVOKE, STATE_PAYLOAD_LIMIT_BYTES
 from burstmap.local.core.protocols import Invocation
 
@@ -68,6 +68,32 @@ class LambdaRequest:
             raise StateRuntimeError("The lambda:invoke Parameters must give FunctionName as a string")
         payload = payload_bytes(parameters.get("Payload"))
         return cls(parameters["FunctionName"], payload, integration=True, parameters=parameters)
+
+
+def task_input_error(state_name: str, input_bytes: int) -> StatesError | None:
+    """A Task whose input, after Parameters (or Arguments) processing, passes 256 KiB fails with
+    States.DataLimitExceeded (error-handling guide, "States.DataLimitExceeded")."""
+    if input_bytes <= STATE_PAYLOAD_LIMIT_BYTES:
+        return None
+    return StatesError(
+        DATA_LIMIT_EXCEEDED,
+        f"The state/task '{state_name}' has an input, after Parameters processing, of {input_bytes} bytes: "
+        "a size exceeding the maximum number of bytes service limit.",
+    )
+
+
+def request_input_bytes(request: LambdaRequest) -> int:
+    """The size of the Task's resolved Parameters: the payload, plus the envelope around it for
+    lambda:invoke (serialized without the payload, which is already bytes)."""
+    if not request.integration:
+        return len(request.payload)
+    rest = {name: value for name, value in request.parameters.items() if name != "Payload"}
+    return envelope_bytes(rest) + len(request.payload) if "Payload" in request.parameters else json_size(rest)
+
+
+def envelope_bytes(fields: dict[str, Any]) -> int:
+    """The bytes a lambda:invoke Parameters object adds around its Payload: `fields` and `,"Payload":`."""
+    return json_size(fields) + len(',"Payload":')
 
 
 def require_runtime(services: Services, function: str) -> None:

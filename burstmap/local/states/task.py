@@ -17,8 +17,10 @@ from burstmap.local.flow.lambda_invoke import (
     FUNCTION_ARN,
     INVOKE_PARAMETERS,
     LambdaRequest,
+    request_input_bytes,
     require_runtime,
     run_task,
+    task_input_error,
 )
 from burstmap.local.query.jsonata import JSONATA, JSONPATH, integer_value, is_expression, state_env
 from burstmap.local.query.jsonpath import read_path
@@ -87,6 +89,7 @@ def _jsonpath_attempt(step: Step, effective: Any, context: dict[str, Any]) -> An
     request = LambdaRequest.for_task(
         step.state["Resource"], step.io.arguments(step.state, effective, context)
     )
+    _check_input(step, request)
     require_runtime(step.services, request.function)
     return run_task(step.services, request, _jsonpath_timeout(step.state, effective, context), step.events)
 
@@ -99,8 +102,15 @@ def _jsonata_attempt(step: Step, effective: Any, context: dict[str, Any]) -> Any
         env = state_env(effective, context)
         timeout = float(integer_value(state["TimeoutSeconds"], "TimeoutSeconds", env, minimum=1))
     request = LambdaRequest.for_task(state["Resource"], arguments)
+    _check_input(step, request)
     require_runtime(step.services, request.function)
     return run_task(step.services, request, timeout, step.events)
+
+
+def _check_input(step: Step, request: LambdaRequest) -> None:
+    error = task_input_error(step.name, request_input_bytes(request))
+    if error is not None:
+        raise error
 
 
 def _jsonpath_timeout(state: dict[str, Any], effective: Any, context: dict[str, Any]) -> float | None:

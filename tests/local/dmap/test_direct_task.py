@@ -96,6 +96,45 @@ def test_direct_one_task_children_match_the_interpreter(batch, throttle, in_work
         assert output[7] is None and output[8] == {"seen": {"v": "é"}}
 
 
+@pytest.mark.parametrize("in_workers", [False, True], ids=["callable", "workers"])
+def test_a_child_input_past_256_kib_fails_its_task_as_in_the_interpreter(in_workers):
+    """Error-handling guide, States.DataLimitExceeded: "When, after Parameters processing, the input of
+    a state is larger than the payload size quota". An ItemSelector that doubles an item makes the one
+    child's input past 256 KiB: its Task fails with that error (without invoking), the others run."""
+    from burstmap.local import execute
+    from burstmap.local.services.lambda_runtime import FunctionSpec, LambdaRuntime
+
+    handler: Any = "direct_task_handlers.handler" if in_workers else direct_task_handlers.handler
+    code_paths = [Path(__file__).parent] if in_workers else []
+    items = [1, "x" * 140_000, 2]
+    ended = []
+    for identity_input_path in (False, True):
+        machine = _one_task_machine(items, batch=None, retry=False, identity_input_path=identity_input_path)
+        machine["States"]["Fan"]["ItemSelector"] = {"a.$": "$$.Map.Item.Value", "b.$": "$$.Map.Item.Value"}
+        runtime = LambdaRuntime([FunctionSpec("f", handler, code_paths=code_paths, timeout_seconds=30)])
+        runs: list[Any] = []
+        with runtime:
+            result = execute(
+                machine,
+                {"items": items},
+                runtime=runtime,
+                retry_time_scale=0,
+                on_map_run=runs.append,
+                keep_child_records=True,
+            )
+        (failed,) = runs[-1].ledger.newest_first("FAILED")
+        counts = runs[-1].describe()["executionCounts"]
+        invocations = result.stats.as_dict()["invocations"]
+        ended.append((failed.sequence, failed.detail.error, failed.detail.cause, counts, invocations))
+        # The map's own result holds the failed child's input (as AWS's does): past 256 KiB as well.
+        assert (result.status, result.error) == ("FAILED", "States.DataLimitExceeded")
+    assert ended[0] == ended[1]
+    sequence, error, cause, counts, invocations = ended[0]
+    assert (sequence, error, invocations) == (1, "States.DataLimitExceeded", 2)
+    assert (counts["succeeded"], counts["failed"]) == (2, 1)
+    assert "'Compute'" in cause and "after Parameters processing" in cause
+
+
 def test_dispatched_children_survive_crashes_and_timeouts_and_resend_what_was_queued_behind():
     """One worker holds two invocations; the one queued behind a crash or a timeout never ran, so
     the dispatcher sends it again to the replacement worker and it succeeds."""

@@ -95,3 +95,36 @@ def test_a_refusal_counts_as_a_failure_and_a_throttle_and_a_timeout_is_states_ti
     with pytest.raises(StatesError) as timed_out:
         invoke(services, "f", b"{}", timeout=1)
     assert timed_out.value.error == "States.Timeout" and services.stats.failures == 1
+
+
+@pytest.mark.parametrize("resource", [INVOKE, ARN])
+def test_a_task_input_past_256_kib_after_parameters_fails_before_any_invocation(resource: str) -> None:
+    """Error-handling guide, States.DataLimitExceeded: "When, after Parameters processing, the input of
+    a state is larger than the payload size quota". Parameters that double the input make it so; the
+    error is a state error (a Catch takes it) and the function never runs."""
+    from tests.local.engine_support import chain, run
+
+    doubled = "States.Format('{}{}', $.x, $.x)"
+    parameters = (
+        {"FunctionName": ARN, "Payload": {"x.$": doubled}} if resource == INVOKE else {"x.$": doubled}
+    )
+    task = {
+        "Type": "Task",
+        "Resource": resource,
+        "Parameters": parameters,
+        "Catch": [{"ErrorEquals": ["States.DataLimitExceeded"], "ResultPath": "$.error", "Next": "Caught"}],
+        "OutputPath": "$.Payload" if resource == INVOKE else "$",
+        "End": True,
+    }
+    caught = {"Type": "Pass", "Parameters": {"error.$": "$.error.Error"}, "End": True}
+    calls: list[object] = []
+
+    def f(event: object) -> str:
+        calls.append(event)
+        return "ran"
+
+    just_under = run(chain(("Work", task), ("Caught", caught)), {"x": "a" * (128 * 1024 - 100)}, f=f)
+    assert just_under.output == "ran" and len(calls) == 1
+
+    past = run(chain(("Work", task), ("Caught", caught)), {"x": "a" * (128 * 1024)}, f=f)
+    assert past.output == {"error": "States.DataLimitExceeded"} and len(calls) == 1
