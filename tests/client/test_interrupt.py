@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from local_runs import without_synth_line
 
+from tests.local.services.processes import sigint_as_in_a_terminal
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 BURSTMAP = Path(sys.executable).parent / "burstmap"
 
@@ -74,6 +76,7 @@ def start(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=sigint_as_in_a_terminal,
     )
 
 

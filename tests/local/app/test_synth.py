@@ -20,6 +20,7 @@ import pytest
 from burstmap.local.app import freshness
 from burstmap.local.app.errors import SynthesisError
 from burstmap.local.app.synth import STAMP_FILE, TIMEOUT_ENV, resolve_timeout, synthesize
+from tests.local.services.processes import sigint_as_in_a_terminal
 
 STAND_IN_APP = """
 import json, os, pathlib, sys
@@ -326,7 +327,8 @@ def test_a_failing_app_shows_its_last_lines(tmp_path: Path) -> None:
 def burstmap_run(app_dir: Path, **kwargs) -> subprocess.Popen:
     """`burstmap run` on the app, as a user starts it (the console script)."""
     script = Path(sys.executable).with_name("burstmap")
-    return subprocess.Popen([str(script), "run", "--app-dir", str(app_dir), "--size", "1"], **kwargs)
+    command = [str(script), "run", "--app-dir", str(app_dir), "--size", "1"]
+    return subprocess.Popen(command, preexec_fn=sigint_as_in_a_terminal, **kwargs)
 
 
 @pytest.mark.slow

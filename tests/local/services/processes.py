@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -63,3 +64,10 @@ def wait_for_file(path: Path, seconds: float) -> str:
             return path.read_text()
         time.sleep(0.05)
     raise AssertionError(f"{path} did not appear within {seconds} s")
+
+
+def sigint_as_in_a_terminal() -> None:
+    """A ``preexec_fn``: SIGINT at its default, as a shell's foreground command has it. A test run started
+    in the background (``.ci/run &``) inherits SIGINT ignored, and burstmap, like any nohup-aware command,
+    keeps an ignored SIGINT ignored; a test of Ctrl-C must start its command as a terminal would."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
