@@ -30,8 +30,6 @@ from burstmap.runtime.contracts import (
     compute_item_selector,
 )
 
-#: ASL: a Distributed Map runs at most 10,000 child executions at once (0 means that many).
-
 
 class MapOverrideError(JobInputError):
     """An option that cannot apply to the app's Distributed Map; the message names the map and why."""

@@ -36,7 +36,6 @@ from burstmap.runtime.contracts import MAX_DISTRIBUTED_CONCURRENCY
 
 Architecture = Literal["arm64", "x86_64"]
 
-#: ASL: a Distributed Map runs at most 10,000 child executions at once.
 #: Environment variable naming a JSON file of price overrides (same keys as `Prices`).
 PRICES_ENV = "BURSTMAP_PRICES"
 
