@@ -88,7 +88,9 @@ def request_input_bytes(request: LambdaRequest) -> int:
     if not request.integration:
         return len(request.payload)
     rest = {name: value for name, value in request.parameters.items() if name != "Payload"}
-    return envelope_bytes(rest) + len(request.payload) if "Payload" in request.parameters else json_size(rest)
+    if "Payload" not in request.parameters:  # the function gets {}, which the Parameters do not hold
+        return json_size(rest)
+    return envelope_bytes(rest) + len(request.payload)
 
 
 def envelope_bytes(fields: dict[str, Any]) -> int:

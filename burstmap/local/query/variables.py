@@ -75,6 +75,8 @@ class VariableScope:
         self.parent = parent
         self._values: dict[str, Any] = {}
         self._sizes: dict[str, int] = {}
+        self._total = 0
+        """The sum of `_sizes`, kept as values are stored."""
         self._lock = threading.Lock()
 
     def child(self) -> VariableScope:
@@ -118,28 +120,32 @@ class VariableScope:
             )
         outer = self.parent.stored_bytes() if self.parent is not None else 0
         with self._lock:
-            kept = sum(size for name, size in self._sizes.items() if name not in sizes)
-            stored = outer + kept + combined
-            if stored > MAX_EXECUTION_VARIABLE_BYTES:
+            total = self._total + combined - sum(self._sizes.get(name, 0) for name in sizes)
+            if outer + total > MAX_EXECUTION_VARIABLE_BYTES:
                 raise _too_large(
-                    f"the stored variables would total {stored} bytes",
+                    f"the stored variables would total {outer + total} bytes",
                     MAX_EXECUTION_VARIABLE_BYTES,
                     "an execution",
                 )
-            self._values.update(values)
-            self._sizes.update(sizes)
+            self._store(values, sizes, total)
 
     def restore(self, values: dict[str, Any]) -> None:
         """Put back variables an execution held before (a redrive): they were within the limits then."""
+        sizes = {name: json_size(value) for name, value in values.items()}
         with self._lock:
-            self._values.update(values)
-            self._sizes.update((name, json_size(value)) for name, value in values.items())
+            total = self._total + sum(sizes.values()) - sum(self._sizes.get(name, 0) for name in sizes)
+            self._store(values, sizes, total)
+
+    def _store(self, values: dict[str, Any], sizes: dict[str, int], total: int) -> None:
+        self._values.update(values)
+        self._sizes.update(sizes)
+        self._total = total
 
     def stored_bytes(self) -> int:
         """The size of the variables of this scope and the scopes around it."""
         outer = self.parent.stored_bytes() if self.parent is not None else 0
         with self._lock:
-            return outer + sum(self._sizes.values())
+            return outer + self._total
 
 
 def _too_large(what: str, limit: int, per: str) -> StatesError:
