@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from burstmap.local import DefinitionError, UnsupportedFeature, load_definition
+from burstmap.local.core.errors import StatesError
 from burstmap.local.query.variables import UndefinedVariable, VariableScope, current_scope, using_scope
 from tests.local.engine_support import ARN, chain, run
 
@@ -496,6 +497,6 @@ def test_jsonata_assign_has_the_same_limit() -> None:
 def test_a_refused_assign_stores_nothing() -> None:
     scope = VariableScope()
     scope.assign({"small": 1})
-    with pytest.raises(Exception, match="one Assign"):
+    with pytest.raises(StatesError, match="^States.DataLimitExceeded: .*one Assign"):
         scope.assign({"a": "a" * (200 * KIB), "small": "b" * (100 * KIB)})
     assert scope.visible() == {"small": 1}
